@@ -1,0 +1,19 @@
+"""The v1 event catalog: the only code the services share about each other."""
+
+from . import claims, coding, collections, eligibility, payments, registration
+from .base import CATALOG, Cents, Contract, EpisodeEvent, Event, event
+
+__all__ = [
+    "CATALOG",
+    "Cents",
+    "Contract",
+    "EpisodeEvent",
+    "Event",
+    "claims",
+    "coding",
+    "collections",
+    "eligibility",
+    "event",
+    "payments",
+    "registration",
+]

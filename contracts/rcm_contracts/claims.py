@@ -1,0 +1,118 @@
+"""Events of the claims service: an X12 837P claim's life from submission to paid."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from .base import Contract, EpisodeEvent, Id, NonNegativeCents, UtcDatetime, event
+from .registration import CoverageRank
+
+
+class ClaimFrequency(StrEnum):
+    """CLM05-3: original, replacement (corrected) or void."""
+
+    ORIGINAL = "1"
+    REPLACEMENT = "7"
+    VOID = "8"
+
+
+class SubmittedLine(Contract):
+    line_id: Id
+    procedure_code: str
+    modifiers: list[str] = Field(default_factory=list, max_length=4)
+    units: int = Field(ge=1)
+    charge_cents: NonNegativeCents
+
+
+@event("rcm.claims.claim-submitted.v1")
+class ClaimSubmitted(EpisodeEvent):
+    claim_id: Id = Field(description="Patient control number (CLM01); 835 CLP01 matches it.")
+    payer_id: Id
+    rank: CoverageRank
+    frequency: ClaimFrequency
+    total_charge_cents: NonNegativeCents
+    lines: list[SubmittedLine] = Field(min_length=1, max_length=50)
+    interchange_control_number: str = Field(pattern=r"^\d{9}$")
+    submitted_at: UtcDatetime
+
+
+class AckStage(StrEnum):
+    CLEARINGHOUSE = "999"
+    PAYER = "277CA"
+
+
+@event("rcm.claims.claim-accepted.v1")
+class ClaimAccepted(EpisodeEvent):
+    claim_id: Id
+    stage: AckStage
+    payer_claim_control_number: str | None = None
+    accepted_at: UtcDatetime
+
+
+@event("rcm.claims.claim-rejected.v1")
+class ClaimRejected(EpisodeEvent):
+    """Front-end rejection: the claim never reached adjudication; billers correct it."""
+
+    claim_id: Id
+    stage: AckStage
+    status_codes: list[str] = Field(min_length=1, description="999 IK3/IK4 or 277CA STC codes.")
+    message: str = Field(max_length=300)
+    rejected_at: UtcDatetime
+
+
+class DenialCategory(StrEnum):
+    CODING = "coding"
+    ELIGIBILITY = "eligibility"
+    AUTHORIZATION = "authorization"
+    DOCUMENTATION = "documentation"
+    DUPLICATE = "duplicate"
+    OTHER = "other"
+
+
+class DeniedReason(Contract):
+    group_code: str = Field(pattern=r"^(CO|PR|OA|PI)$")
+    reason_code: str = Field(min_length=1, max_length=5, description="CARC.")
+    amount_cents: int
+
+
+@event("rcm.claims.claim-denied.v1")
+class ClaimDenied(EpisodeEvent):
+    claim_id: Id
+    payer_id: Id
+    category: DenialCategory
+    reasons: list[DeniedReason] = Field(min_length=1)
+    denied_at: UtcDatetime
+
+
+@event("rcm.claims.claim-resubmitted.v1")
+class ClaimResubmitted(EpisodeEvent):
+    """A corrected (frequency 7) or voided (8) claim replaces an earlier one."""
+
+    claim_id: Id
+    replaces_claim_id: Id
+    frequency: ClaimFrequency
+    payer_claim_control_number: str | None = None
+    reason: str = Field(max_length=300)
+    resubmitted_at: UtcDatetime
+
+
+@event("rcm.claims.claim-appealed.v1")
+class ClaimAppealed(EpisodeEvent):
+    claim_id: Id
+    appeal_id: Id
+    reason: str = Field(max_length=300)
+    appealed_at: UtcDatetime
+
+
+@event("rcm.claims.claim-paid.v1")
+class ClaimPaid(EpisodeEvent):
+    """The payer adjudicated the claim with a payment; the claim is done with that payer."""
+
+    claim_id: Id
+    payer_id: Id
+    rank: CoverageRank
+    paid_cents: int
+    patient_responsibility_cents: NonNegativeCents
+    paid_at: UtcDatetime

@@ -1,0 +1,60 @@
+"""Events of the coding service: the codes and priced charge lines of an episode."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import Field
+
+from .base import Contract, EpisodeEvent, Id, NonNegativeCents, UtcDatetime, event
+
+Icd10Code = str  # validated by the coding service against the official release
+
+
+class ProcedureCodeSet(StrEnum):
+    CPT = "CPT"
+    HCPCS = "HCPCS"
+
+
+class ChargeLine(Contract):
+    line_number: int = Field(ge=1, le=50)
+    line_id: Id = Field(description="Stable id of the line; X12 REF*6R in 837P and 835.")
+    code_set: ProcedureCodeSet
+    procedure_code: str = Field(pattern=r"^([0-9]{4}[0-9A-Z]|[A-V][0-9]{4})$")
+    modifiers: list[str] = Field(default_factory=list, max_length=4)
+    units: int = Field(ge=1, le=99)
+    charge_cents: NonNegativeCents = Field(description="Line charge: unit price x units.")
+    diagnosis_pointers: list[int] = Field(min_length=1, max_length=4)
+    service_date: date
+
+
+class CodedEpisode(Contract):
+    coding_case_id: Id
+    diagnoses: list[Icd10Code] = Field(
+        min_length=1, max_length=12, description="ICD-10-CM, principal first, no dot."
+    )
+    charge_lines: list[ChargeLine] = Field(min_length=1, max_length=50)
+    total_charge_cents: NonNegativeCents
+    place_of_service: str = Field(pattern=r"^\d{2}$")
+    rendering_provider_npi: str = Field(pattern=r"^\d{10}$")
+    coder_id: Id
+
+
+@event("rcm.coding.coding-completed.v1")
+class CodingCompleted(EpisodeEvent, CodedEpisode):
+    completed_at: UtcDatetime
+
+
+class RecodeReason(StrEnum):
+    CODING_DENIAL = "coding-denial"
+    EDIT_FAILURE = "edit-failure"
+    AUDIT = "audit"
+
+
+@event("rcm.coding.coding-corrected.v1")
+class CodingCorrected(EpisodeEvent, CodedEpisode):
+    """Replaces the episode's earlier coding, e.g. after a coding denial."""
+
+    reason: RecodeReason
+    corrected_at: UtcDatetime

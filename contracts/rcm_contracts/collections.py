@@ -1,0 +1,64 @@
+"""Events of the collections service: the episode's patient account."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import Field
+
+from .base import Cents, Contract, EpisodeEvent, Id, NonNegativeCents, UtcDatetime, event
+
+
+@event("rcm.collections.statement-issued.v1")
+class StatementIssued(EpisodeEvent):
+    statement_id: Id
+    guarantor_id: Id
+    sequence: int = Field(ge=1, description="1 for the first statement of the episode.")
+    amount_due_cents: NonNegativeCents
+    due_date: date
+    issued_at: UtcDatetime
+
+
+@event("rcm.collections.payment-plan-created.v1")
+class PaymentPlanCreated(EpisodeEvent):
+    plan_id: Id
+    total_cents: NonNegativeCents
+    installments: int = Field(ge=2, le=60)
+    installment_cents: NonNegativeCents
+    first_due_date: date
+    created_at: UtcDatetime
+
+
+class WriteOffReason(StrEnum):
+    SMALL_BALANCE = "small-balance"
+    CHARITY = "charity"
+    BAD_DEBT = "bad-debt"
+    ADMINISTRATIVE = "administrative"
+
+
+@event("rcm.collections.balance-written-off.v1")
+class BalanceWrittenOff(EpisodeEvent):
+    write_off_id: Id
+    amount_cents: NonNegativeCents
+    reason: WriteOffReason
+    written_off_at: UtcDatetime
+
+
+class LedgerTotals(Contract):
+    """charges = payer_paid + adjustments + patient_paid + written_off + balance."""
+
+    charges_cents: Cents
+    payer_paid_cents: Cents
+    adjustments_cents: Cents
+    patient_paid_cents: Cents
+    written_off_cents: Cents
+    balance_cents: Cents
+
+
+@event("rcm.collections.episode-closed.v1")
+class EpisodeClosed(EpisodeEvent):
+    """The episode's balance is exactly zero; nothing more is owed by anyone."""
+
+    totals: LedgerTotals
+    closed_at: UtcDatetime

@@ -1,0 +1,78 @@
+"""Service configuration from the environment, validated at start.
+
+Infrastructure uses the conventional variable names (KAFKA_BOOTSTRAP_SERVERS,
+MONGODB_URL, OTEL_EXPORTER_OTLP_ENDPOINT); the platform's own knobs start with RCM_.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TypeVar
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RCM_", extra="ignore", frozen=True)
+
+    service_name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "RCM_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    mongodb_url: str = Field(
+        default="mongodb://127.0.0.1:27017/",
+        validation_alias=AliasChoices("MONGODB_URL", "RCM_MONGODB_URL"),
+    )
+    mongodb_database: str | None = Field(
+        default=None, description="Defaults to rcm_<service name>: one database per service."
+    )
+    topic_prefix: str = Field(
+        default="", pattern=r"^([a-z0-9-]+\.)?$", description="Namespaces topics, e.g. 'test-7.'."
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "RCM_OTLP_ENDPOINT"),
+    )
+    handler_retries: int = Field(default=5, ge=0, le=20)
+    handler_retry_backoff_s: float = Field(default=0.2, gt=0, le=10)
+    relay_interval_s: float = Field(default=0.5, gt=0, le=60)
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return value
+
+    @field_validator("mongodb_url")
+    @classmethod
+    def _mongo_scheme(cls, value: str) -> str:
+        if not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+    @property
+    def database_name(self) -> str:
+        return self.mongodb_database or f"rcm_{self.service_name.replace('-', '_')}"
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(settings_class: type[S], **overrides: object) -> S:
+    """Read and validate settings; on bad config, say what is wrong and exit non-zero."""
+    try:
+        return settings_class(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        lines = [f"invalid configuration for {settings_class.__name__}:"]
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]) or "(settings)"
+            lines.append(f"  {where}: {problem['msg']}")  # values may hold secrets
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None

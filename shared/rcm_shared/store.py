@@ -1,0 +1,143 @@
+"""Aggregates in MongoDB with the outbox inside the document.
+
+The database may be FerretDB (no transactions), so every change of an aggregate is ONE
+single-document write that at once:
+  - sets the new state and bumps `version` (optimistic concurrency),
+  - pushes the events it emits onto `outbox` (published later by the relay),
+  - pushes the id of the consumed event onto `applied` (a redelivery changes nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from opentelemetry.propagate import inject
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from rcm_contracts import Event
+
+from .errors import TransientError
+
+log = logging.getLogger(__name__)
+
+Document = dict[str, Any]
+
+
+def connect(url: str) -> AsyncMongoClient[Document]:
+    return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, tz_aware=True)
+
+
+def outbox_entry(event: Event, source: str, event_id: str | None = None) -> Document:
+    """An event as stored in an outbox: what the relay needs to publish it later."""
+
+    carrier: dict[str, str] = {}
+    inject(carrier)  # keeps the trace: the relay publishes in this context
+    return {
+        "id": event_id or str(uuid.uuid4()),
+        "type": event.event_type,
+        "source": source,
+        "time": datetime.now(UTC),
+        "data": event.model_dump(mode="json"),
+        "traceparent": carrier.get("traceparent"),
+    }
+
+
+class Outcome(Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # the consumed event was applied before: nothing to do
+    UNCHANGED = "unchanged"  # the decision was to change nothing
+
+
+@dataclass
+class Change:
+    """What a decision does to an aggregate: new field values and events to emit."""
+
+    set: Document = field(default_factory=dict)
+    events: Sequence[Event] = ()
+
+
+Decide = Callable[[Document | None], Change | None]
+
+
+class AggregateStore:
+    """One collection of aggregates with `version`, `applied` and `outbox` fields."""
+
+    MAX_CONFLICT_RETRIES = 10
+
+    def __init__(self, database: AsyncDatabase[Document], name: str, source: str) -> None:
+        self.collection: AsyncCollection[Document] = database[name]
+        self.source = source
+        self.on_change: Callable[[], None] = lambda: None
+
+    async def get(self, aggregate_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
+
+    async def apply(
+        self, aggregate_id: str, decide: Decide, event_id: str | None = None
+    ) -> Outcome:
+        """Load, decide, save, as one guarded write; retried when another writer won."""
+        for _ in range(self.MAX_CONFLICT_RETRIES):
+            current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
+            if current is not None and event_id is not None and event_id in current["applied"]:
+                return Outcome.DUPLICATE
+            change = decide(current)
+            if change is None:
+                return Outcome.UNCHANGED
+            if await self._write(aggregate_id, current, change, event_id):
+                self.on_change()
+                return Outcome.APPLIED
+        raise TransientError(f"{self.collection.name}/{aggregate_id}: too many write conflicts")
+
+    async def _write(
+        self, aggregate_id: str, current: Document | None, change: Change, event_id: str | None
+    ) -> bool:
+        entries = [outbox_entry(event, self.source) for event in change.events]
+        applied = [event_id] if event_id else []
+        if current is None:
+            document = {
+                **change.set,
+                "_id": aggregate_id,
+                "version": 1,
+                "applied": applied,
+                "outbox": entries,
+            }
+            try:
+                await self.collection.insert_one(document)
+            except DuplicateKeyError:
+                return False  # created concurrently: decide again on what is there
+            return True
+        guard: Document = {"_id": aggregate_id, "version": current["version"]}
+        update: Document = {"$set": change.set, "$inc": {"version": 1}}
+        pushes: Document = {}
+        if entries:
+            pushes["outbox"] = {"$each": entries}
+        if applied:
+            guard["applied"] = {"$ne": event_id}
+            pushes["applied"] = event_id
+        if pushes:
+            update["$push"] = pushes
+        if not change.set:
+            del update["$set"]
+        result = await self.collection.update_one(guard, update)
+        return result.modified_count == 1
+
+    async def pending(self, limit: int = 100) -> list[Document]:
+        """Aggregates whose outbox still holds unpublished events."""
+        cursor = self.collection.find({"outbox.0": {"$exists": True}}, {"outbox": 1}).limit(limit)
+        return [document async for document in cursor]
+
+    async def mark_published(self, aggregate_id: str, entry_id: str) -> None:
+        await self.collection.update_one(
+            {"_id": aggregate_id}, {"$pull": {"outbox": {"id": entry_id}}}
+        )
+
+    async def backlog(self) -> int:
+        return await self.collection.count_documents({"outbox.0": {"$exists": True}})

@@ -1,0 +1,57 @@
+"""Traces (OpenTelemetry, OTLP when configured) and Prometheus metrics of one service."""
+
+from __future__ import annotations
+
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+def setup_tracing(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
+    """A tracer provider for the service; spans leave the process only with an endpoint."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if otlp_endpoint:
+        exporter = OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+class Metrics:
+    """The service's own metrics, beside FastStream's per-message ones in one registry."""
+
+    def __init__(self, service_name: str) -> None:
+        self.registry = CollectorRegistry()
+        labels = {"service": service_name}
+        self.dead_letters = Counter(
+            "rcm_dead_letters",
+            "Messages sent to a dead-letter topic, by reason.",
+            ["topic", "group", "reason"],
+            registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            "rcm_outbox_backlog",
+            "Aggregates with events not yet published.",
+            registry=self.registry,
+        )
+        self.outbox_published = Counter(
+            "rcm_outbox_published",
+            "Events published by the outbox relay.",
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "rcm_consumer_lag",
+            "Messages behind the end of the partition, per topic and partition.",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
+        self.service_info = Gauge(
+            "rcm_service_info",
+            "Always 1; labels name the service.",
+            list(labels),
+            registry=self.registry,
+        )
+        self.service_info.labels(**labels).set(1)

@@ -81,6 +81,12 @@ class EventPublisher:
         )
 
 
+async def _raw_body(message: Any) -> bytes:
+    """Leave decoding to `decode`: FastStream's own JSON decoding would fail outside our
+    dead-letter handling (in its middlewares), and a poison message would loop forever."""
+    return bytes(message.body)
+
+
 class Consumer:
     """Registers handlers for event types under one consumer group."""
 
@@ -114,6 +120,7 @@ class Consumer:
                 group_id=self.group_id,
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 auto_offset_reset="earliest",
+                decoder=_raw_body,
                 title=f"{topic}:{self.group_id}",
             )(consume)
             return handler

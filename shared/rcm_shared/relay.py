@@ -68,7 +68,7 @@ class OutboxRelay:
                 for document in documents:
                     for entry in document["outbox"]:
                         await self._publish(entry)
-                        await store.mark_published(document["_id"], entry["id"])
+                        await store.mark_published(document["_id"], entry)
                         sent += 1
         self.published += sent
         return sent

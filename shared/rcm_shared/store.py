@@ -134,10 +134,9 @@ class AggregateStore:
         cursor = self.collection.find({"outbox.0": {"$exists": True}}, {"outbox": 1}).limit(limit)
         return [document async for document in cursor]
 
-    async def mark_published(self, aggregate_id: str, entry_id: str) -> None:
-        await self.collection.update_one(
-            {"_id": aggregate_id}, {"$pull": {"outbox": {"id": entry_id}}}
-        )
+    async def mark_published(self, aggregate_id: str, entry: Document) -> None:
+        # The whole entry as read back: FerretDB's $pull matches exact values only.
+        await self.collection.update_one({"_id": aggregate_id}, {"$pull": {"outbox": entry}})
 
     async def backlog(self) -> int:
         return await self.collection.count_documents({"outbox.0": {"$exists": True}})

@@ -1,0 +1,323 @@
+"""The event backbone on real Kafka and a real MongoDB wire protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
+from rcm_contracts.payments import PatientPaymentReceived, PaymentMethod
+from rcm_shared.envelope import Envelope
+from rcm_shared.errors import PermanentError
+from rcm_shared.kafka import Consumer, EventPublisher, Topics, make_broker
+from rcm_shared.relay import OutboxRelay
+from rcm_shared.store import AggregateStore, Change, Outcome
+from rcm_shared.telemetry import setup_tracing
+
+from tests.conftest import REPO, Infra
+
+from .helpers import eventually, headers_of, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def payment(episode: str, cents: int = 1500) -> PatientPaymentReceived:
+    return PatientPaymentReceived(
+        episode_id=episode,
+        payment_id=f"pay-{uuid.uuid4().hex[:8]}",
+        amount_cents=cents,
+        method=PaymentMethod.CARD,
+        received_at=datetime.now(UTC),
+    )
+
+
+async def test_round_trip_keeps_headers_key_and_trace(infra: Infra, topics: Topics) -> None:
+    provider = setup_tracing("test-producer", None)
+    broker = make_broker(infra.kafka, "test-round-trip", provider)
+    received: list[Envelope[PatientPaymentReceived]] = []
+    consumer = Consumer(broker, topics, group_id=f"{topics.prefix}g")
+
+    @consumer.on(PatientPaymentReceived)
+    async def collect(envelope: Envelope[PatientPaymentReceived]) -> None:
+        received.append(envelope)
+
+    sent = Envelope(data=payment("ep-rt-1"), source="rcm/test")
+    await broker.start()
+    try:
+        with provider.get_tracer("test").start_as_current_span("request") as span:
+            trace_id = format(span.get_span_context().trace_id, "032x")
+            await EventPublisher(broker, topics).publish(sent)
+
+        async def arrived() -> bool:
+            return len(received) == 1
+
+        await eventually(arrived)
+    finally:
+        await broker.stop()
+
+    assert received[0] == sent
+    (record,) = await read_topic(infra.kafka, topics.of(PatientPaymentReceived), 1)
+    headers = headers_of(record)
+    assert record.key == b"ep-rt-1"
+    assert headers["ce_specversion"] == "1.0"
+    assert headers["ce_id"] == sent.id
+    assert headers["ce_type"] == "rcm.payments.patient-payment-received.v1"
+    assert headers["ce_source"] == "rcm/test"
+    assert headers["ce_subject"] == "ep-rt-1"
+    assert headers["content-type"] == "application/json"
+    assert headers["ce_time"].endswith("Z")
+    version, traced_id, _span, _flags = headers["traceparent"].split("-")
+    assert version == "00"
+    assert traced_id == trace_id
+    assert json.loads(record.value)["amount_cents"] == 1500
+
+
+CRASHING_WRITER = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from datetime import UTC, datetime
+    from pymongo import AsyncMongoClient
+    from rcm_contracts.payments import PatientPaymentReceived, PaymentMethod
+    from rcm_shared.store import AggregateStore, Change
+
+    async def main() -> None:
+        url, database, episode = sys.argv[1:4]
+        client = AsyncMongoClient(url, tz_aware=True)
+        store = AggregateStore(client[database], "accounts", source="rcm/test")
+        event = PatientPaymentReceived(
+            episode_id=episode, payment_id="pay-crash", amount_cents=2500,
+            method=PaymentMethod.CASH, received_at=datetime.now(UTC),
+        )
+        await store.apply(episode, lambda _: Change(set={"paid": 2500}, events=[event]))
+        os.kill(os.getpid(), signal.SIGKILL)  # dies after the write, before any publish
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_crash_between_write_and_publish_loses_no_event(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    writer = subprocess.run(
+        [sys.executable, "-c", CRASHING_WRITER, infra.mongodb_url, database.name, "ep-crash"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert writer.returncode == -signal.SIGKILL, writer.stderr
+    document = await database["accounts"].find_one({"_id": "ep-crash"})
+    assert document["paid"] == 2500
+    assert len(document["outbox"]) == 1  # written, not yet published
+
+    broker = make_broker(infra.kafka, "test-relay")
+    await broker.start()
+    try:
+        store = AggregateStore(database, "accounts", source="rcm/test")
+        relay = OutboxRelay([store], EventPublisher(broker, topics))
+        assert await relay.drain() == 1
+        assert await relay.drain() == 0
+    finally:
+        await broker.stop()
+
+    (record,) = await read_topic(infra.kafka, topics.of(PatientPaymentReceived), 1)
+    assert json.loads(record.value)["payment_id"] == "pay-crash"
+    assert (await database["accounts"].find_one({"_id": "ep-crash"}))["outbox"] == []
+
+
+async def test_duplicate_delivery_applies_once(infra: Infra, topics: Topics, database: Any) -> None:
+    broker = make_broker(infra.kafka, "test-duplicates")
+    store = AggregateStore(database, "ledgers", source="rcm/test")
+    consumer = Consumer(broker, topics, group_id=f"{topics.prefix}ledger")
+    handled: list[Outcome] = []
+
+    @consumer.on(PatientPaymentReceived)
+    async def post(envelope: Envelope[PatientPaymentReceived]) -> None:
+        def decide(ledger: dict[str, Any] | None) -> Change:
+            paid = (ledger or {}).get("patient_paid", 0) + envelope.data.amount_cents
+            return Change(set={"patient_paid": paid})
+
+        handled.append(await store.apply(envelope.data.episode_id, decide, envelope.id))
+
+    first = Envelope(data=payment("ep-dup", 1000), source="rcm/test")
+    second = Envelope(data=payment("ep-dup", 700), source="rcm/test")
+    publisher = EventPublisher(broker, topics)
+    await broker.start()
+    try:
+        for envelope in (first, first, second, first):
+            await publisher.publish(envelope)
+
+        async def all_handled() -> bool:
+            return len(handled) == 4
+
+        await eventually(all_handled)
+    finally:
+        await broker.stop()
+
+    assert handled == [Outcome.APPLIED, Outcome.DUPLICATE, Outcome.APPLIED, Outcome.DUPLICATE]
+    ledger = await store.get("ep-dup")
+    assert ledger is not None
+    assert ledger["patient_paid"] == 1700
+    assert ledger["applied"] == [first.id, second.id]
+
+
+async def test_poison_messages_go_to_dead_letters_and_the_flow_goes_on(
+    infra: Infra, topics: Topics
+) -> None:
+    broker = make_broker(infra.kafka, "test-poison")
+    consumer = Consumer(broker, topics, group_id=f"{topics.prefix}poison")
+    processed: list[str] = []
+
+    @consumer.on(PatientPaymentReceived)
+    async def post(envelope: Envelope[PatientPaymentReceived]) -> None:
+        if envelope.data.amount_cents == 666:
+            raise PermanentError("payment of 666 cents breaks a rule")
+        processed.append(envelope.data.payment_id)
+
+    topic = topics.of(PatientPaymentReceived)
+    good = Envelope(data=payment("ep-p", 100), source="rcm/test")
+    valid_headers = good.headers()
+    wrong_type = {**valid_headers, "ce_type": "rcm.payments.no-such-event.v1"}
+    await broker.start()
+    try:
+        await broker.publish(b"{not json", topic=topic, key=b"ep-p", headers=valid_headers)
+        await broker.publish(good.value(), topic=topic, key=b"ep-p", headers=wrong_type)
+        await broker.publish(
+            b'{"episode_id": "ep-p"}', topic=topic, key=b"ep-p", headers=valid_headers
+        )
+        await EventPublisher(broker, topics).publish(
+            Envelope(data=payment("ep-p", 666), source="rcm/test")
+        )
+        await EventPublisher(broker, topics).publish(good)
+
+        async def flowed() -> bool:
+            return processed == [good.data.payment_id]
+
+        await eventually(flowed)
+    finally:
+        await broker.stop()
+
+    dead = await read_topic(infra.kafka, f"{topic}.dlq", 4)
+    reasons = [headers_of(record) for record in dead]
+    assert [r["dlq_exception_class"].rsplit(".", 1)[-1] for r in reasons] == [
+        "InvalidEnvelope",
+        "InvalidEnvelope",
+        "InvalidEnvelope",
+        "PermanentError",
+    ]
+    assert "Invalid JSON" in reasons[0]["dlq_exception_message"]
+    assert "unknown event type" in reasons[1]["dlq_exception_message"]
+    assert "payment_id: Field required" in reasons[2]["dlq_exception_message"]
+    assert "666 cents" in reasons[3]["dlq_exception_message"]
+    originals = await read_topic(infra.kafka, topic, 5)
+    for original, r in zip(originals, reasons, strict=False):
+        assert r["dlq_original_topic"] == topic
+        assert r["dlq_original_offset"] == str(original.offset)
+        assert r["dlq_original_partition"] == str(original.partition)
+        assert r["dlq_consumer_group"] == f"{topics.prefix}poison"
+        datetime.fromisoformat(r["dlq_failed_at"])
+    assert dead[0].value == b"{not json"
+    assert all(record.key == b"ep-p" for record in dead)
+
+
+class FlakyProxy:
+    """A TCP proxy to MongoDB that refuses connections until `open()`: a real outage."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.is_open = False
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.is_open:
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            finally:
+                sink.close()
+
+        await asyncio.gather(
+            pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True
+        )
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_transient_database_error_is_retried_not_dead_lettered(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    host, port = infra.mongodb_url.split("//", 1)[1].rstrip("/").rsplit(":", 1)
+    proxy = FlakyProxy(host, int(port))
+    proxy_port = await proxy.start()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        f"mongodb://127.0.0.1:{proxy_port}/", serverSelectionTimeoutMS=300, tz_aware=True
+    )
+    store = AggregateStore(client[database.name], "ledgers", source="rcm/test")
+    broker = make_broker(infra.kafka, "test-transient")
+    consumer = Consumer(broker, topics, group_id=f"{topics.prefix}t", retries=2, backoff_s=0.1)
+    attempts = 0
+
+    @consumer.on(PatientPaymentReceived)
+    async def post(envelope: Envelope[PatientPaymentReceived]) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 4:
+            proxy.is_open = True  # the outage ends after one redelivery round
+        await store.apply(
+            envelope.data.episode_id,
+            lambda _: Change(set={"patient_paid": envelope.data.amount_cents}),
+            envelope.id,
+        )
+
+    sent = Envelope(data=payment("ep-t", 4200), source="rcm/test")
+    await broker.start()
+    try:
+        await EventPublisher(broker, topics).publish(sent)
+
+        async def stored() -> bool:
+            return await database["ledgers"].find_one({"_id": "ep-t"}) is not None
+
+        await eventually(stored, timeout_s=60)
+    finally:
+        await broker.stop()
+        await client.close()
+        await proxy.stop()
+
+    # 3 attempts (1 + 2 retries) failed in place, the message was sought back and
+    # redelivered, and the 4th attempt went through once the database was back.
+    assert attempts == 4
+    document = await database["ledgers"].find_one({"_id": "ep-t"})
+    assert document["patient_paid"] == 4200
+    assert document["applied"] == [sent.id]
+    assert not await _topic_exists(infra.kafka, f"{topics.of(PatientPaymentReceived)}.dlq")
+
+
+async def _topic_exists(bootstrap: str, topic: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return topic in await admin.list_topics()
+    finally:
+        await admin.close()

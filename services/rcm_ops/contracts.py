@@ -1,0 +1,85 @@
+"""`rcm contracts ...`: regenerate committed JSON Schemas and the AsyncAPI document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+import yaml
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from rcm_contracts import CATALOG
+from rcm_contracts.schemas import (
+    SCHEMA_DIR,
+    compare_with_committed,
+    path_of,
+    render,
+    schema_of,
+)
+from rich.console import Console
+
+app = typer.Typer(help="Event contracts: JSON Schemas and the AsyncAPI document.")
+console = Console(stderr=True)
+
+ASYNCAPI_PATH = SCHEMA_DIR.parent / "asyncapi.yaml"
+
+
+def catalog_broker() -> KafkaBroker:
+    """A broker that declares every v1 event as a published channel, with its payload."""
+    broker = KafkaBroker("kafka:9092", description="Kafka, CloudEvents 1.0 in binary mode.")
+    for event_type, model in sorted(CATALOG.items()):
+        broker.publisher(
+            event_type,
+            title=event_type,
+            description=(model.__doc__ or "").strip() or None,
+            schema=model,
+        )
+    return broker
+
+
+def asyncapi_yaml() -> str:
+    specification = AsyncAPI(
+        catalog_broker(),
+        title="RCM platform events",
+        version="1",
+        description=(
+            "Every event of the revenue-cycle platform. Topic = event type; key and "
+            "ce_subject = episode id (remittance id for remittance events); headers "
+            "ce_id, ce_source, ce_type, ce_specversion, ce_time, ce_subject, content-type, "
+            "traceparent. Money is integer cents. Breaking changes get a new .v2 topic."
+        ),
+        schema_version="3.0.0",
+    )
+    # FastStream's channel order varies between runs; sorted keys keep the file stable.
+    return yaml.safe_dump(specification.to_specification().to_jsonable(), sort_keys=True)
+
+
+@app.command()
+def schemas(
+    check: bool = typer.Option(False, help="Only check the committed files are up to date."),
+    directory: Path = typer.Option(SCHEMA_DIR, help="Where the schemas live."),
+) -> None:
+    """Write contracts/schemas/<type>.json; refuse a change that breaks consumers."""
+    directory.mkdir(parents=True, exist_ok=True)
+    breaking, stale = compare_with_committed(directory)
+    if breaking:
+        console.print("[red]breaking changes to v1 contracts (publish a .v2 event instead):[/]")
+        for problem in breaking:
+            console.print(f"  {problem}")
+        raise typer.Exit(1)
+    if check:
+        if stale:
+            console.print(f"[red]out of date, run `make schemas`:[/] {', '.join(stale)}")
+            raise typer.Exit(1)
+        console.print(f"{len(CATALOG)} schemas up to date")
+        return
+    for event_type in stale:
+        path_of(event_type, directory).write_text(render(schema_of(event_type)))
+    console.print(f"wrote {len(stale)} of {len(CATALOG)} schemas to {directory}")
+
+
+@app.command()
+def asyncapi(output: Path = typer.Option(ASYNCAPI_PATH, help="Where to write it.")) -> None:
+    """Write the AsyncAPI 3 document of every event channel."""
+    output.write_text(asyncapi_yaml())
+    console.print(f"wrote {output}")

@@ -9,6 +9,7 @@
 #
 # Downloads and builds live in $RCM_CACHE (~/.cache/rcm-platform); data, logs and pid
 # files in $RCM_STATE (~/.cache/rcm-platform/state). Nothing is written into the repo.
+# `up` and `status` print KEY=value lines (the URLs) on stdout; everything else goes to stderr.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,8 +35,8 @@ provision_kafka() {
   if [ -f "$kafka_lib/.complete" ]; then return; fi
   log "resolving Kafka $KAFKA_VERSION from Maven Central into $kafka_lib"
   rm -rf "$kafka_lib"
-  mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$kafka_lib"
+  mvn -q -B -Dstyle.color=never -f "$here/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$kafka_lib" >&2
   touch "$kafka_lib/.complete"
 }
 
@@ -54,7 +55,7 @@ provision_ferretdb() {
   chmod -R u+w "$RCM_CACHE/ferretdb-src"
   echo "v$FERRETDB_VERSION" >"$RCM_CACHE/ferretdb-src/build/version/version.txt"
   (cd "$RCM_CACHE/ferretdb-src" && GOMODCACHE=$RCM_CACHE/go-mod GOFLAGS=-modcacherw \
-    go build -o "$ferretdb_bin.tmp" ./cmd/ferretdb)
+    go build -o "$ferretdb_bin.tmp" ./cmd/ferretdb) >&2
   mv "$ferretdb_bin.tmp" "$ferretdb_bin"
   rm -rf "$RCM_CACHE/ferretdb-src"
 }

@@ -1,0 +1,70 @@
+"""One exception hierarchy for everything that can go wrong reading or writing X12.
+
+Callers catch `X12Error` to refuse a file; the subclasses let them route it (a
+`X12BalanceError` goes to the unpostables queue, the rest back to the sender).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rcm_shared.x12.remittance import Imbalance
+
+
+class X12Error(Exception):
+    """Base class. `segment_id` and `position` (1-based segment index in the
+    interchange, ISA = 1) locate the problem when it has a place in the text."""
+
+    def __init__(
+        self, detail: str, *, segment_id: str | None = None, position: int | None = None
+    ) -> None:
+        self.detail = detail
+        self.segment_id = segment_id
+        self.position = position
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if self.segment_id is None and self.position is None:
+            return self.detail
+        where = self.segment_id or "?"
+        if self.position is not None:
+            where = f"{where} at segment {self.position}"
+        return f"{where}: {self.detail}"
+
+
+class X12SyntaxError(X12Error):
+    """The text cannot be tokenised: bad ISA, delimiters, characters, truncation."""
+
+
+class X12EnvelopeError(X12Error):
+    """ISA/GS/ST trailers disagree with their headers (counts, control numbers)."""
+
+
+class X12StructureError(X12Error):
+    """A segment is missing, unexpected or out of order for the transaction."""
+
+
+class X12ValueError(X12Error):
+    """An element value is malformed or not allowed (number, date, code, length)."""
+
+
+class X12BuildError(X12Error):
+    """A model cannot be written as X12 (e.g. a value contains a delimiter)."""
+
+
+class X12BalanceError(X12Error):
+    """An 835 remittance does not balance; `imbalances` lists every failed rule."""
+
+    def __init__(
+        self,
+        imbalances: list[Imbalance],
+        *,
+        segment_id: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        self.imbalances = imbalances
+        detail = "; ".join(i.describe() for i in imbalances)
+        super().__init__(
+            f"835 does not balance: {detail}", segment_id=segment_id, position=position
+        )

@@ -116,3 +116,29 @@ class ClaimPaid(EpisodeEvent):
     paid_cents: int
     patient_responsibility_cents: NonNegativeCents
     paid_at: UtcDatetime
+
+
+class ClaimOutcome(StrEnum):
+    PAID = "paid"
+    DENIAL_ACCEPTED = "denial-accepted"  # billers decided not to pursue the denial
+    REPLACED = "replaced"  # a corrected claim took its place
+    VOIDED = "voided"
+
+
+@event("rcm.claims.claim-closed.v1")
+class ClaimClosed(EpisodeEvent):
+    """A claim needs no more work; says how much of the episode's billing is still open.
+
+    Events of different topics may arrive in any order, so the episode-level fields let a
+    consumer (collections) know that payer billing is over: the closing with the highest
+    `sequence` says how many claims are still open, and `posting_ids` lists every
+    payment posting the claims service had applied to the episode by then.
+    """
+
+    claim_id: Id
+    payer_id: Id
+    outcome: ClaimOutcome
+    open_claims: int = Field(ge=0, description="The episode's claims still open after this.")
+    sequence: int = Field(ge=1, description="Orders the episode's closings; highest is newest.")
+    posting_ids: list[Id] = Field(description="Postings applied to the episode so far.")
+    closed_at: UtcDatetime

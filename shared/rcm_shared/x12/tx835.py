@@ -317,10 +317,12 @@ _LINE = [
 _FOOTER = [slot("PLB", "plb", max_use=999_999)]
 
 
-def parse_835(data: str | bytes) -> RemittanceDocument:
+def parse_835(data: str | bytes, *, check_balance: bool = True) -> RemittanceDocument:
     """Parse and check an 835 interchange, including its money rules.
 
-    Raises X12BalanceError (with every imbalance) when a remittance does not balance.
+    Raises X12BalanceError (with every imbalance) when a remittance does not balance;
+    with check_balance=False the caller checks each remittance (`check_835_balance`),
+    e.g. to post the balanced transactions of an interchange and hold the others.
     """
     interchange = parse_interchange(data)
     transactions = typed_transactions(interchange, "HP", VERSION, "835")
@@ -328,7 +330,7 @@ def parse_835(data: str | bytes) -> RemittanceDocument:
     for transaction in transactions:
         places: dict[tuple[int | None, int | None], Segment] = {}
         remittance = _parse_remittance(transaction, places)
-        imbalances = check_835_balance(remittance)
+        imbalances = check_835_balance(remittance) if check_balance else []
         if imbalances:
             first = imbalances[0]
             where = places.get((first.claim_index, first.line_number))

@@ -2,12 +2,62 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from . import contracts
+from . import bench, contracts, deadletters, timeline
 
 app = typer.Typer(no_args_is_help=True, help="Revenue-cycle platform tools.")
 app.add_typer(contracts.app, name="contracts")
+app.add_typer(timeline.app, name="episode")
+app.add_typer(deadletters.app, name="dead-letters")
+app.command("bench")(bench.command)
+
+
+@app.command()
+def run(
+    episodes: int = typer.Option(200, min=1, help="How many episodes to drive."),
+    seed: int = typer.Option(1, help="Seeds the synthetic episodes and the payer simulator."),
+    timeout_s: float = typer.Option(1800.0, min=1, help="Give up waiting after this long."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the summary here."),
+    rate: float = typer.Option(4.0, min=0, help="Episodes started per second (0: at once)."),
+    concurrency: int = typer.Option(8, min=1, help="Episodes at the front desk at once."),
+    coders: int = typer.Option(2, min=1, help="Coder bots working the queue."),
+    port_offset: int = typer.Option(0, help="Added to every service's HTTP port."),
+    ack_delay_s: float = typer.Option(2.0, min=0, help="Payer simulator: 277CA delay."),
+    remit_delay_s: float = typer.Option(5.0, min=0, help="Payer simulator: 835 delay."),
+) -> None:
+    """Start everything, drive N synthetic episodes to a zero balance, summarise.
+
+    Exit code 0 only if every episode closed and every ledger balanced.
+    """
+    from .platform import Infrastructure, PlatformError
+    from .run import RunOptions, main
+
+    options = RunOptions(
+        episodes=episodes,
+        seed=seed,
+        timeout_s=timeout_s,
+        rate_per_s=rate,
+        concurrency=concurrency,
+        coders=coders,
+        port_offset=port_offset,
+        ack_delay_s=ack_delay_s,
+        remit_delay_s=remit_delay_s,
+        json_path=json_path,
+    )
+    try:
+        with Infrastructure() as infra:
+            ok = main(infra, options)
+    except PlatformError as error:
+        typer.echo(f"rcm run: {error}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("rcm run: interrupted; everything it started is stopped", err=True)
+        raise typer.Exit(130) from None
+    raise typer.Exit(0 if ok else 1)
+
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,50 @@
+"""Composition root of the coding service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pydantic import Field
+from rcm_contracts.claims import ClaimDenied
+from rcm_contracts.registration import EncounterCompleted
+from rcm_shared.service import Service
+from rcm_shared.settings import ServiceSettings, load_settings
+from rcm_shared.topology import SERVICES
+
+from . import api, codesets
+from .handlers import CodingHandlers
+from .store import cases_store
+
+log = logging.getLogger(__name__)
+
+PORT = next(process.http_port for process in SERVICES if process.module == "rcm_coding")
+
+
+class Settings(ServiceSettings):
+    service_name: str = "coding"
+    http_port: int = PORT
+    queue_limit: int = Field(default=200, ge=1, le=1000, description="Most cases per GET /queue.")
+
+
+def build(settings: Settings) -> Service:
+    # A malformed chargemaster raises ChargemasterError here: the service does not start.
+    chargemaster = codesets.load_chargemaster()
+    service = Service(settings)
+    cases = cases_store(service)
+    handlers = CodingHandlers(cases, chargemaster)
+    service.consumer.on(EncounterCompleted)(handlers.encounter_completed)
+    service.consumer.on(ClaimDenied)(handlers.claim_denied)
+    service.api.include_router(api.router(handlers, cases, settings.queue_limit))
+
+    async def load_code_sets() -> None:
+        """ICD-10-CM takes seconds to load: do it at start, off the event loop."""
+        await asyncio.to_thread(codesets.warm_up)
+        log.info("ICD-10-CM loaded")
+
+    service.background.append(load_code_sets)
+    return service
+
+
+def main() -> None:
+    build(load_settings(Settings)).run()

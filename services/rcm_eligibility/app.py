@@ -1,0 +1,74 @@
+"""Composition root of the eligibility service (port 8002)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from rcm_contracts.registration import AppointmentScheduled, CoverageUpdated, PatientRegistered
+from rcm_shared.clearinghouse import ClearinghouseClient, ClearinghouseSettings, X12Archive
+from rcm_shared.service import Service
+from rcm_shared.settings import load_settings
+from rcm_shared.topology import SERVICES
+
+from .api import router
+from .domain import Requester
+from .handlers import Eligibility
+from .store import ControlNumbers, verifications
+
+PORT = next(process.http_port for process in SERVICES if process.module == __package__)
+X12_TEXT = r"^[A-Za-z0-9](?:[A-Za-z0-9 .,&'/-]*[A-Za-z0-9.])?$"
+
+
+class Settings(ClearinghouseSettings):
+    service_name: str = "eligibility"
+    http_port: int = PORT
+    provider_name: str = Field(
+        default="RCM MEDICAL GROUP",
+        max_length=60,
+        pattern=X12_TEXT,
+        description="The practice asking (270 NM1*1P, organisation).",
+    )
+    trace_originator: str = Field(
+        default="1123456789",
+        pattern=r"^[0-9A-Za-z]{10}$",
+        description="TRN03: '1' + the billing organisation's tax id.",
+    )
+    clearinghouse_receiver_id: str = Field(
+        default="CLEARINGHOUSE",
+        pattern=r"^[A-Z0-9]{2,15}$",
+        description="ISA08/GS03 of the 270s.",
+    )
+    x12_usage: Literal["T", "P"] = Field(default="T", description="ISA15: test or production.")
+    clearinghouse_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+def build(settings: Settings) -> Service:
+    service = Service(settings)
+    # Never closed: the service stops its consumers after its background jobs, so a
+    # handler still running could meet a closed client; the process exit closes it.
+    clearinghouse = ClearinghouseClient(
+        settings.clearinghouse_url,
+        settings.trading_partner_id,
+        X12Archive(settings.x12_archive_dir, settings.service_name),
+        timeout_s=settings.clearinghouse_timeout_s,
+    )
+    requester = Requester(
+        provider_name=settings.provider_name,
+        trace_originator=settings.trace_originator,
+        sender_id=settings.trading_partner_id,
+        receiver_id=settings.clearinghouse_receiver_id,
+        usage=settings.x12_usage,
+    )
+    eligibility = Eligibility(
+        verifications(service), ControlNumbers(service.database), clearinghouse, requester
+    )
+    service.consumer.on(AppointmentScheduled)(eligibility.appointment_scheduled)
+    service.consumer.on(PatientRegistered)(eligibility.patient_registered)
+    service.consumer.on(CoverageUpdated)(eligibility.coverage_updated)
+    service.api.include_router(router(eligibility))
+    return service
+
+
+def main() -> None:
+    build(load_settings(Settings)).run()

@@ -1,0 +1,426 @@
+"""Eligibility rules: join an episode's inputs, decide when to check, and what a 271 means.
+
+The aggregate joins appointment-scheduled, patient-registered and coverage-updated in any
+order. Once all three are known, and again whenever the coverages change, it opens a
+*check* (numbered 1, 2, ...): one 270 per coverage, in rank order. The X12 calls happen
+outside the store; their answers come back through `record_results`, applied once per
+check number, so a check that is superseded or answered twice emits nothing more.
+Pure: no I/O; clocks come in as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from rcm_contracts.base import Event
+from rcm_contracts.eligibility import (
+    EligibilityFailed,
+    EligibilityFailureReason,
+    EligibilityVerified,
+)
+from rcm_contracts.registration import (
+    AppointmentScheduled,
+    Coverage,
+    CoverageRank,
+    CoverageUpdated,
+    PatientRegistered,
+    Person,
+    Relationship,
+)
+from rcm_shared.envelope import describe
+from rcm_shared.errors import PermanentError
+from rcm_shared.store import Change, Document
+from rcm_shared.x12 import Coverage as X12Coverage
+from rcm_shared.x12 import (
+    EligibilityInquiry,
+    EligibilityInquiryDocument,
+    EligibilityProvider,
+    EligibilityResponse,
+    EligibilitySubscriber,
+    Envelope,
+    X12Error,
+    parse_271,
+)
+
+RANK_ORDER = {CoverageRank.PRIMARY: 0, CoverageRank.SECONDARY: 1}
+SUBSCRIBER_NOT_FOUND = "75"  # AAA03: Subscriber/Insured Not Found
+PAYER_UNAVAILABLE = frozenset({"42", "80"})  # unable to respond now; no response from payer
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks: the practice (NM1*1P name), TRN03, and the interchange's parties."""
+
+    provider_name: str
+    trace_originator: str
+    sender_id: str
+    receiver_id: str
+    usage: Literal["T", "P"] = "T"
+
+
+class Appointment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    appointment_id: str
+    service_date: date
+    rendering_provider_npi: str
+
+
+class Check(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    coverages: list[Coverage]  # in rank order
+    status: Literal["pending", "done"]
+    started_at: datetime
+    completed_at: datetime | None = None
+    results: list[dict[str, Any]] = []  # the events it emitted, for people to read
+    last_error: str | None = None
+
+
+class Verification(BaseModel):
+    """The aggregate as stored (JSON-safe)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    episode_id: str
+    patient_id: str | None = None
+    appointment: Appointment | None = None
+    patient: Person | None = None
+    coverages: list[Coverage] | None = None  # the newest coverage-updated, in rank order
+    checks: int = 0
+    check: Check | None = None  # the newest check
+
+    @property
+    def missing(self) -> list[str]:
+        inputs = {
+            "appointment": self.appointment,
+            "patient": self.patient,
+            "coverages": self.coverages,
+        }
+        return [name for name, value in inputs.items() if value is None]
+
+    @property
+    def pending(self) -> Check | None:
+        return self.check if self.check is not None and self.check.status == "pending" else None
+
+    def view(self) -> Document:
+        """What people see: no demographics, no member ids."""
+        status = "waiting" if self.missing else "checking" if self.pending else "checked"
+        return {
+            "episode_id": self.episode_id,
+            "patient_id": self.patient_id,
+            "status": status,
+            "missing": self.missing,
+            "checks": self.checks,
+            "check": None
+            if self.check is None
+            else self.check.model_dump(mode="json", exclude={"coverages"}),
+        }
+
+
+def load(document: Document | None) -> Verification | None:
+    return None if document is None else Verification.model_validate(document)
+
+
+def ranked(coverages: Sequence[Coverage]) -> list[Coverage]:
+    return sorted(coverages, key=lambda coverage: RANK_ORDER[coverage.rank])
+
+
+# --- joining the inputs ------------------------------------------------------------------
+
+
+def on_appointment(
+    document: Document | None, event: AppointmentScheduled, requester: Requester, now: datetime
+) -> Change | None:
+    appointment = Appointment(
+        appointment_id=event.appointment_id,
+        service_date=event.scheduled_start.astimezone(UTC).date(),
+        rendering_provider_npi=event.rendering_provider_npi,
+    )
+    update = {"appointment": appointment}
+    return _join(document, event.episode_id, event.patient_id, update, requester, now)
+
+
+def on_patient(
+    document: Document | None, event: PatientRegistered, requester: Requester, now: datetime
+) -> Change | None:
+    update = {"patient": event.patient}
+    return _join(document, event.episode_id, event.patient_id, update, requester, now)
+
+
+def on_coverages(
+    document: Document | None, event: CoverageUpdated, requester: Requester, now: datetime
+) -> Change | None:
+    if len({coverage.rank for coverage in event.coverages}) != len(event.coverages):
+        raise PermanentError("coverage-updated lists two coverages of one rank")
+    update = {"coverages": ranked(event.coverages)}
+    return _join(document, event.episode_id, event.patient_id, update, requester, now)
+
+
+def _join(
+    document: Document | None,
+    episode_id: str,
+    patient_id: str,
+    update: dict[str, Any],
+    requester: Requester,
+    now: datetime,
+) -> Change | None:
+    current = load(document) or Verification(episode_id=episode_id)
+    if current.patient_id is not None and current.patient_id != patient_id:
+        raise PermanentError(f"episode {episode_id} belongs to another patient")
+    joined = current.model_copy(update={**update, "patient_id": patient_id})
+    joined, events = _start_check_if_due(joined, requester, now)
+    if joined == current:
+        return None
+    return Change(set=joined.model_dump(mode="json"), events=events)
+
+
+def _start_check_if_due(
+    verification: Verification, requester: Requester, now: datetime
+) -> tuple[Verification, list[Event]]:
+    """A new check when all inputs are there and the coverages differ from the last check's.
+
+    Without coverages the answer needs no payer: one no-coverage failure, self-pay.
+    """
+    coverages = verification.coverages
+    if verification.missing or coverages is None:
+        return verification, []
+    if verification.check is not None and verification.check.coverages == coverages:
+        return verification, []
+    number = verification.checks + 1
+    if not coverages:
+        failed = EligibilityFailed(
+            episode_id=verification.episode_id,
+            reason=EligibilityFailureReason.NO_COVERAGE,
+            detail="no coverage on file",
+            self_pay=True,
+            checked_at=now,
+        )
+        check = Check(
+            number=number,
+            coverages=[],
+            status="done",
+            started_at=now,
+            completed_at=now,
+            results=[_result(failed)],
+        )
+        events: list[Event] = [failed]
+    else:
+        check = Check(number=number, coverages=coverages, status="pending", started_at=now)
+        events = []
+    started = verification.model_copy(update={"checks": number, "check": check})
+    if check.status == "pending":
+        inquiries(started, requester, now)  # refuse now what could never be sent
+    return started, events
+
+
+# --- the 270s of a check -----------------------------------------------------------------
+
+
+def inquiries(
+    verification: Verification, requester: Requester, now: datetime
+) -> list[tuple[Coverage, EligibilityInquiry]]:
+    """One 270 transaction per coverage of the pending check, in rank order.
+
+    The X12 module models the patient as the subscriber only (no dependent loop), so a
+    coverage held through someone else (relationship other than 18) asks about that
+    subscriber: the person whose member id it is.
+    """
+    check, appointment, patient = (
+        verification.pending,
+        verification.appointment,
+        verification.patient,
+    )
+    if check is None or appointment is None or patient is None:
+        return []
+    asked = []
+    for index, coverage in enumerate(check.coverages, start=1):
+        person = patient if coverage.relationship is Relationship.SELF else coverage.subscriber
+        if person is None:
+            raise PermanentError(f"coverage {coverage.coverage_id}: subscriber missing")
+        try:
+            inquiry = EligibilityInquiry(
+                control_number="0001",
+                reference_id=verification.episode_id,
+                created=_x12_time(now),
+                payer_name=coverage.payer_name,
+                payer_id=coverage.payer_id,
+                provider=EligibilityProvider(
+                    entity_type="2",
+                    last_name=requester.provider_name,
+                    npi=appointment.rendering_provider_npi,
+                ),
+                subscriber=EligibilitySubscriber(
+                    member_id=coverage.member_id,
+                    last_name=person.last_name,
+                    first_name=person.first_name,
+                    birth_date=person.birth_date,
+                    gender=person.sex.value,
+                ),
+                trace_number=f"{verification.episode_id}-{check.number}-{index}",
+                trace_originator=requester.trace_originator,
+                service_date=appointment.service_date,
+            )
+        except ValidationError as error:
+            raise PermanentError(
+                f"coverage {coverage.coverage_id} cannot be asked about in X12: {describe(error)}"
+            ) from None
+        asked.append((coverage, inquiry))
+    return asked
+
+
+def _x12_time(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(tzinfo=None)
+
+
+def inquiry_document(
+    inquiry: EligibilityInquiry, control_number: int, requester: Requester, now: datetime
+) -> EligibilityInquiryDocument:
+    envelope = Envelope(
+        sender_id=requester.sender_id,
+        receiver_id=requester.receiver_id,
+        control_number=control_number,
+        group_control_number=control_number,
+        created=_x12_time(now),
+        usage=requester.usage,
+    )
+    return EligibilityInquiryDocument(envelope=envelope, transactions=[inquiry])
+
+
+def read_answer(inquiry: EligibilityInquiry, text: str) -> EligibilityResponse:
+    """The 271's one answer to this inquiry; anything else is permanent (dead letter)."""
+    try:
+        document = parse_271(text)
+    except X12Error as error:
+        raise PermanentError(f"unreadable 271: {error}") from None
+    if len(document.transactions) != 1:
+        raise PermanentError(f"271 with {len(document.transactions)} answers to one inquiry")
+    (response,) = document.transactions
+    if response.trace_number != inquiry.trace_number:
+        raise PermanentError(
+            f"271 answers trace {response.trace_number!r}, not {inquiry.trace_number!r}"
+        )
+    return response
+
+
+# --- what the answers mean ---------------------------------------------------------------
+
+
+def decide(
+    episode_id: str, answers: Sequence[tuple[Coverage, EligibilityResponse]], now: datetime
+) -> list[EligibilityVerified | EligibilityFailed]:
+    """One event per coverage, in the order given. A failure is self-pay only when no
+    coverage of the episode is active."""
+    self_pay = not any(_active(response) for _, response in answers)
+    events: list[EligibilityVerified | EligibilityFailed] = []
+    for coverage, response in answers:
+        benefits = response.coverage
+        if benefits is not None and benefits.active:
+            events.append(_verified(episode_id, coverage, benefits, response.trace_number, now))
+            continue
+        reason, detail = _failure(response)
+        events.append(
+            EligibilityFailed(
+                episode_id=episode_id,
+                coverage_id=coverage.coverage_id,
+                payer_id=coverage.payer_id,
+                reason=reason,
+                detail=detail,
+                self_pay=self_pay,
+                checked_at=now,
+            )
+        )
+    return events
+
+
+def _active(response: EligibilityResponse) -> bool:
+    return response.coverage is not None and response.coverage.active
+
+
+def _verified(
+    episode_id: str,
+    coverage: Coverage,
+    benefits: X12Coverage,
+    trace_number: str,
+    now: datetime,
+) -> EligibilityVerified:
+    return EligibilityVerified(
+        episode_id=episode_id,
+        coverage_id=coverage.coverage_id,
+        rank=coverage.rank,
+        payer_id=coverage.payer_id,
+        plan_name=benefits.plan_name,
+        copay_cents=benefits.copay_cents or 0,
+        deductible_cents=benefits.deductible_cents or 0,
+        deductible_remaining_cents=benefits.deductible_remaining_cents or 0,
+        coinsurance_basis_points=basis_points(benefits.coinsurance_percent),
+        out_of_pocket_remaining_cents=benefits.out_of_pocket_remaining_cents,
+        verified_at=now,
+        trace_number=trace_number,
+    )
+
+
+def basis_points(percent: Decimal | None) -> int:
+    """20 (%) -> 2000; the 271 carries at most two decimals of a percent."""
+    return 0 if percent is None else int((percent * 100).to_integral_value())
+
+
+def _failure(response: EligibilityResponse) -> tuple[EligibilityFailureReason, str]:
+    rejection = response.rejection
+    if rejection is None:
+        return EligibilityFailureReason.INACTIVE, "coverage inactive (EB*6)"
+    detail = f"AAA {rejection.reason} at {rejection.level} level"
+    if rejection.reason in PAYER_UNAVAILABLE:
+        return EligibilityFailureReason.PAYER_UNAVAILABLE, detail
+    return EligibilityFailureReason.SUBSCRIBER_NOT_FOUND, detail
+
+
+def _result(event: EligibilityVerified | EligibilityFailed) -> dict[str, Any]:
+    outcome = "verified" if isinstance(event, EligibilityVerified) else event.reason.value
+    data = event.model_dump(mode="json", exclude={"episode_id"})
+    return {"outcome": outcome, **data}
+
+
+# --- applying a check's answers ----------------------------------------------------------
+
+
+def record_results(
+    document: Document | None,
+    number: int,
+    answers: Sequence[tuple[Coverage, EligibilityResponse]],
+    now: datetime,
+) -> Change | None:
+    """Closes check `number` with its events; nothing if a newer check replaced it."""
+    verification = load(document)
+    check = verification.pending if verification is not None else None
+    if verification is None or check is None or check.number != number:
+        return None
+    events = decide(verification.episode_id, answers, now)
+    done = check.model_copy(
+        update={
+            "status": "done",
+            "completed_at": now,
+            "results": [_result(event) for event in events],
+            "last_error": None,
+        }
+    )
+    closed = verification.model_copy(update={"check": done})
+    return Change(set=closed.model_dump(mode="json"), events=events)
+
+
+def record_error(document: Document | None, number: int, message: str) -> Change | None:
+    """Keeps why check `number` cannot finish (it stays pending for a replay)."""
+    verification = load(document)
+    check = verification.pending if verification is not None else None
+    if verification is None or check is None or check.number != number:
+        return None
+    if check.last_error == message[:500]:
+        return None
+    failing = check.model_copy(update={"last_error": message[:500]})
+    return Change(set={"check": failing.model_dump(mode="json")})

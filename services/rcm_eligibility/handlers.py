@@ -1,0 +1,121 @@
+"""Eligibility handlers: join each input in one write, then verify what is pending.
+
+The X12 exchange happens between two writes, never inside one: the join opens a check,
+the 270/271 calls run, and `record_results` closes the check with its events, applied
+with the check's id as event id. If the process dies between the calls and that write,
+the input is redelivered (its offset was never committed), the join is a duplicate, the
+check is still pending and is asked again; the answers are written once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from datetime import UTC, datetime
+
+from rcm_contracts.registration import (
+    AppointmentScheduled,
+    Coverage,
+    CoverageUpdated,
+    PatientRegistered,
+)
+from rcm_shared.clearinghouse import ClearinghouseClient
+from rcm_shared.envelope import Envelope
+from rcm_shared.errors import PermanentError
+from rcm_shared.store import AggregateStore
+from rcm_shared.x12 import EligibilityResponse, X12Error, build_270
+
+from . import domain
+from .domain import Requester, Verification
+from .store import ControlNumbers
+
+
+class Eligibility:
+    def __init__(
+        self,
+        verifications: AggregateStore,
+        control_numbers: ControlNumbers,
+        clearinghouse: ClearinghouseClient,
+        requester: Requester,
+    ) -> None:
+        self.verifications = verifications
+        self.control_numbers = control_numbers
+        self.clearinghouse = clearinghouse
+        self.requester = requester
+        # One check at a time per episode in this process: a second handler waits and
+        # then finds the check done, instead of asking the payer the same thing again.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def get(self, episode_id: str) -> Verification | None:
+        return domain.load(await self.verifications.get(episode_id))
+
+    async def appointment_scheduled(self, envelope: Envelope[AppointmentScheduled]) -> None:
+        event, now = envelope.data, datetime.now(UTC)
+        await self.verifications.apply(
+            event.episode_id,
+            lambda current: domain.on_appointment(current, event, self.requester, now),
+            event_id=envelope.id,
+        )
+        await self.verify_pending(event.episode_id)
+
+    async def patient_registered(self, envelope: Envelope[PatientRegistered]) -> None:
+        event, now = envelope.data, datetime.now(UTC)
+        await self.verifications.apply(
+            event.episode_id,
+            lambda current: domain.on_patient(current, event, self.requester, now),
+            event_id=envelope.id,
+        )
+        await self.verify_pending(event.episode_id)
+
+    async def coverage_updated(self, envelope: Envelope[CoverageUpdated]) -> None:
+        event, now = envelope.data, datetime.now(UTC)
+        await self.verifications.apply(
+            event.episode_id,
+            lambda current: domain.on_coverages(current, event, self.requester, now),
+            event_id=envelope.id,
+        )
+        await self.verify_pending(event.episode_id)
+
+    async def verify_pending(self, episode_id: str) -> None:
+        """Asks the payers about the pending check, if any, and records their answers.
+
+        Runs after every input, also a duplicate one: that is how a check interrupted by a
+        crash or an outage is finished. Clearinghouse trouble is transient (the input is
+        retried); an answer that cannot be read is permanent (the input is dead-lettered,
+        the check stays pending with its error, and a replay asks again).
+        """
+        lock = self._locks.get(episode_id)
+        if lock is None:
+            lock = self._locks[episode_id] = asyncio.Lock()
+        async with lock:
+            await self._verify_pending(episode_id)
+
+    async def _verify_pending(self, episode_id: str) -> None:
+        verification = await self.get(episode_id)
+        check = verification.pending if verification is not None else None
+        if verification is None or check is None:
+            return
+        now = datetime.now(UTC)
+        answers: list[tuple[Coverage, EligibilityResponse]] = []
+        try:
+            for coverage, inquiry in domain.inquiries(verification, self.requester, now):
+                control_number = await self.control_numbers.next()
+                document = domain.inquiry_document(inquiry, control_number, self.requester, now)
+                try:
+                    text = build_270(document)
+                except X12Error as error:
+                    raise PermanentError(f"270 not built: {error}") from None
+                reply = await self.clearinghouse.realtime(text, reference=episode_id)
+                answers.append((coverage, domain.read_answer(inquiry, reply)))
+        except PermanentError as error:
+            message = str(error)
+            await self.verifications.apply(
+                episode_id, lambda current: domain.record_error(current, check.number, message)
+            )
+            raise
+        answered = datetime.now(UTC)
+        await self.verifications.apply(
+            episode_id,
+            lambda current: domain.record_results(current, check.number, answers, answered),
+            event_id=f"check-{check.number}",
+        )

@@ -1,0 +1,769 @@
+"""Bots that play the platform's people through the services' HTTP APIs (docs/flow.md).
+
+Front desk, coder, biller and patient each run a loop until the run ends. The loops are
+thin: what to send is decided by pure functions (`submission_from_case`,
+`fix_from_reasons`, `with_modifier_25`, `denial_action`, `patient_payments`, ...), which
+the unit tests check. A bot never crashes the run: connection errors and 5xx answers
+(a service restarting) are retried, anything else is logged and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+
+from .synthetic import DIAGNOSIS_KNOWLEDGE, PROCEDURE_KNOWLEDGE, SyntheticEpisode
+
+log = logging.getLogger("rcm.bots")
+
+PLAN_THRESHOLD_CENTS = 15_000  # balances above $150 take a payment plan
+PLAN_INSTALLMENTS = 3
+SHORT_PAY_ONE_IN = 8  # about 1 patient in 8 pays all but the cents
+MAX_CODE_ATTEMPTS = 4
+MAX_DOCUMENTATION_CORRECTIONS = 2  # per episode; then the biller accepts the denial
+MAX_REJECTION_RESUBMISSIONS = 3  # per episode
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class Stopped(Exception):
+    """The run is over: the bot stops retrying."""
+
+
+class Http:
+    """A JSON client that outlasts restarts: connection errors and 5xx are retried.
+
+    `unsafe=True` marks a request that must not be repeated once it may have reached the
+    server (no idempotency key): only failures to connect are retried then.
+    """
+
+    def __init__(self, base_url: str, stop: asyncio.Event, timeout_s: float = 10.0) -> None:
+        self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self.stop = stop
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        unsafe: bool = False,
+    ) -> httpx.Response:
+        delay = 0.2
+        while True:
+            if self.stop.is_set():
+                raise Stopped
+            try:
+                response = await self.client.request(
+                    method, path, json=json, params=params, headers=headers
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                problem = repr(error)
+            except httpx.TransportError as error:
+                if unsafe:
+                    raise
+                problem = repr(error)
+            else:
+                if response.status_code < 500:
+                    return response
+                problem = f"HTTP {response.status_code} {response.text[:200]}"
+            log.debug("%s %s%s: %s; retrying", method, self.client.base_url, path, problem)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+
+    async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        response = await self.request("GET", path, params=params)
+        response.raise_for_status()
+        return response.json()
+
+
+def items_of(payload: Any, *keys: str) -> list[dict[str, Any]]:
+    """A list answer, bare or wrapped in an object (`items`, `cases`, ...)."""
+    if isinstance(payload, list):
+        return [item for item in payload if isinstance(item, dict)]
+    if isinstance(payload, dict):
+        for key in (*keys, "items", "results", "data"):
+            value = payload.get(key)
+            if isinstance(value, list):
+                return [item for item in value if isinstance(item, dict)]
+    return []
+
+
+async def forever(
+    name: str, stop: asyncio.Event, step: Callable[[], Awaitable[object]], interval_s: float
+) -> None:
+    """Run `step` until the run ends; an error is logged and the loop goes on."""
+    while not stop.is_set():
+        try:
+            await step()
+        except Stopped:
+            return
+        except Exception:
+            log.exception("%s: step failed; going on", name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+
+
+# --------------------------------------------------------------------------- shared state
+
+
+@dataclass
+class EpisodeRecord:
+    synthetic: SyntheticEpisode
+    episode_id: str | None = None
+    step: str = "new"  # new, scheduled, registered, checked-in, encounter, failed
+    error: str | None = None
+
+
+@dataclass
+class Ledger:
+    """What the bots did, for progress and the summary (the services hold the truth)."""
+
+    episodes: dict[str, EpisodeRecord] = field(default_factory=dict)  # by synthetic key
+    counts: Counter[str] = field(default_factory=Counter)
+    payments_cents: int = 0
+
+    def episode_ids(self) -> dict[str, str]:
+        return {
+            record.episode_id: key for key, record in self.episodes.items() if record.episode_id
+        }
+
+
+# --------------------------------------------------------------------------- front desk
+
+
+def _require(response: httpx.Response, what: str, ok: Iterable[int] = (200, 201, 202)) -> Any:
+    if response.status_code not in set(ok):
+        raise BotError(f"{what}: HTTP {response.status_code} {response.text[:300]}")
+    return response.json() if response.content else None
+
+
+class BotError(Exception):
+    """A service refused what the bot sent; the episode is marked and left."""
+
+
+class FrontDesk:
+    """Schedules, registers, checks in and documents each generated episode."""
+
+    def __init__(
+        self,
+        http: Http,
+        ledger: Ledger,
+        episodes: Sequence[SyntheticEpisode],
+        rate_per_s: float = 4.0,
+        concurrency: int = 8,
+    ) -> None:
+        self.http = http
+        self.ledger = ledger
+        self.episodes = episodes
+        self.interval_s = 1.0 / rate_per_s if rate_per_s > 0 else 0.0
+        self.slots = asyncio.Semaphore(concurrency)
+
+    async def run(self) -> None:
+        tasks = []
+        for synthetic in self.episodes:
+            record = self.ledger.episodes.setdefault(synthetic.key, EpisodeRecord(synthetic))
+            await self.slots.acquire()
+            tasks.append(asyncio.create_task(self._episode(record)))
+            if self.interval_s:
+                await asyncio.sleep(self.interval_s)
+        await asyncio.gather(*tasks)
+
+    async def _episode(self, record: EpisodeRecord) -> None:
+        try:
+            await self.drive(record)
+        except Stopped:
+            pass
+        except Exception as error:
+            record.step, record.error = "failed", str(error)[:500]
+            self.ledger.counts["front-desk-failed"] += 1
+            log.warning("front desk: %s failed: %s", record.synthetic.key, error)
+        finally:
+            self.slots.release()
+
+    async def drive(self, record: EpisodeRecord) -> None:
+        synthetic = record.synthetic
+        if record.episode_id is None:
+            # The Idempotency-Key makes a retry (after a timeout or a restart) book once.
+            response = await self.http.request(
+                "POST",
+                "/appointments",
+                json=synthetic.appointment_body(),
+                headers={"Idempotency-Key": synthetic.key},
+            )
+            answer = _require(response, "schedule")
+            record.episode_id = str(answer["episode_id"])
+            record.step = "scheduled"
+            self.ledger.counts["scheduled"] += 1
+        base = f"/episodes/{record.episode_id}"
+        if record.step == "scheduled":
+            response = await self.http.request(
+                "POST", f"{base}/registration", json=synthetic.registration_body()
+            )
+            _require(response, "register")
+            record.step = "registered"
+        if record.step == "registered":
+            _require(await self.http.request("POST", f"{base}/check-in"), "check in")
+            record.step = "checked-in"
+        if record.step == "checked-in":
+            response = await self.http.request(
+                "POST", f"{base}/encounter", json=synthetic.encounter_body()
+            )
+            _require(response, "complete encounter")
+            record.step = "encounter"
+            self.ledger.counts["encounters"] += 1
+
+
+# --------------------------------------------------------------------------- coder
+
+
+def is_evaluation_and_management(code: str) -> bool:
+    return code.isdigit() and len(code) == 5 and 99202 <= int(code) <= 99499
+
+
+@dataclass(frozen=True)
+class Line:
+    procedure_code: str
+    modifiers: tuple[str, ...] = ()
+    units: int = 1
+    diagnosis_pointers: tuple[int, ...] = (1,)
+
+
+@dataclass(frozen=True)
+class Submission:
+    diagnoses: tuple[str, ...]
+    lines: tuple[Line, ...]
+
+    def body(self, coder_id: str) -> dict[str, Any]:
+        return {
+            "coder_id": coder_id,
+            "diagnoses": list(self.diagnoses),
+            "lines": [
+                {
+                    "procedure_code": line.procedure_code,
+                    "modifiers": list(line.modifiers),
+                    "units": line.units,
+                    "diagnosis_pointers": list(line.diagnosis_pointers),
+                }
+                for line in self.lines
+            ],
+        }
+
+
+def _pointers(code: str, diagnosis_count: int) -> tuple[int, ...]:
+    """E/M lines point at every diagnosis (up to 4), other lines at the principal one."""
+    if is_evaluation_and_management(code):
+        return tuple(range(1, min(diagnosis_count, 4) + 1))
+    return (1,)
+
+
+def _suggested_line(raw: Mapping[str, Any], diagnosis_count: int) -> Line | None:
+    code = raw.get("procedure_code") or raw.get("code")
+    if not isinstance(code, str) or not code:
+        return None
+    raw_pointers = raw.get("diagnosis_pointers")
+    pointers = tuple(
+        p for p in raw_pointers or () if isinstance(p, int) and 1 <= p <= diagnosis_count
+    )
+    if not pointers or len(pointers) != len(raw_pointers or ()):
+        pointers = _pointers(code, diagnosis_count)
+    units = raw.get("units")
+    return Line(
+        procedure_code=code,
+        modifiers=tuple(str(m) for m in raw.get("modifiers") or ()),
+        units=units if isinstance(units, int) and units >= 1 else 1,
+        diagnosis_pointers=pointers[:4],
+    )
+
+
+def _suggested_codes(raw: Any) -> list[str]:
+    codes: list[str] = []
+    for item in raw or ():
+        code = item.get("code") if isinstance(item, Mapping) else item
+        if isinstance(code, str) and code:
+            codes.append(code)
+    return codes
+
+
+def submission_from_case(case: Mapping[str, Any]) -> Submission:
+    """What the coder submits for a case: the suggestions, completed from the note.
+
+    The coder takes the service's suggested codes; where a documented diagnosis or
+    procedure has no suggestion, it codes from the description (what it knows of these
+    visits), and it adds the modifiers the note calls for (RT for a right ankle film,
+    25 on a visit with a separately identifiable procedure).
+    """
+    documentation = case.get("documentation") or {}
+    documented_dx = [d for d in documentation.get("diagnoses") or () if isinstance(d, Mapping)]
+    documented_px = [p for p in documentation.get("procedures") or () if isinstance(p, Mapping)]
+    suggestions = case.get("suggestions") or case.get("suggested") or {}
+
+    diagnoses = _suggested_codes(suggestions.get("diagnoses"))
+    known = {_plain(code) for code in diagnoses}
+    suggested_for = _documented(suggestions.get("diagnoses"))
+    for documented in documented_dx:
+        if documented.get("description") in suggested_for:
+            continue
+        code = documented.get("icd10_hint") or DIAGNOSIS_KNOWLEDGE.get(
+            str(documented.get("description"))
+        )
+        if code and _plain(code) not in known and not _covers(known, code):
+            diagnoses.append(code)
+            known.add(_plain(code))
+    diagnoses = diagnoses[:12]
+
+    lines: list[Line] = []
+    for raw in suggestions.get("lines") or suggestions.get("procedures") or ():
+        if isinstance(raw, Mapping):
+            line = _suggested_line(raw, len(diagnoses))
+            if line is not None:
+                lines.append(line)
+    coded = {line.procedure_code for line in lines}
+    suggested_for = _documented(suggestions.get("lines") or suggestions.get("procedures"))
+    for documented in documented_px:
+        if documented.get("description") in suggested_for:
+            continue
+        knowledge = PROCEDURE_KNOWLEDGE.get(str(documented.get("description")))
+        code = documented.get("code_hint") or (knowledge.code if knowledge else None)
+        if not code or code in coded:
+            continue
+        units = documented.get("units")
+        lines.append(
+            Line(
+                procedure_code=code,
+                units=units if isinstance(units, int) and units >= 1 else 1,
+                diagnosis_pointers=_pointers(code, len(diagnoses)),
+            )
+        )
+        coded.add(code)
+    note = str(documentation.get("note") or "")
+    lines = [_with_known_modifiers(line, documented_px, note) for line in lines]
+    return Submission(tuple(diagnoses), tuple(lines))
+
+
+def _documented(suggested: Any) -> set[str]:
+    """The documented descriptions the service's suggestions already code."""
+    return {
+        str(item["documented"])
+        for item in suggested or ()
+        if isinstance(item, Mapping) and item.get("documented")
+    }
+
+
+def _plain(code: str) -> str:
+    return code.strip().upper().replace(".", "")
+
+
+def _covers(known: set[str], code: str) -> bool:
+    """A suggested code already codes this diagnosis more specifically (M54.50 for M54.5)."""
+    plain = _plain(code)
+    return any(other.startswith(plain) for other in known)
+
+
+def _with_known_modifiers(line: Line, documented: Sequence[Mapping[str, Any]], note: str) -> Line:
+    """The modifiers a coder reads in the note: the side of a film (RT/LT), and 25 on the
+    visit when the note says the evaluation was separately identifiable from a procedure."""
+    wanted: list[str] = list(line.modifiers)
+    if is_evaluation_and_management(line.procedure_code):
+        if "separately identifiable" in note.lower():
+            wanted.append("25")
+    else:
+        for item in documented:
+            knowledge = PROCEDURE_KNOWLEDGE.get(str(item.get("description")))
+            if knowledge is None or knowledge.code != line.procedure_code:
+                continue
+            words = str(item.get("description")).lower().split()
+            wanted += ["RT"] if "right" in words else ["LT"] if "left" in words else []
+    unique = list(dict.fromkeys(wanted))
+    return replace(line, modifiers=tuple(unique[:4]))
+
+
+REASON = re.compile(
+    r"^diagnoses\[(?P<index>\d+)\]:\s*(?P<code>\S+) is not billable; "
+    r"use one of (?:its \d+ billable codes, e\.g\. )?(?P<options>[A-Z0-9., ]+)"
+)
+
+
+def fix_from_reasons(submission: Submission, reasons: Sequence[str]) -> Submission | None:
+    """The submission with every refusal the coder knows how to fix fixed, or None.
+
+    "diagnoses[i]: X is not billable; use one of A, B" -> diagnosis i becomes A.
+    """
+    diagnoses = list(submission.diagnoses)
+    fixed_any = False
+    for reason in reasons:
+        match = REASON.match(reason.strip())
+        if not match:
+            return None
+        index = int(match.group("index"))
+        options = [o.strip() for o in match.group("options").split(",") if o.strip()]
+        if index >= len(diagnoses) or not options:
+            return None
+        diagnoses[index] = options[0]
+        fixed_any = True
+    return replace(submission, diagnoses=tuple(diagnoses)) if fixed_any else None
+
+
+def reasons_of(payload: Any) -> list[str]:
+    """The refusal reasons of a 422 body: `{"reasons": [...]}`, FastAPI's `detail`, or text."""
+    if isinstance(payload, Mapping):
+        for key in ("reasons", "errors", "detail", "problems"):
+            value = payload.get(key)
+            if isinstance(value, str):
+                return [value]
+            if isinstance(value, list):
+                return [
+                    item if isinstance(item, str) else str(item.get("msg", item))
+                    for item in value
+                    if isinstance(item, str | Mapping)
+                ]
+            if isinstance(value, Mapping):
+                return reasons_of(value)
+    if isinstance(payload, list):
+        return [str(item) for item in payload]
+    return [str(payload)]
+
+
+def with_modifier_25(submission: Submission) -> Submission:
+    """A recode after a coding denial: modifier 25 on the E/M line when another
+    procedure was done the same day (the usual cause of an E/M denial)."""
+    others = [
+        line for line in submission.lines if not is_evaluation_and_management(line.procedure_code)
+    ]
+    if not others:
+        return submission
+    lines = tuple(
+        replace(line, modifiers=(*line.modifiers, "25"))
+        if is_evaluation_and_management(line.procedure_code)
+        and "25" not in line.modifiers
+        and len(line.modifiers) < 4
+        else line
+        for line in submission.lines
+    )
+    return replace(submission, lines=lines)
+
+
+def is_recode(case: Mapping[str, Any]) -> bool:
+    """A case reopened after a coding denial (it was coded before)."""
+    if case.get("reopened") or case.get("recode") or case.get("reopen_count"):
+        return True
+    if str(case.get("reason") or "").startswith("coding-denial"):
+        return True
+    for entry in case.get("audit") or case.get("audit_trail") or ():
+        if isinstance(entry, Mapping) and "reopen" in str(entry.get("action", "")).lower():
+            return True
+    return False
+
+
+def case_id_of(case: Mapping[str, Any]) -> str:
+    return str(case.get("case_id") or case.get("coding_case_id") or case.get("id"))
+
+
+class Coder:
+    """Works the coding queue: assign, take suggestions, submit, fix what is refused."""
+
+    def __init__(self, http: Http, ledger: Ledger, coder_id: str) -> None:
+        self.http = http
+        self.ledger = ledger
+        self.coder_id = coder_id
+        self.given_up: set[str] = set()
+
+    async def step(self) -> None:
+        mine = items_of(
+            await self.http.get_json(
+                "/queue", {"status": "in-progress", "coder_id": self.coder_id}
+            ),
+            "cases",
+        )
+        waiting = items_of(await self.http.get_json("/queue", {"status": "open"}), "cases")
+        for case in [*mine, *waiting]:
+            case_id = case_id_of(case)
+            if case_id in self.given_up:
+                continue
+            await self.work(case_id)
+
+    async def work(self, case_id: str) -> None:
+        response = await self.http.request(
+            "POST", f"/cases/{case_id}/assign", json={"coder_id": self.coder_id}
+        )
+        if response.status_code == 409:
+            return  # another coder holds it
+        _require(response, f"assign {case_id}")
+        case = await self.http.get_json(f"/cases/{case_id}")
+        submission = submission_from_case(case)
+        if is_recode(case):
+            submission = with_modifier_25(submission)
+            self.ledger.counts["recoded"] += 1
+        for _ in range(MAX_CODE_ATTEMPTS):
+            response = await self.http.request(
+                "POST", f"/cases/{case_id}/codes", json=submission.body(self.coder_id)
+            )
+            if response.status_code in (200, 201):
+                self.ledger.counts["coded"] += 1
+                return
+            if response.status_code == 409:
+                return  # done meanwhile (a retry of a submission that did arrive)
+            if response.status_code != 422:
+                _require(response, f"codes for {case_id}")
+            reasons = reasons_of(response.json())
+            fixed = fix_from_reasons(submission, reasons)
+            if fixed is None:
+                break
+            self.ledger.counts["code-fixes"] += 1
+            submission = fixed
+        self.given_up.add(case_id)
+        self.ledger.counts["coding-given-up"] += 1
+        log.warning("coder %s: gave up on case %s: %s", self.coder_id, case_id, response.text[:300])
+
+
+# --------------------------------------------------------------------------- biller
+
+
+Action = Literal["correct", "accept"]
+
+
+def denial_action(item: Mapping[str, Any], corrections_so_far: int = 0) -> Action:
+    """Documentation denials (CO-16) are corrected and sent again (up to a limit); the
+    biller accepts the others (authorization, other) rather than appeal."""
+    if corrections_so_far >= MAX_DOCUMENTATION_CORRECTIONS:
+        return "accept"
+    if str(item.get("category")) == "documentation":
+        return "correct"
+    for reason in item.get("reasons") or ():
+        if isinstance(reason, Mapping) and str(reason.get("reason_code")) == "16":
+            return "correct"
+    return "accept"
+
+
+def claim_id_of(item: Mapping[str, Any]) -> str:
+    return str(item.get("claim_id") or item.get("id"))
+
+
+class Biller:
+    """Works the rejection and denial queues."""
+
+    def __init__(self, http: Http, ledger: Ledger, biller_id: str) -> None:
+        self.http = http
+        self.ledger = ledger
+        self.biller_id = biller_id
+        self.corrections: Counter[str] = Counter()  # denials corrected, by episode
+        self.resent: Counter[str] = Counter()  # rejections sent again, by episode
+        self.handled: set[tuple[str, str]] = set()
+
+    async def step(self) -> None:
+        for item in items_of(await self.http.get_json("/work-queue", {"kind": "rejection"})):
+            episode = str(item.get("episode_id", ""))
+            # A claim rejected again and again (one that cannot be built, say) needs a
+            # person, not another resubmission: it stays in the queue and the run says so.
+            if self.resent[episode] < MAX_REJECTION_RESUBMISSIONS:
+                await self.act(item, "correct", "rejection")
+        for item in items_of(await self.http.get_json("/work-queue", {"kind": "denial"})):
+            episode = str(item.get("episode_id", ""))
+            await self.act(item, denial_action(item, self.corrections[episode]), "denial")
+
+    async def act(self, item: Mapping[str, Any], action: Action, kind: str) -> None:
+        claim_id = claim_id_of(item)
+        if (claim_id, action) in self.handled:
+            return
+        body = {"biller_id": self.biller_id, "note": f"bot: {kind} -> {action}"}
+        path = (
+            f"/claims/{claim_id}/corrections"
+            if action == "correct"
+            else (f"/claims/{claim_id}/accept-denial")
+        )
+        response = await self.http.request("POST", path, json=body)
+        if response.status_code == 409:
+            self.handled.add((claim_id, action))  # done already (a retried request)
+            return
+        _require(response, f"{action} {claim_id}")
+        self.handled.add((claim_id, action))
+        episode = str(item.get("episode_id", ""))
+        if action == "correct":
+            (self.corrections if kind == "denial" else self.resent)[episode] += 1
+        self.ledger.counts[f"{kind}-{action}"] += 1
+
+
+# --------------------------------------------------------------------------- patient
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: str
+    episode_id: str
+    amount_cents: int
+    method: str
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "payment_id": self.payment_id,
+            "episode_id": self.episode_id,
+            "amount_cents": self.amount_cents,
+            "method": self.method,
+        }
+
+
+@dataclass(frozen=True)
+class PatientChoice:
+    plan_installments: int | None
+    payments: tuple[Payment, ...]
+
+
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def split_installments(total_cents: int, installments: int) -> list[int]:
+    """Equal installments, the remainder cents on the first ones: sums to the total."""
+    base, extra = divmod(total_cents, installments)
+    return [base + (1 if n < extra else 0) for n in range(installments)]
+
+
+def patient_choice(statement_id: str, episode_id: str, amount_due_cents: int) -> PatientChoice:
+    """How the patient answers a statement; deterministic per statement.
+
+    Payment ids derive from the statement, so answering the same statement again (a
+    retry, a restart) repeats the same payments and the service keeps them once.
+    """
+    if amount_due_cents <= 0:
+        return PatientChoice(None, ())
+    methods = ("card", "portal", "check", "card")
+    method = methods[_hash(f"method:{episode_id}") % len(methods)]
+    if amount_due_cents > PLAN_THRESHOLD_CENTS:
+        parts = split_installments(amount_due_cents, PLAN_INSTALLMENTS)
+        payments = tuple(
+            Payment(f"{statement_id}-i{n + 1}", episode_id, cents, method)
+            for n, cents in enumerate(parts)
+        )
+        return PatientChoice(PLAN_INSTALLMENTS, payments)
+    amount = amount_due_cents
+    if _hash(f"short-pay:{episode_id}") % SHORT_PAY_ONE_IN == 0 and amount_due_cents > 100:
+        amount -= amount_due_cents % 100 or 1  # all but the cents
+    return PatientChoice(None, (Payment(f"{statement_id}-full", episode_id, amount, method),))
+
+
+def statement_fields(statement: Mapping[str, Any]) -> tuple[str, str, int] | None:
+    statement_id = statement.get("statement_id") or statement.get("id")
+    episode_id = statement.get("episode_id")
+    amount = statement.get("amount_due_cents")
+    if amount is None:
+        amount = statement.get("balance_cents")
+    if not statement_id or not episode_id or not isinstance(amount, int):
+        return None
+    return str(statement_id), str(episode_id), amount
+
+
+class Patients:
+    """All patients: answer each open statement once (a plan, or pay)."""
+
+    def __init__(self, collections: Http, payments: Http, ledger: Ledger) -> None:
+        self.collections = collections
+        self.payments = payments
+        self.ledger = ledger
+        self.answered: set[str] = set()
+
+    async def step(self) -> None:
+        statements = items_of(
+            await self.collections.get_json("/statements", {"status": "open"}), "statements"
+        )
+        for statement in statements:
+            fields = statement_fields(statement)
+            if fields is None or fields[0] in self.answered:
+                continue
+            await self.answer(*fields)
+
+    async def answer(self, statement_id: str, episode_id: str, amount_due_cents: int) -> None:
+        choice = patient_choice(statement_id, episode_id, amount_due_cents)
+        if choice.plan_installments:
+            response = await self.collections.request(
+                "POST",
+                f"/accounts/{episode_id}/payment-plan",
+                json={"installments": choice.plan_installments},
+            )
+            if response.status_code != 409:  # 409: the plan exists (a retried request)
+                _require(response, f"payment plan for {episode_id}")
+            self.ledger.counts["payment-plans"] += 1
+        for payment in choice.payments:
+            response = await self.payments.request("POST", "/patient-payments", json=payment.body())
+            _require(response, f"payment {payment.payment_id}", ok=(200, 201))
+            if response.status_code == 201:
+                self.ledger.counts["patient-payments"] += 1
+                self.ledger.payments_cents += payment.amount_cents
+        self.answered.add(statement_id)
+
+
+# --------------------------------------------------------------------------- all together
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    registration: str
+    coding: str
+    claims: str
+    payments: str
+    collections: str
+
+
+class Bots:
+    """Every bot of a run; `run()` returns when `stop` is set."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        episodes: Sequence[SyntheticEpisode],
+        ledger: Ledger,
+        stop: asyncio.Event,
+        rate_per_s: float = 4.0,
+        concurrency: int = 8,
+        coders: int = 2,
+        poll_s: float = 0.5,
+    ) -> None:
+        self.stop = stop
+        self.poll_s = poll_s
+        self.http = {
+            name: Http(url, stop)
+            for name, url in vars(endpoints).items()  # one client per service
+        }
+        self.front_desk = FrontDesk(
+            self.http["registration"], ledger, episodes, rate_per_s, concurrency
+        )
+        self.coders = [Coder(self.http["coding"], ledger, f"coder-{n + 1}") for n in range(coders)]
+        self.biller = Biller(self.http["claims"], ledger, "biller-1")
+        self.patients = Patients(self.http["collections"], self.http["payments"], ledger)
+
+    async def run(self) -> None:
+        loops = [
+            forever(coder.coder_id, self.stop, coder.step, self.poll_s) for coder in self.coders
+        ]
+        loops.append(forever("biller", self.stop, self.biller.step, self.poll_s * 2))
+        loops.append(forever("patients", self.stop, self.patients.step, self.poll_s * 2))
+        tasks = [asyncio.create_task(loop) for loop in loops]
+        front_desk = asyncio.create_task(self.front_desk.run())
+        try:
+            await self.stop.wait()
+        finally:
+            front_desk.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(front_desk, *tasks, return_exceptions=True)
+            for http in self.http.values():
+                await http.close()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

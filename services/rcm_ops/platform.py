@@ -1,0 +1,398 @@
+"""Starting and stopping what a run needs: Kafka and FerretDB, then the seven processes.
+
+`Infrastructure` uses KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL when both are set, else
+`deploy/local/infra.sh up` (and `down` at the end, only if it was not running before).
+`Platform` runs every process of `rcm_shared.topology.PROCESSES` as its own OS process,
+namespaced by a run id (topic prefix `run-<id>.`, databases `run_<id>_<service>`), so
+runs never mix with each other or with tests. Both are context managers: whatever they
+started is stopped on the way out, also on Ctrl-C or an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import httpx
+import psutil
+from rcm_shared.topology import PAYER_SIMULATOR, PROCESSES, Process
+
+REPO = Path(__file__).resolve().parents[2]
+INFRA_SCRIPT = REPO / "deploy" / "local" / "infra.sh"
+RUNS_DIR = REPO / "var" / "runs"
+
+STOP_GRACE_S = 10.0
+LOG_TAIL_LINES = 30
+
+
+class PlatformError(RuntimeError):
+    """Something the run needs did not start; the message says what and shows the logs."""
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """The KEY=value lines of a script's stdout; anything else on it is ignored."""
+    pairs: dict[str, str] = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"([A-Z][A-Z0-9_]*)=(\S+)", line.strip())
+        if match:
+            pairs[match.group(1)] = match.group(2)
+    return pairs
+
+
+@dataclass(frozen=True)
+class InfraUrls:
+    kafka: str
+    mongodb_url: str
+
+
+class Infrastructure:
+    """Kafka and a MongoDB wire protocol for the run (the same rules as tests/conftest.py)."""
+
+    def __init__(
+        self, environ: Mapping[str, str] | None = None, script: Path = INFRA_SCRIPT
+    ) -> None:
+        self.environ = os.environ if environ is None else environ
+        self.script = script
+        self.started = False  # True when `down` is ours to call
+
+    def __enter__(self) -> InfraUrls:
+        kafka = self.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        mongo = self.environ.get("MONGODB_URL")
+        if kafka and mongo:
+            return InfraUrls(kafka, mongo)
+        status = self._script("status")
+        already_running = "Kafka running" in status.stderr and "FerretDB running" in status.stderr
+        self.started = not already_running
+        result = self._script("up")
+        if result.returncode != 0:
+            self.__exit__(None, None, None)
+            raise PlatformError(f"{self.script} up failed:\n{result.stderr[-4000:]}")
+        urls = parse_key_values(result.stdout)
+        try:
+            return InfraUrls(urls["KAFKA_BOOTSTRAP_SERVERS"], urls["MONGODB_URL"])
+        except KeyError as missing:
+            self.__exit__(None, None, None)
+            raise PlatformError(f"{self.script} up printed no {missing}") from None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.started:
+            self.started = False
+            self._script("down")
+
+    def _script(self, command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.script), command], capture_output=True, text=True, check=False
+        )
+
+
+def new_run_id() -> str:
+    """Sortable and safe in topic, database and directory names."""
+    return f"{datetime.now(UTC):%Y%m%d%H%M%S}{uuid.uuid4().hex[:4]}"
+
+
+@dataclass(frozen=True)
+class SimulatorKnobs:
+    seed: int = 1
+    ack_delay_s: float = 2.0
+    remit_delay_s: float = 5.0
+
+
+@dataclass
+class Usage:
+    """CPU seconds and peak resident memory of one process (over all its restarts)."""
+
+    cpu_s: float = 0.0
+    peak_rss_bytes: int = 0
+
+
+@dataclass
+class _Running:
+    process: Process
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    log_file: IO[bytes] | None = None
+    handle: psutil.Process | None = None
+    cpu_before_s: float = 0.0  # CPU of earlier incarnations (before a restart)
+    cpu_now_s: float = 0.0
+    peak_rss_bytes: int = 0
+    starts: int = 0
+
+
+@dataclass
+class PlatformConfig:
+    infra: InfraUrls
+    run_id: str = field(default_factory=new_run_id)
+    port_offset: int = 0
+    ports: Mapping[str, int] = field(default_factory=dict)  # explicit, wins over the offset
+    simulator: SimulatorKnobs = field(default_factory=SimulatorKnobs)
+    runs_dir: Path = RUNS_DIR
+    extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. RCM_RELAY_INTERVAL_S
+    processes: tuple[Process, ...] = PROCESSES
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.run_id
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"run-{self.run_id}."
+
+    def database(self, name: str) -> str:
+        return f"run_{self.run_id}_{name}".replace("-", "_")
+
+    def port(self, process: Process) -> int:
+        return self.ports.get(process.name, process.http_port + self.port_offset)
+
+    def environment(self, process: Process) -> dict[str, str]:
+        """What one process is told (on top of the caller's own environment)."""
+        simulator = next(
+            (p for p in self.processes if p.name == PAYER_SIMULATOR.name), PAYER_SIMULATOR
+        )
+        simulator_port = self.port(simulator)
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka,
+            "MONGODB_URL": self.infra.mongodb_url,
+            "RCM_HTTP_PORT": str(self.port(process)),
+            "RCM_TOPIC_PREFIX": self.topic_prefix,
+            "RCM_MONGODB_DATABASE": self.database(process.name),
+            "RCM_CLEARINGHOUSE_URL": f"http://127.0.0.1:{simulator_port}",
+            "RCM_X12_ARCHIVE_DIR": str(self.run_dir / "x12"),
+            "RCM_SIMULATOR_SEED": str(self.simulator.seed),
+            "RCM_SIMULATOR_ACK_DELAY_S": str(self.simulator.ack_delay_s),
+            "RCM_SIMULATOR_REMIT_DELAY_S": str(self.simulator.remit_delay_s),
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+class Platform:
+    """The run's seven processes. `async with Platform(config) as platform:` starts them all
+    and waits until each answers GET /health/ready; leaving stops them all."""
+
+    def __init__(self, config: PlatformConfig, ready_timeout_s: float = 90.0) -> None:
+        self.config = config
+        self.ready_timeout_s = ready_timeout_s
+        self.running: dict[str, _Running] = {
+            process.name: _Running(
+                process=process,
+                port=config.port(process),
+                env={**os.environ, **config.environment(process)},
+                log_path=config.run_dir / f"{process.name}.log",
+            )
+            for process in config.processes
+        }
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.running[name].port}"
+
+    def pid(self, name: str) -> int | None:
+        popen = self.running[name].popen
+        return popen.pid if popen is not None and popen.poll() is None else None
+
+    def log_path(self, name: str) -> Path:
+        return self.running[name].log_path
+
+    async def __aenter__(self) -> Self:
+        try:
+            self.start()
+            await self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, names: Iterable[str] | None = None) -> None:
+        """Spawn the processes (all by default); refuses ports someone else holds."""
+        selected = [self.running[name] for name in (names or self.running)]
+        busy = [f"{r.process.name}:{r.port}" for r in selected if _port_in_use(r.port)]
+        if busy:
+            raise PlatformError(
+                f"ports already in use: {', '.join(busy)} (another run or docker-compose?); "
+                "choose others with --port-offset"
+            )
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        for running in selected:
+            self._spawn(running)
+
+    def _spawn(self, running: _Running) -> None:
+        running.log_file = running.log_path.open("ab")
+        running.log_file.write(
+            f"--- {datetime.now(UTC).isoformat()} starting {running.process.module}\n".encode()
+        )
+        running.log_file.flush()
+        # A session of its own: Ctrl-C in the terminal reaches only the runner, which then
+        # stops the processes in order instead of all of them dying at once.
+        running.popen = subprocess.Popen(
+            [sys.executable, "-m", running.process.module],
+            env=running.env,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=running.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        running.starts += 1
+        running.cpu_now_s = 0.0
+        try:
+            running.handle = psutil.Process(running.popen.pid)
+        except psutil.Error:
+            running.handle = None
+
+    async def wait_ready(
+        self, names: Iterable[str] | None = None, timeout_s: float | None = None
+    ) -> None:
+        """Until every named process answers 200 on GET /health/ready; a process that
+        exits or a timeout raises PlatformError with the tail of its log."""
+        waiting = set(names or self.running)
+        deadline = time.monotonic() + (timeout_s or self.ready_timeout_s)
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while waiting:
+                for name in sorted(waiting):
+                    running = self.running[name]
+                    if running.popen is None or running.popen.poll() is not None:
+                        code = None if running.popen is None else running.popen.returncode
+                        raise PlatformError(
+                            f"{name} exited (code {code}) before it was ready; "
+                            f"{running.log_path}:\n{log_tail(running.log_path)}"
+                        )
+                    with contextlib.suppress(httpx.HTTPError):
+                        response = await client.get(f"{self.url(name)}/health/ready")
+                        if response.status_code == 200:
+                            waiting.discard(name)
+                if not waiting:
+                    return
+                if time.monotonic() > deadline:
+                    paths = [self.running[name].log_path for name in sorted(waiting)]
+                    tails = "\n".join(f"--- {path}:\n{log_tail(path)}" for path in paths)
+                    raise PlatformError(f"not ready in time: {', '.join(sorted(waiting))}\n{tails}")
+                await asyncio.sleep(0.3)
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Send a signal to one process and, for SIGKILL/SIGTERM, wait until it is gone."""
+        running = self.running[name]
+        if running.popen is None or running.popen.poll() is not None:
+            return
+        self.sample()
+        running.popen.send_signal(sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            try:
+                running.popen.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                running.popen.kill()
+                running.popen.wait()
+            self._retire(running)
+
+    async def restart(self, name: str, timeout_s: float | None = None) -> None:
+        """SIGKILL (if still alive), start again with the same environment, wait ready."""
+        self.kill(name, signal.SIGKILL)
+        self._spawn(self.running[name])
+        await self.wait_ready([name], timeout_s)
+
+    def stop(self) -> None:
+        """SIGTERM to all, SIGKILL to whoever is still there after the grace period."""
+        self.sample()
+        alive = [r for r in self.running.values() if r.popen is not None and r.popen.poll() is None]
+        for running in alive:
+            with contextlib.suppress(ProcessLookupError):
+                running.popen.terminate()  # type: ignore[union-attr]
+        deadline = time.monotonic() + STOP_GRACE_S
+        for running in alive:
+            popen = running.popen
+            assert popen is not None
+            try:
+                popen.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait()
+        for running in self.running.values():
+            self._retire(running)
+
+    def _retire(self, running: _Running) -> None:
+        running.cpu_before_s += running.cpu_now_s
+        running.cpu_now_s = 0.0
+        running.handle = None
+        if running.log_file is not None:
+            running.log_file.close()
+            running.log_file = None
+
+    def sample(self) -> None:
+        """Read CPU time and resident memory of every live process (peak = sampled max)."""
+        for running in self.running.values():
+            if running.handle is None:
+                continue
+            try:
+                with running.handle.oneshot():
+                    times = running.handle.cpu_times()
+                    rss = running.handle.memory_info().rss
+            except psutil.Error:
+                continue
+            running.cpu_now_s = times.user + times.system
+            running.peak_rss_bytes = max(running.peak_rss_bytes, rss)
+
+    async def sample_forever(self, interval_s: float = 1.0) -> None:
+        while True:
+            await asyncio.to_thread(self.sample)
+            await asyncio.sleep(interval_s)
+
+    def resource_usage(self) -> dict[str, Usage]:
+        return {
+            name: Usage(
+                cpu_s=running.cpu_before_s + running.cpu_now_s,
+                peak_rss_bytes=running.peak_rss_bytes,
+            )
+            for name, running in self.running.items()
+        }
+
+    def restarts(self) -> dict[str, int]:
+        return {name: max(running.starts - 1, 0) for name, running in self.running.items()}

@@ -1,0 +1,445 @@
+"""The payers' decisions: pure and deterministic, no state, no I/O, no clock.
+
+Every decision is a hash of (seed, stage, id), never a random generator, so a seed gives
+the same answers whatever the timing or the order of arrival. The only thing that
+depends on order is a member's deductible and out-of-pocket spending, which the caller
+keeps (`Accumulators`) and passes in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP
+from typing import Literal
+
+from rcm_shared.x12 import (
+    Adjustment,
+    Contact,
+    OutpatientAdjudication,
+    PriorPayer,
+    ProfessionalClaim,
+    ProviderAdjustment,
+    Remittance,
+    RemittanceClaim,
+    RemittanceLine,
+    RemittanceParty,
+    RemittancePayee,
+    RemittancePayer,
+    ServiceLine,
+)
+
+from .payers import EVALUATION_AND_MANAGEMENT, PREVENTIVE, PayerInfo
+
+NOT_FOUND_PER_10000 = 200  # ~2% of members are unknown to the payer
+INACTIVE_PER_10000 = 400  # ~4% have a terminated coverage
+REJECTED_PER_10000 = 400  # ~4% of original claims are rejected by the 277CA
+DENIED_PER_10000 = 1000  # ~10% of original primary claims are denied whole
+DENIAL_REASONS = ("16", "97", "197", "50")
+MISSING_INFORMATION_REMARK = "MA130"
+NOT_COVERED_REASON = "96"  # a procedure the payer has no fee for
+TERMINATED_REASON = "27"  # services after the coverage ended
+
+MemberStatus = Literal["active", "inactive", "not-found"]
+
+
+def draw(seed: int, stage: str, key: str) -> int:
+    """A 64-bit number that depends only on the seed, the kind of decision and its subject."""
+    digest = hashlib.sha256(f"{seed}|{stage}|{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def chance(seed: int, stage: str, key: str, per_10000: int) -> bool:
+    return draw(seed, stage, key) % 10_000 < per_10000
+
+
+def member_key(payer_id: str, member_id: str) -> str:
+    return f"{payer_id}|{member_id}"
+
+
+def member_status(seed: int, payer_id: str, member_id: str) -> MemberStatus:
+    roll = draw(seed, "member", member_key(payer_id, member_id)) % 10_000
+    if roll < NOT_FOUND_PER_10000:
+        return "not-found"
+    if roll < NOT_FOUND_PER_10000 + INACTIVE_PER_10000:
+        return "inactive"
+    return "active"
+
+
+@dataclass(frozen=True)
+class Accumulators:
+    """What a member still has to pay this plan year before the plan pays more."""
+
+    deductible_remaining_cents: int
+    out_of_pocket_remaining_cents: int
+
+    def spend(self, deductible_cents: int, out_of_pocket_cents: int) -> Accumulators:
+        return Accumulators(
+            self.deductible_remaining_cents - deductible_cents,
+            self.out_of_pocket_remaining_cents - out_of_pocket_cents,
+        )
+
+
+@dataclass(frozen=True)
+class Benefits:
+    """A member's plan: the same for a member every time (hash of payer and member id)."""
+
+    plan_name: str
+    copay_cents: int
+    deductible_cents: int
+    deductible_met_cents: int  # already met when the simulation starts
+    coinsurance_percent: int
+    out_of_pocket_cents: int
+    out_of_pocket_met_cents: int
+
+    def starting_accumulators(self) -> Accumulators:
+        return Accumulators(
+            self.deductible_cents - self.deductible_met_cents,
+            self.out_of_pocket_cents - self.out_of_pocket_met_cents,
+        )
+
+
+def member_benefits(seed: int, payer: PayerInfo, member_id: str) -> Benefits:
+    key = member_key(payer.payer_id, member_id)
+    deductible = 500_00 + draw(seed, "deductible", key) % 11 * 250_00  # $500 to $3000
+    deductible_met = deductible * (draw(seed, "deductible-met", key) % 5) // 4
+    return Benefits(
+        plan_name=payer.plans[draw(seed, "plan", key) % len(payer.plans)],
+        copay_cents=(0, 20_00, 30_00, 40_00)[draw(seed, "copay", key) % 4],
+        deductible_cents=deductible,
+        deductible_met_cents=deductible_met,
+        coinsurance_percent=(0, 10, 20, 30)[draw(seed, "coinsurance", key) % 4],
+        out_of_pocket_cents=4000_00 + draw(seed, "out-of-pocket", key) % 9 * 500_00,
+        out_of_pocket_met_cents=deductible_met + draw(seed, "oop-met", key) % 6 * 100_00,
+    )
+
+
+@dataclass(frozen=True)
+class ClaimRejection:
+    """The 277CA verdict on a claim the payer will not adjudicate (STC category/code)."""
+
+    category: str
+    code: str
+    entity: str | None
+    message: str
+
+
+INVALID_MEMBER = ClaimRejection("A7", "164", "IL", "ENTITY CONTRACT/MEMBER NUMBER INVALID")
+MISSING_INFORMATION = ClaimRejection("A7", "21", None, "MISSING OR INVALID INFORMATION")
+WRONG_PAYER = ClaimRejection("A3", "116", None, "CLAIM SUBMITTED TO THE INCORRECT PAYER")
+UNKNOWN_ORIGINAL = ClaimRejection(
+    "A7", "21", None, "REF F8 NAMES NO CLAIM OF THIS PAYER THAT CAN BE REPLACED"
+)
+
+
+def claim_rejection(seed: int, claim_id: str) -> ClaimRejection | None:
+    """About 4% of original claims fail the payer's front-end edits."""
+    if not chance(seed, "reject", claim_id, REJECTED_PER_10000):
+        return None
+    return (INVALID_MEMBER, MISSING_INFORMATION)[draw(seed, "reject-reason", claim_id) % 2]
+
+
+def claim_denial(seed: int, claim_id: str) -> str | None:
+    """The CARC of a whole-claim denial, for about 10% of original claims."""
+    if not chance(seed, "deny", claim_id, DENIED_PER_10000):
+        return None
+    return DENIAL_REASONS[draw(seed, "deny-reason", claim_id) % len(DENIAL_REASONS)]
+
+
+def payer_claim_control_number(seed: int, payer: PayerInfo, claim: ProfessionalClaim) -> str:
+    """Stable for the same submission; the caller makes it unique on a (rare) collision."""
+    key = "|".join(
+        (
+            payer.payer_id,
+            claim.patient_control_number,
+            claim.frequency_code,
+            claim.payer_claim_control_number or "",
+        )
+    )
+    return f"{payer.claim_prefix}{draw(seed, 'pccn', key) % 10**12:012d}"
+
+
+@dataclass(frozen=True)
+class Adjudication:
+    claim: RemittanceClaim
+    accumulators: Accumulators  # the member's, after this claim
+    deductible_applied_cents: int = 0
+    out_of_pocket_applied_cents: int = 0
+
+
+def allowed_cents(payer: PayerInfo, line: ServiceLine) -> int | None:
+    """The fee schedule's amount for the units, never more than the charge; None: no fee."""
+    rate = payer.fee_schedule.get(line.procedure.code)
+    if rate is None:
+        return None
+    scheduled = int((rate * line.units).to_integral_value(rounding=ROUND_HALF_UP))
+    return min(line.charge_cents, scheduled)
+
+
+def adjudicate(
+    claim: ProfessionalClaim,
+    payer: PayerInfo,
+    pccn: str,
+    benefits: Benefits,
+    accumulators: Accumulators,
+) -> Adjudication:
+    """A primary claim paid by the fee schedule, the patient's share in the order
+    copay (PR-3, once per claim, on an E/M line), deductible (PR-1), coinsurance (PR-2),
+    each capped by what is left of the out-of-pocket maximum."""
+    deductible_left = max(accumulators.deductible_remaining_cents, 0)
+    out_of_pocket_left = max(accumulators.out_of_pocket_remaining_cents, 0)
+    copay_left = benefits.copay_cents
+    deductible_applied = out_of_pocket_applied = 0
+    lines: list[RemittanceLine] = []
+    for line in claim.lines:
+        code = line.procedure.code
+        allowed = allowed_cents(payer, line)
+        if allowed is None:
+            adjustments = [
+                Adjustment(group="CO", reason=NOT_COVERED_REASON, amount_cents=line.charge_cents)
+            ]
+            lines.append(_remittance_line(line, 0, adjustments, 0))
+            continue
+        copay = deductible = coinsurance = 0
+        if code not in PREVENTIVE:
+            if code in EVALUATION_AND_MANAGEMENT and copay_left and allowed:
+                copay = min(copay_left, allowed, out_of_pocket_left)
+                copay_left = 0
+                out_of_pocket_left -= copay
+            deductible = min(allowed - copay, deductible_left, out_of_pocket_left)
+            deductible_left -= deductible
+            out_of_pocket_left -= deductible
+            rest = allowed - copay - deductible
+            coinsurance = min((rest * benefits.coinsurance_percent + 50) // 100, out_of_pocket_left)
+            out_of_pocket_left -= coinsurance
+        deductible_applied += deductible
+        out_of_pocket_applied += copay + deductible + coinsurance
+        adjustments = _nonzero(
+            Adjustment(group="CO", reason="45", amount_cents=line.charge_cents - allowed),
+            Adjustment(group="PR", reason="3", amount_cents=copay),
+            Adjustment(group="PR", reason="1", amount_cents=deductible),
+            Adjustment(group="PR", reason="2", amount_cents=coinsurance),
+        )
+        paid = allowed - copay - deductible - coinsurance
+        lines.append(_remittance_line(line, paid, adjustments, allowed))
+    remittance_claim = _claim(claim, payer, pccn, "1", lines, [])
+    return Adjudication(
+        claim=remittance_claim,
+        accumulators=accumulators.spend(deductible_applied, out_of_pocket_applied),
+        deductible_applied_cents=deductible_applied,
+        out_of_pocket_applied_cents=out_of_pocket_applied,
+    )
+
+
+def deny(claim: ProfessionalClaim, payer: PayerInfo, pccn: str, reason: str) -> RemittanceClaim:
+    """A whole-claim denial at claim level; CO-16 says what is missing with remark MA130."""
+    adjustments = [Adjustment(group="CO", reason=reason, amount_cents=claim.total_charge_cents)]
+    remittance_claim = _claim(claim, payer, pccn, "4", [], adjustments)
+    if reason != "16":
+        return remittance_claim
+    remark = OutpatientAdjudication(remark_codes=[MISSING_INFORMATION_REMARK])
+    return remittance_claim.model_copy(update={"outpatient": remark})
+
+
+def adjudicate_secondary(claim: ProfessionalClaim, payer: PayerInfo, pccn: str) -> RemittanceClaim:
+    """The secondary pays what the primary left to the patient as deductible (PR-1) and
+    coinsurance (PR-2); other patient amounts (copay PR-3) stay with the patient; OA-23
+    carries everything the primary paid or adjusted. Line by line when the claim has the
+    primary's line adjudications (2430), else at claim level from the 2320 CAS."""
+    primary = _primary(claim.prior_payers)
+    line_level = any(
+        adjudication.payer_id == primary.payer_id
+        for line in claim.lines
+        for adjudication in line.adjudications
+    )
+    if not line_level:
+        paid, adjustments = _secondary_share(claim.total_charge_cents, primary.adjustments)
+        return _claim(claim, payer, pccn, "2", [], adjustments, paid)
+    lines = []
+    for line in claim.lines:
+        primary_adjustments = [
+            adjustment
+            for adjudication in line.adjudications
+            if adjudication.payer_id == primary.payer_id
+            for adjustment in adjudication.adjustments
+        ]
+        paid, adjustments = _secondary_share(line.charge_cents, primary_adjustments)
+        lines.append(_remittance_line(line, paid, adjustments, None))
+    return _claim(claim, payer, pccn, "2", lines, [])
+
+
+def reverse(original: RemittanceClaim) -> RemittanceClaim:
+    """Takes back an earlier adjudication: the same claim with every amount negated."""
+    responsibility = original.patient_responsibility_cents
+    return original.model_copy(
+        update={
+            "status": "22",
+            "charge_cents": -original.charge_cents,
+            "paid_cents": -original.paid_cents,
+            "patient_responsibility_cents": None if responsibility is None else -responsibility,
+            "adjustments": _negated(original.adjustments),
+            "outpatient": None,
+            "lines": [
+                line.model_copy(
+                    update={
+                        "charge_cents": -line.charge_cents,
+                        "paid_cents": -line.paid_cents,
+                        "units_paid": None if line.units_paid is None else -line.units_paid,
+                        "adjustments": _negated(line.adjustments),
+                        "allowed_cents": None,
+                        "remark_codes": [],
+                    }
+                )
+                for line in original.lines
+            ],
+        }
+    )
+
+
+def remittance(
+    payer: PayerInfo,
+    payee: RemittancePayee,
+    claims: list[RemittanceClaim],
+    control_number: str,
+    payment_date: date,
+    seed: int,
+) -> Remittance:
+    """One 835 transaction: a check for the net of the claims, or a notice when it is 0.
+
+    A negative net (reversals only) is carried forward as a PLB FB recoupment.
+    """
+    net = sum(claim.paid_cents for claim in claims)
+    carried = []
+    if net < 0:
+        carried.append(
+            ProviderAdjustment(
+                provider_id=payee.npi,
+                fiscal_period_date=date(payment_date.year, 12, 31),
+                reason="FB",
+                amount_cents=net,
+            )
+        )
+    payment = max(net, 0)
+    content = "|".join([payee.npi, *(f"{c.payer_claim_control_number}:{c.status}" for c in claims)])
+    return Remittance(
+        control_number=control_number,
+        handling="I" if payment else "H",
+        payment_cents=payment,
+        payment_method="CHK" if payment else "NON",
+        payment_date=payment_date,
+        trace_number=f"{payer.claim_prefix}{draw(seed, 'trace', content) % 10**12:012d}",
+        payer_trace_id=payer.trace_originator,
+        production_date=payment_date,
+        payer=RemittancePayer(
+            name=payer.x12_name,
+            identifier=payer.payer_id,
+            address=payer.address,
+            technical_contact=Contact(name="EDI SUPPORT", phone=payer.phone),
+        ),
+        payee=payee,
+        claims=claims,
+        provider_adjustments=carried,
+    )
+
+
+def payee_of(claim: ProfessionalClaim) -> RemittancePayee:
+    provider = claim.billing_provider
+    return RemittancePayee(
+        name=provider.name, npi=provider.npi, address=provider.address, tax_id=provider.tax_id
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _primary(prior_payers: list[PriorPayer]) -> PriorPayer:
+    return next((p for p in prior_payers if p.payer_responsibility == "P"), prior_payers[0])
+
+
+def _secondary_share(
+    charge_cents: int, primary_adjustments: Iterable[Adjustment]
+) -> tuple[int, list[Adjustment]]:
+    patient = [a for a in primary_adjustments if a.group == "PR"]
+    paid = sum(a.amount_cents for a in patient if a.reason in ("1", "2"))
+    kept: dict[str, int] = {}
+    for a in patient:
+        if a.reason not in ("1", "2"):
+            kept[a.reason] = kept.get(a.reason, 0) + a.amount_cents
+    primary_share = charge_cents - sum(a.amount_cents for a in patient)
+    adjustments = _nonzero(
+        Adjustment(group="OA", reason="23", amount_cents=primary_share),
+        *(),
+    )
+    return paid, adjustments
+
+
+def _nonzero(*adjustments: Adjustment) -> list[Adjustment]:
+    return [a for a in adjustments if a.amount_cents != 0]
+
+
+def _negated(adjustments: list[Adjustment]) -> list[Adjustment]:
+    return [a.model_copy(update={"amount_cents": -a.amount_cents}) for a in adjustments]
+
+
+def _remittance_line(
+    line: ServiceLine, paid: int, adjustments: list[Adjustment], allowed: int | None
+) -> RemittanceLine:
+    ranged = line.service_date_end is not None and line.service_date_end != line.service_date
+    return RemittanceLine(
+        procedure=line.procedure,
+        charge_cents=line.charge_cents,
+        paid_cents=paid,
+        units_paid=line.units,
+        service_date=None if ranged else line.service_date,
+        service_start=line.service_date if ranged else None,
+        service_end=line.service_date_end if ranged else None,
+        adjustments=adjustments,
+        line_control_number=line.line_control_number,
+        allowed_cents=allowed,
+    )
+
+
+def _claim(
+    claim: ProfessionalClaim,
+    payer: PayerInfo,
+    pccn: str,
+    status: Literal["1", "2", "4"],
+    lines: list[RemittanceLine],
+    adjustments: list[Adjustment],
+    paid: int | None = None,
+) -> RemittanceClaim:
+    """CLP and its parties; paid and patient share follow from the lines and adjustments."""
+    every = adjustments + [a for line in lines for a in line.adjustments]
+    subscriber = claim.subscriber
+    rendering = claim.rendering_provider
+    return RemittanceClaim(
+        patient_control_number=claim.patient_control_number,
+        status=status,
+        charge_cents=claim.total_charge_cents,
+        paid_cents=sum(line.paid_cents for line in lines) if paid is None else paid,
+        patient_responsibility_cents=sum(a.amount_cents for a in every if a.group == "PR"),
+        filing_indicator=payer.filing_indicator,
+        payer_claim_control_number=pccn,
+        facility_type_code=claim.place_of_service,
+        frequency_code=claim.frequency_code,
+        adjustments=adjustments,
+        patient=RemittanceParty(
+            last_name=subscriber.last_name,
+            first_name=subscriber.first_name,
+            middle_name=subscriber.middle_name,
+            id_qualifier="MI",
+            identifier=subscriber.member_id,
+        ),
+        rendering_provider=None
+        if rendering is None
+        else RemittanceParty(
+            entity_type=rendering.entity_type,
+            last_name=rendering.last_name,
+            first_name=rendering.first_name,
+            id_qualifier="XX",
+            identifier=rendering.npi,
+        ),
+        lines=lines,
+    )

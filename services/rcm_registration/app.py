@@ -1,0 +1,28 @@
+"""Composition root of the registration service (port 8001)."""
+
+from __future__ import annotations
+
+from rcm_shared.service import Service
+from rcm_shared.settings import ServiceSettings, load_settings
+from rcm_shared.topology import SERVICES
+
+from .api import router
+from .handlers import Registration
+from .store import episodes
+
+PORT = next(process.http_port for process in SERVICES if process.module == __package__)
+
+
+class Settings(ServiceSettings):
+    service_name: str = "registration"
+    http_port: int = PORT
+
+
+def build(settings: Settings) -> Service:
+    service = Service(settings)
+    service.api.include_router(router(Registration(episodes(service))))
+    return service
+
+
+def main() -> None:
+    build(load_settings(Settings)).run()

@@ -1,0 +1,280 @@
+"""The coding service on real Kafka and MongoDB: the coders' work queue end to end."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from rcm_coding.app import Settings, build
+from rcm_contracts.claims import ClaimDenied, DenialCategory, DeniedReason
+from rcm_contracts.coding import CodingCompleted, CodingCorrected
+from rcm_contracts.registration import ClinicalDocumentation, EncounterCompleted
+from rcm_shared.envelope import Envelope
+from rcm_shared.kafka import Topics
+from rcm_shared.service import Service
+
+from tests.conftest import Infra
+
+from .helpers import eventually, headers_of, read_topic
+from .services import running, settings_for
+
+pytestmark = pytest.mark.integration
+
+
+def encounter(episode_id: str) -> EncounterCompleted:
+    return EncounterCompleted(
+        episode_id=episode_id,
+        encounter_id="N" + uuid.uuid4().hex[:12],
+        patient_id="P" + uuid.uuid4().hex[:12],
+        date_of_service=date(2025, 3, 4),
+        place_of_service="11",
+        rendering_provider_npi="1234567893",
+        documentation=ClinicalDocumentation(
+            note="Twisted the right ankle yesterday; chronic low back pain. X-ray negative.",
+            diagnoses=[
+                {"description": "Sprain of right ankle", "icd10_hint": None},
+                {"description": "Low back pain", "icd10_hint": "M54.5"},
+            ],
+            procedures=[
+                {"description": "Office visit, established", "code_hint": "99213"},
+                {"description": "X-ray right ankle, 3 views", "code_hint": "73610"},
+            ],
+        ),
+    )
+
+
+def denied(episode_id: str, claim: str, category: DenialCategory) -> ClaimDenied:
+    return ClaimDenied(
+        episode_id=episode_id,
+        claim_id=f"{episode_id}-{claim}",
+        payer_id="ACME01",
+        category=category,
+        reasons=[DeniedReason(group_code="CO", reason_code="97", amount_cents=29000)],
+        denied_at=datetime.now(UTC),
+    )
+
+
+def coding_service(infra: Infra, topics: Topics, database: Any) -> Service:
+    settings = settings_for(Settings, infra, topics.prefix, database.name)
+    assert isinstance(settings, Settings)
+    return build(settings)
+
+
+async def opened_case(client: httpx.AsyncClient, episode_id: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = []
+
+    async def in_queue() -> bool:
+        response = await client.get("/queue", params={"status": "open"})
+        found[:] = [case for case in response.json() if case["episode_id"] == episode_id]
+        return bool(found)
+
+    await eventually(in_queue)
+    return found[0]
+
+
+async def end_offset(bootstrap: str, topic: str) -> int:
+    """How many records the topic holds (all partitions)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        while (known := consumer.partitions_for_topic(topic)) is None:
+            await consumer.getmany(timeout_ms=200)  # subscribed: metadata arrives
+        partitions = [TopicPartition(topic, partition) for partition in known]
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+VALID = {
+    "coder_id": "coder-1",
+    "diagnoses": ["S93.401A", "M5450"],
+    "lines": [
+        {"procedure_code": "99213", "modifiers": ["25"], "units": 1, "diagnosis_pointers": [1, 2]},
+        {"procedure_code": "73610", "modifiers": ["RT"], "units": 1, "diagnosis_pointers": [1]},
+    ],
+}
+
+
+async def test_a_coder_codes_an_encounter_and_coding_completed_goes_out_priced(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    episode = "E" + uuid.uuid4().hex[:12]
+    service = coding_service(infra, topics, database)
+    async with running(service) as client:
+        sent = Envelope(data=encounter(episode), source="rcm/registration")
+        await service.publisher.publish(sent)
+        await service.publisher.publish(sent)  # redelivered: still one case
+
+        summary = await opened_case(client, episode)
+        case_id = summary["case_id"]
+        assert summary["status"] == "open"
+        assert summary["coder_id"] is None
+
+        case = (await client.get(f"/cases/{case_id}")).json()
+        assert case["documentation"]["note"].startswith("Twisted the right ankle")
+        diagnoses = case["suggestions"]["diagnoses"]
+        assert [(d["code"], d["source"]) for d in diagnoses] == [
+            ("S93401A", "description"),
+            ("M5450", "description"),
+        ]
+        assert diagnoses[1]["hint_problem"] == (
+            "M54.5 is not billable; use one of M54.50, M54.51, M54.59"
+        )
+        lines = case["suggestions"]["lines"]
+        assert [(line["procedure_code"], line["modifiers"]) for line in lines] == [
+            ("99213", ["25"]),
+            ("73610", []),  # the side is the coder's call
+        ]
+        assert (await client.get("/cases/K000000000000")).status_code == 404
+        assert (await client.get("/queue", params={"status": "closed"})).status_code == 422
+
+        assign = f"/cases/{case_id}/assign"
+        taken = await client.post(assign, json={"coder_id": "coder-1"})
+        assert taken.status_code == 200
+        assert taken.json()["status"] == "in-progress"
+        assert (await client.post(assign, json={"coder_id": "coder-2"})).status_code == 409
+        assert (await client.post(assign, json={"coder_id": "coder-1"})).status_code == 200
+        assert (await client.post(assign, json={})).status_code == 422
+
+        codes = f"/cases/{case_id}/codes"
+        assert (await client.post(codes, json={**VALID, "coder_id": "coder-2"})).status_code == 409
+        invalid = {
+            "coder_id": "coder-1",
+            "diagnoses": ["M54.5", "S93.401A"],
+            "lines": [
+                {"procedure_code": "99213", "modifiers": [], "diagnosis_pointers": [1, 3]},
+                {"procedure_code": "99999", "modifiers": ["QQ"], "diagnosis_pointers": [2]},
+            ],
+        }
+        refused = await client.post(codes, json=invalid)
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == [
+            "diagnoses[0]: M54.5 is not billable; use one of M54.50, M54.51, M54.59",
+            "lines[0].diagnosis_pointers[1]: 3 does not point at a diagnosis (1..2)",
+            "lines[1].procedure_code: 99999 is not in the chargemaster",
+            "lines[1].modifiers[0]: QQ is not a known modifier "
+            "(25, 59, 76, 77, 91, LT, RT, XE, XP, XS, XU)",
+        ]
+        still = (await client.get(f"/cases/{case_id}")).json()
+        assert (still["status"], still["coding"]) == ("in-progress", None)
+
+        accepted = await client.post(codes, json=VALID)
+        assert accepted.status_code == 200, accepted.text
+        priced = accepted.json()
+        assert priced["event_type"] == CodingCompleted.event_type
+        assert [(line["line_id"], line["charge_cents"]) for line in priced["charge_lines"]] == [
+            (f"{episode}-L1", 15000),
+            (f"{episode}-L2", 14000),
+        ]
+        assert priced["total_charge_cents"] == 29000
+        again = await client.post(codes, json=VALID)
+        assert again.status_code == 200
+        assert again.json()["repeated"] is True
+        assert again.json()["charge_lines"] == priced["charge_lines"]
+
+        topic = topics.of(CodingCompleted)
+        (record,) = await read_topic(infra.kafka, topic, 1)
+        assert record.key == episode.encode()
+        assert headers_of(record)["ce_type"] == CodingCompleted.event_type
+        event = CodingCompleted.model_validate_json(record.value)
+        assert event.coding_case_id == case_id
+        assert event.diagnoses == ["S93401A", "M5450"]
+        assert [line.modifiers for line in event.charge_lines] == [["25"], ["RT"]]
+        assert [line.charge_cents for line in event.charge_lines] == [15000, 14000]
+        assert event.charge_lines[0].service_date == date(2025, 3, 4)
+        assert event.total_charge_cents == 29000
+        assert event.coder_id == "coder-1"
+
+        async def published() -> bool:
+            document = await database["cases"].find_one({"_id": case_id})
+            return document is not None and document["outbox"] == []
+
+        await eventually(published)
+        # The refused and the repeated submissions sent nothing: one record in all.
+        assert await end_offset(infra.kafka, topic) == 1
+
+        done = (await client.get("/queue", params={"status": "done", "coder_id": "coder-1"})).json()
+        assert [case["case_id"] for case in done] == [case_id]
+        assert (await client.get("/queue", params={"status": "open"})).json() == []
+        final = (await client.get(f"/cases/{case_id}")).json()
+        assert [(entry["who"], entry["action"]) for entry in final["audit"]] == [
+            ("rcm/registration", "opened"),
+            ("coder-1", "assigned"),
+            ("coder-1", "coded"),
+        ]
+
+
+async def test_a_coding_denial_reopens_the_case_and_the_recode_goes_out_corrected(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    episode = "E" + uuid.uuid4().hex[:12]
+    service = coding_service(infra, topics, database)
+    async with running(service) as client:
+        await service.publisher.publish(Envelope(data=encounter(episode), source="rcm/test"))
+        case_id = (await opened_case(client, episode))["case_id"]
+        await client.post(f"/cases/{case_id}/assign", json={"coder_id": "coder-1"})
+        assert (await client.post(f"/cases/{case_id}/codes", json=VALID)).status_code == 200
+        await read_topic(infra.kafka, topics.of(CodingCompleted), 1)
+
+        # Not the coders' business: billers work a documentation denial.
+        for claim, category in (("1", DenialCategory.DOCUMENTATION), ("2", DenialCategory.CODING)):
+            denial = Envelope(data=denied(episode, claim, category), source="rcm/claims")
+            await service.publisher.publish(denial)
+
+        async def reopened() -> bool:
+            case = (await client.get(f"/cases/{case_id}")).json()
+            return bool(case["status"] == "open")
+
+        await eventually(reopened)
+        case = (await client.get(f"/cases/{case_id}")).json()
+        assert case["recode"]["reason"] == "coding-denial"
+        assert case["recode"]["claim_id"] == f"{episode}-2"
+        assert case["recode"]["reason_codes"] == ["CO-97"]
+        reopenings = [entry for entry in case["audit"] if entry["action"] == "reopened"]
+        assert [entry["detail"]["claim_id"] for entry in reopenings] == [f"{episode}-2"]
+        assert case["coder_id"] is None
+
+        await client.post(f"/cases/{case_id}/assign", json={"coder_id": "coder-2"})
+        recoded = {
+            "coder_id": "coder-2",
+            "diagnoses": ["S93401A"],
+            "lines": [
+                {"procedure_code": "99213", "modifiers": ["25"], "diagnosis_pointers": [1]},
+                {"procedure_code": "73610", "modifiers": ["RT"], "diagnosis_pointers": [1]},
+                {"procedure_code": "29540", "modifiers": ["RT"], "diagnosis_pointers": [1]},
+            ],
+        }
+        response = await client.post(f"/cases/{case_id}/codes", json=recoded)
+        assert response.status_code == 200, response.text
+        assert response.json()["event_type"] == CodingCorrected.event_type
+
+        (record,) = await read_topic(infra.kafka, topics.of(CodingCorrected), 1)
+        corrected = CodingCorrected.model_validate_json(record.value)
+        assert corrected.reason == "coding-denial"
+        assert corrected.coding_case_id == case_id
+        assert corrected.coder_id == "coder-2"
+        assert corrected.diagnoses == ["S93401A"]
+        assert [line.procedure_code for line in corrected.charge_lines] == [
+            "99213",
+            "73610",
+            "29540",
+        ]
+        assert corrected.total_charge_cents == 15000 + 14000 + 7500
+        assert json.loads(record.value)["charge_lines"][2]["line_id"] == f"{episode}-L3"
+
+        case = (await client.get(f"/cases/{case_id}")).json()
+        assert case["status"] == "done"
+        assert case["recode"] is None
+        assert [entry["action"] for entry in case["audit"]] == [
+            "opened",
+            "assigned",
+            "coded",
+            "reopened",
+            "assigned",
+            "coded",
+        ]

@@ -1,0 +1,194 @@
+"""The bots' decisions: codes from a case and from a 422, denials, patient payments."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import simple_icd_10_cm as icd
+from hypothesis import given
+from hypothesis import strategies as st
+from rcm_ops.bots import (
+    PLAN_THRESHOLD_CENTS,
+    Line,
+    Submission,
+    denial_action,
+    fix_from_reasons,
+    is_recode,
+    patient_choice,
+    reasons_of,
+    split_installments,
+    submission_from_case,
+    with_modifier_25,
+)
+from rcm_ops.synthetic import SCENARIOS, EpisodeGenerator
+
+REASON = "diagnoses[0]: M54.5 is not billable; use one of M54.50, M54.51, M54.59"
+
+
+def case_of(documentation: dict[str, Any], suggestions: Any = None) -> dict[str, Any]:
+    case: dict[str, Any] = {"case_id": "K000000000001", "documentation": documentation}
+    if suggestions is not None:
+        case["suggestions"] = suggestions
+    return case
+
+
+def refusals(submission: Submission) -> list[str]:
+    """What the coding service says about diagnoses (docs/flow.md's wording)."""
+    reasons = []
+    for n, code in enumerate(submission.diagnoses):
+        if not icd.is_leaf(code):
+            leaves = [d for d in icd.get_descendants(code) if icd.is_leaf(d)]
+            reasons.append(
+                f"diagnoses[{n}]: {code} is not billable; use one of {', '.join(leaves)}"
+            )
+    return reasons
+
+
+def test_a_not_billable_reason_takes_the_first_suggested_code() -> None:
+    submission = Submission(("M54.5", "I10"), (Line("99213", (), 1, (1, 2)),))
+    fixed = fix_from_reasons(submission, [REASON])
+    assert fixed is not None
+    assert fixed.diagnoses == ("M54.50", "I10")
+    assert fixed.lines == submission.lines
+
+
+def test_a_reason_with_many_alternatives_and_several_reasons() -> None:
+    submission = Submission(("E11", "M54.5"), (Line("99213"),))
+    fixed = fix_from_reasons(
+        submission,
+        [
+            "diagnoses[0]: E11 is not billable; use one of its 47 billable codes, e.g. "
+            "E11.00, E11.01, E11.10",
+            "diagnoses[1]: M54.5 is not billable; use one of M54.50, M54.51, M54.59",
+        ],
+    )
+    assert fixed is not None
+    assert fixed.diagnoses == ("E11.00", "M54.50")
+
+
+def test_reasons_the_coder_cannot_fix_give_none() -> None:
+    submission = Submission(("M54.5",), (Line("99213"),))
+    assert fix_from_reasons(submission, ["lines[0]: 99999 is not in the chargemaster"]) is None
+    assert fix_from_reasons(submission, [REASON.replace("[0]", "[3]")]) is None
+    assert fix_from_reasons(submission, []) is None
+
+
+def test_reasons_are_read_from_the_usual_422_shapes() -> None:
+    assert reasons_of({"reasons": [REASON]}) == [REASON]
+    assert reasons_of({"detail": {"reasons": [REASON]}}) == [REASON]
+    assert reasons_of({"detail": [{"loc": ["body"], "msg": REASON}]}) == [REASON]
+    assert reasons_of({"detail": REASON}) == [REASON]
+
+
+def test_every_scenario_codes_right_from_the_note_alone_after_fixing_refusals() -> None:
+    episodes = EpisodeGenerator(seed=5, day=date(2025, 1, 6)).episodes(400)
+    for episode in episodes:
+        documentation = episode.documentation.model_dump(mode="json")
+        submission = submission_from_case(case_of(documentation))
+        reasons = refusals(submission)
+        if reasons:
+            fixed = fix_from_reasons(submission, reasons)
+            assert fixed is not None
+            submission = fixed
+        scenario = next(s for s in SCENARIOS if s.name == episode.scenario)
+        assert submission.diagnoses == tuple(d.code for d in scenario.diagnoses)
+        assert [(x.procedure_code, x.modifiers, x.units) for x in submission.lines] == [
+            (p.code, p.modifiers, p.units) for p in scenario.procedures
+        ]
+        for line in submission.lines:
+            assert line.diagnosis_pointers
+            assert all(1 <= p <= len(submission.diagnoses) for p in line.diagnosis_pointers)
+
+
+def test_suggestions_are_taken_and_completed() -> None:
+    documentation = {
+        "note": "...",
+        "diagnoses": [{"description": "Sprain of right ankle, initial encounter"}],
+        "procedures": [
+            {"description": "Office visit, new patient, low complexity", "code_hint": "99203"},
+            {"description": "X-ray right ankle, 3 views", "code_hint": None},
+            {"description": "Strapping of ankle", "code_hint": "29540"},
+        ],
+    }
+    suggestions = {
+        "diagnoses": [{"code": "S93401A"}],
+        "lines": [
+            {"procedure_code": "99203", "modifiers": [], "units": 1, "diagnosis_pointers": [1]},
+            {"procedure_code": "29540", "units": 1, "diagnosis_pointers": [7]},
+        ],
+    }
+    submission = submission_from_case(case_of(documentation, suggestions))
+    assert submission.diagnoses == ("S93401A",)  # the suggestion, not a second copy
+    assert [(x.procedure_code, x.modifiers, x.diagnosis_pointers) for x in submission.lines] == [
+        ("99203", (), (1,)),
+        ("29540", (), (1,)),  # a pointer past the diagnoses is replaced
+        ("73610", ("RT",), (1,)),  # coded from the description, with its side
+    ]
+    body = submission.body("coder-1")
+    assert body["coder_id"] == "coder-1"
+    assert body["lines"][2] == {
+        "procedure_code": "73610",
+        "modifiers": ["RT"],
+        "units": 1,
+        "diagnosis_pointers": [1],
+    }
+
+
+def test_recode_adds_25_to_the_visit_only_when_another_procedure_was_done() -> None:
+    both = Submission(("R07.9",), (Line("99214", (), 1, (1,)), Line("93000")))
+    recoded = with_modifier_25(both)
+    assert recoded.lines[0].modifiers == ("25",)
+    assert recoded.lines[1].modifiers == ()
+    assert with_modifier_25(recoded) == recoded
+    alone = Submission(("I10",), (Line("99213"),))
+    assert with_modifier_25(alone) == alone
+
+
+def test_reopened_cases_are_recognised() -> None:
+    assert is_recode({"reopened": True})
+    assert is_recode({"audit": [{"action": "reopened"}]})
+    assert not is_recode({"status": "open", "audit": [{"action": "opened"}]})
+
+
+def test_documentation_denials_are_corrected_and_the_others_accepted() -> None:
+    def denial(category: str, code: str) -> dict[str, Any]:
+        return {"category": category, "reasons": [{"group_code": "CO", "reason_code": code}]}
+
+    assert denial_action(denial("documentation", "16")) == "correct"
+    assert denial_action(denial("other", "16")) == "correct"
+    assert denial_action(denial("authorization", "197")) == "accept"
+    assert denial_action(denial("other", "50")) == "accept"
+    assert denial_action(denial("documentation", "16"), corrections_so_far=2) == "accept"
+
+
+def test_large_balances_take_a_plan_of_three_that_sums_to_the_balance() -> None:
+    choice = patient_choice("S1", "E000000000001", 20_001)
+    assert choice.plan_installments == 3
+    assert [p.amount_cents for p in choice.payments] == [6667, 6667, 6667]
+    assert len({p.payment_id for p in choice.payments}) == 3
+    assert choice == patient_choice("S1", "E000000000001", 20_001)  # same ids on a retry
+
+
+def test_small_balances_are_paid_whole_or_all_but_the_cents() -> None:
+    kinds = Counter[str]()
+    for n in range(4000):
+        due = 101 + (n * 37) % (PLAN_THRESHOLD_CENTS - 100)
+        choice = patient_choice(f"S{n}", f"E{n:012x}", due)
+        assert choice.plan_installments is None
+        (payment,) = choice.payments
+        left = due - payment.amount_cents
+        assert 0 <= left < 100
+        kinds["short" if left else "whole"] += 1
+    assert 0.09 < kinds["short"] / 4000 < 0.16  # about 1 in 8
+    assert patient_choice("S", "E1", PLAN_THRESHOLD_CENTS).plan_installments is None
+    assert patient_choice("S", "E1", 0).payments == ()
+
+
+@given(st.integers(min_value=0, max_value=10**9), st.integers(min_value=1, max_value=60))
+def test_installments_add_up(total: int, installments: int) -> None:
+    parts = split_installments(total, installments)
+    assert sum(parts) == total
+    assert len(parts) == installments
+    assert max(parts) - min(parts) <= 1

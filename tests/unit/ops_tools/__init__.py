@@ -1,0 +1,1 @@
+"""Unit tests of the ops tools (timeline, dead letters, benchmark analysis)."""

@@ -67,8 +67,10 @@ class Service:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: FastAPI) -> AsyncIterator[None]:
         for collection, indexes in self.indexes.items():
-            if indexes:
-                await self.database[collection].create_indexes(indexes)
+            for index in indexes:
+                # One per call: FerretDB drops the connection when a multi-index
+                # createIndexes meets indexes that already exist (a restart).
+                await self.database[collection].create_indexes([index])
         await self.broker.start()
         tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]
         tasks.append(asyncio.create_task(self._watch(), name="metrics"))

@@ -370,7 +370,7 @@ def _secondary_share(
     primary_share = charge_cents - sum(a.amount_cents for a in patient)
     adjustments = _nonzero(
         Adjustment(group="OA", reason="23", amount_cents=primary_share),
-        *(),
+        *(Adjustment(group="PR", reason=r, amount_cents=cents) for r, cents in kept.items()),
     )
     return paid, adjustments
 

@@ -25,7 +25,6 @@ from rcm_shared.x12 import (
     ClaimAcknowledgmentDocument,
     ClaimAcknowledgmentEntry,
     ClaimBatch,
-    ClaimSubmission,
     Coverage,
     EligibilityInquiry,
     EligibilityResponse,
@@ -310,9 +309,7 @@ class Simulator:
             for claim in submission.claims:
                 by_payer.setdefault(claim.payer.payer_id, []).append(claim)
             for payer_id, claims in by_payer.items():
-                entries = [
-                    self._claim_verdict(claim, envelope, submission, today, now) for claim in claims
-                ]
+                entries = [self._claim_verdict(claim, envelope, today, now) for claim in claims]
                 number = len(acks) + 1
                 payer = PAYERS.get(payer_id)
                 acks.append(
@@ -339,7 +336,6 @@ class Simulator:
         self,
         claim: ProfessionalClaim,
         envelope: Envelope,
-        submission: ClaimSubmission,
         today: date,
         now: float,
     ) -> ClaimAcknowledgmentEntry:

@@ -215,7 +215,6 @@ def inspect_settings(modules: list[str]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(strict=True, reason="service modules land with issue 4")
 def test_environment_is_read_by_settings(compose: dict[str, Any]) -> None:
     # The service modules are imported in a child process: importing one may build its
     # Service, which sets the global tracer provider that other tests rely on.

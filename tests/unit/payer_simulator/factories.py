@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 
 from rcm_shared.x12 import (
     Address,
@@ -79,9 +80,9 @@ def claim(
     *,
     payer_id: str = "ACME01",
     member_id: str = "AB123456789",
-    frequency: str = "1",
+    frequency: Literal["1", "7", "8"] = "1",
     replaces: str | None = None,
-    responsibility: str = "P",
+    responsibility: Literal["P", "S", "T"] = "P",
     prior_payers: Sequence[PriorPayer] = (),
     line_adjudications: Sequence[Sequence[LineAdjudication]] = (),
 ) -> ProfessionalClaim:
@@ -99,13 +100,13 @@ def claim(
             first_name="JANE",
             birth_date=date(1980, 5, 1),
             gender="F",
-            payer_responsibility=responsibility,  # type: ignore[arg-type]
+            payer_responsibility=responsibility,
         ),
         payer=Payer(name=PAYER_NAMES.get(payer_id, "SOME PAYER"), payer_id=payer_id),
         patient_control_number=claim_id,
         total_charge_cents=sum(line.charge_cents for line in built),
         place_of_service="11",
-        frequency_code=frequency,  # type: ignore[arg-type]
+        frequency_code=frequency,
         payer_claim_control_number=replaces,
         diagnoses=["J069"],
         rendering_provider=RENDERING,

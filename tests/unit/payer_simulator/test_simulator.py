@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -12,6 +12,9 @@ from rcm_payer_simulator.payers import PAYERS
 from rcm_payer_simulator.simulator import Simulator
 from rcm_shared.x12 import (
     ClaimAcknowledgmentEntry,
+    Coverage,
+    ProfessionalClaim,
+    Rejection,
     RemittanceClaim,
     RemittanceDocument,
     X12Error,
@@ -74,10 +77,12 @@ def remitted(sim: Simulator) -> list[RemittanceClaim]:
     return [c for d in remittances(sim) for t in d.transactions for c in t.claims]
 
 
-def run(sim: Simulator, *claims_in_batches: list[object], start: float = 0.0) -> None:
+def run(
+    sim: Simulator, *claims_in_batches: Sequence[ProfessionalClaim], start: float = 0.0
+) -> None:
     """Each batch, its 277CA one second later, its 835 five seconds after that."""
     for offset, claims in enumerate(claims_in_batches):
-        sim.receive_837(batch_837(claims, control_number=offset + 1), start + offset * 10)  # type: ignore[arg-type]
+        sim.receive_837(batch_837(claims, control_number=offset + 1), start + offset * 10)
         sim.tick(start + offset * 10 + 1)
         sim.tick(start + offset * 10 + 6)
 
@@ -93,10 +98,8 @@ def test_271_answers_each_member_outcome() -> None:
         member: parse_271(sim.answer_270(inquiry_270(member))).transactions[0]
         for member in (not_found, inactive, MEMBER)
     }
-    assert answers[not_found].rejection is not None
-    assert answers[not_found].rejection.reason == "75"
-    assert answers[inactive].coverage is not None
-    assert not answers[inactive].coverage.active
+    assert answers[not_found].rejection == Rejection(level="subscriber", reason="75")
+    assert answers[inactive].coverage == Coverage(active=False)
     coverage = answers[MEMBER].coverage
     plan = rules.member_benefits(SEED, PAYERS["ACME01"], MEMBER)
     assert coverage is not None
@@ -182,8 +185,9 @@ def test_a_batch_gets_its_999_at_once_its_277ca_and_835_when_due() -> None:
     assert set(claims) == {ids[0], ids[2]}
     assert claims[ids[0]].status == "1"
     assert claims[ids[2]].status == "4"
-    assert claims[ids[2]].outpatient is not None
-    assert claims[ids[2]].outpatient.remark_codes == ["MA130"]
+    remark = claims[ids[2]].outpatient
+    assert remark is not None
+    assert remark.remark_codes == ["MA130"]
     for i in (ids[0], ids[2]):
         assert claims[i].payer_claim_control_number == verdicts[i].payer_claim_control_number
     for kind in ("999", "277CA", "835"):
@@ -197,10 +201,10 @@ def test_a_batch_gets_its_999_at_once_its_277ca_and_835_when_due() -> None:
 
 def test_one_835_per_payer_with_every_claim_due() -> None:
     sim = simulator()
-    acme = [
-        claim(first(lambda i, n=n: ordinary(i) and i.endswith(f"{n}-1")), member_id=MEMBER)
-        for n in range(3)
-    ]
+    acme_ids: list[str] = []
+    for _ in range(3):
+        acme_ids.append(first(lambda i: ordinary(i) and i not in acme_ids))
+    acme = [claim(i, member_id=MEMBER) for i in acme_ids]
     summit_member = first(lambda m: active(m, "SUMMIT"), "CD{:09d}")
     summit = [claim(first(ordinary, "S{:012x}-1"), payer_id="SUMMIT", member_id=summit_member)]
     run(sim, [*acme, *summit])

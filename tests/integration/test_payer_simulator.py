@@ -1,0 +1,208 @@
+"""The payer simulator served by uvicorn, driven over HTTP by the ClearinghouseClient the
+services use. No Kafka or MongoDB: the simulator keeps its state in memory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from rcm_payer_simulator import adjudication as rules
+from rcm_payer_simulator.app import Settings, build
+from rcm_shared.clearinghouse import ClearinghouseClient, Kind, X12Archive
+from rcm_shared.errors import PermanentError
+from rcm_shared.x12 import (
+    check_835_balance,
+    parse_271,
+    parse_277ca,
+    parse_835,
+    parse_999,
+)
+
+from tests.integration.helpers import eventually
+from tests.unit.payer_simulator.factories import PARTNER, batch_837, claim, inquiry_270
+
+pytestmark = pytest.mark.integration
+
+SEED = 20261125
+
+
+def _listening_socket() -> socket.socket:
+    """Bound before uvicorn starts, so no other process can take the port meanwhile."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[str]:
+    sock = _listening_socket()
+    server = uvicorn.Server(uvicorn.Config(build(settings), log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        host, port = sock.getsockname()
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@pytest.fixture
+async def simulator(tmp_path: Path) -> AsyncIterator[tuple[str, ClearinghouseClient, Path]]:
+    archive_dir = tmp_path / "simulator"
+    settings = Settings(seed=SEED, ack_delay_s=0.1, remit_delay_s=0.3, x12_archive_dir=archive_dir)
+    async with serving(settings) as url:
+        client = ClearinghouseClient(url, PARTNER, X12Archive(tmp_path / "client", "test"))
+        try:
+            yield url, client, archive_dir / "payer-simulator"
+        finally:
+            await client.close()
+
+
+def archived(root: Path) -> list[tuple[str, str, str]]:
+    """(direction, kind, text) of every archived document, oldest first."""
+    out = []
+    for path in sorted(root.glob("*/*.x12")):
+        _, direction, kind, _ = path.name.split("-", 3)
+        out.append((direction, kind, path.read_text(encoding="utf-8")))
+    return out
+
+
+async def test_eligibility_in_real_time(
+    simulator: tuple[str, ClearinghouseClient, Path],
+) -> None:
+    url, client, archive = simulator
+    member = next(
+        m for n in range(1000) if rules.member_status(SEED, "ACME01", m := f"AB{n:09d}") == "active"
+    )
+    inquiry = inquiry_270(member)
+    answer = parse_271(await client.realtime(inquiry, "test")).transactions[0]
+    assert answer.coverage is not None
+    assert answer.coverage.active
+    assert answer.subscriber.member_id == member
+    with pytest.raises(PermanentError, match="400"):
+        await client.realtime(inquiry.replace("NM1*IL", "NM1*XX"), "broken")
+    async with httpx.AsyncClient(base_url=url) as http:
+        assert (await http.get("/health/ready")).status_code == 200
+        payers = (await http.get("/payers")).json()
+        assert [p["payer_id"] for p in payers] == ["ACME01", "SUMMIT", "BLUEPK", "MERIDN"]
+        assert (await http.get("/stats")).json()["eligibility"] == {"active": 1}
+    kinds = [(direction, kind) for direction, kind, _ in archived(archive)]
+    assert kinds == [("received", "270"), ("sent", "271"), ("received", "270")]
+
+
+async def test_a_batch_comes_back_as_999_277ca_and_835_in_the_mailbox(
+    simulator: tuple[str, ClearinghouseClient, Path],
+) -> None:
+    url, client, archive = simulator
+    claims = [claim(f"E{n:012x}-1", member_id=f"AB{n:09d}") for n in range(12)]
+    batch = batch_837(claims)
+    await client.submit_batch(batch, "batch-1")
+
+    async def everything_arrived() -> bool:
+        return [kind for _, kind in await client.waiting()] == ["999", "277CA", "835"]
+
+    await eventually(everything_arrived, timeout_s=15)
+    documents: dict[Kind, str] = {}
+    for document_id, kind in await client.waiting("999", "277CA", "835"):
+        documents[kind] = await client.fetch(document_id, kind)
+    assert parse_999(documents["999"]).transactions[0].accepted
+    verdicts = {
+        c.patient_control_number: c
+        for t in parse_277ca(documents["277CA"]).transactions
+        for c in t.claims
+    }
+    assert set(verdicts) == {c.patient_control_number for c in claims}
+    remittance = parse_835(documents["835"])
+    assert check_835_balance(remittance) == []
+    remitted = {c.patient_control_number for t in remittance.transactions for c in t.claims}
+    assert remitted == {pcn for pcn, verdict in verdicts.items() if verdict.accepted}
+
+    for document_id, _ in await client.waiting():
+        await client.acknowledge(document_id)
+    assert await client.waiting() == []
+    await client.acknowledge("835-000000001")  # unknown: the client treats 404 as done
+    async with httpx.AsyncClient(base_url=url) as http:
+        gone = await http.get(f"/mailbox/{PARTNER}/{document_id}")
+        assert gone.status_code == 404
+        stats = (await http.get("/stats")).json()
+    assert stats["claims_received"] == len(claims)
+    assert stats["accepted"] + stats["rejected"] == len(claims)
+    assert stats["mailbox_waiting"] == 0
+
+    kept = archived(archive)
+    assert [(d, k) for d, k, _ in kept] == [
+        ("received", "837P"),
+        ("sent", "999"),
+        ("sent", "277CA"),
+        ("sent", "835"),
+    ]
+    assert kept[0][2] == batch
+    assert [text for _, _, text in kept[1:]] == [documents[k] for k in ("999", "277CA", "835")]
+
+
+async def test_a_broken_batch_is_refused_with_the_reason(
+    simulator: tuple[str, ClearinghouseClient, Path],
+) -> None:
+    _, client, archive = simulator
+    broken = batch_837([claim("E1-1")]).replace("CLM*E1-1*170", "CLM*E1-1*171")
+    with pytest.raises(PermanentError, match=r"400.*CLM02"):
+        await client.submit_batch(broken, "broken")
+    assert await client.waiting() == []
+    assert [(d, k) for d, k, _ in archived(archive)] == [("received", "837P")]
+
+
+async def test_python_m_runs_the_simulator_from_its_environment(tmp_path: Path) -> None:
+    with _listening_socket() as sock:
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "RCM_HTTP_PORT": str(port),
+        "RCM_SIMULATOR_SEED": "7",
+        "RCM_SIMULATOR_ACK_DELAY_S": "0.05",
+        "RCM_X12_ARCHIVE_DIR": str(tmp_path),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rcm_payer_simulator",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def ready() -> bool:
+                if process.returncode is not None:
+                    assert process.stderr is not None
+                    raise AssertionError((await process.stderr.read()).decode())
+                with contextlib.suppress(httpx.HTTPError):
+                    return (await http.get("/health/ready")).status_code == 200
+                return False
+
+            await eventually(ready, timeout_s=20)
+            answer = await http.post("/x12/realtime", content=inquiry_270("AB000000001"))
+            assert answer.status_code == 200
+            assert answer.headers["content-type"].startswith("application/edi-x12")
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=10)
+    assert [(d, k) for d, k, _ in archived(tmp_path / "payer-simulator")] == [
+        ("received", "270"),
+        ("sent", "271"),
+    ]

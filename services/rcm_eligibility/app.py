@@ -14,7 +14,7 @@ from rcm_shared.topology import SERVICES
 from .api import router
 from .domain import Requester
 from .handlers import Eligibility
-from .store import ControlNumbers, verifications
+from .store import control_numbers, verifications
 
 PORT = next(process.http_port for process in SERVICES if process.module == __package__)
 X12_TEXT = r"^[A-Za-z0-9](?:[A-Za-z0-9 .,&'/-]*[A-Za-z0-9.])?$"
@@ -61,7 +61,7 @@ def build(settings: Settings) -> Service:
         usage=settings.x12_usage,
     )
     eligibility = Eligibility(
-        verifications(service), ControlNumbers(service.database), clearinghouse, requester
+        verifications(service), control_numbers(service), clearinghouse, requester
     )
     service.consumer.on(AppointmentScheduled)(eligibility.appointment_scheduled)
     service.consumer.on(PatientRegistered)(eligibility.patient_registered)

@@ -10,7 +10,9 @@ check is still pending and is asked again; the answers are written once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from rcm_contracts.registration import (
@@ -22,12 +24,11 @@ from rcm_contracts.registration import (
 from rcm_shared.clearinghouse import ClearinghouseClient
 from rcm_shared.envelope import Envelope
 from rcm_shared.errors import PermanentError
-from rcm_shared.store import AggregateStore
+from rcm_shared.store import AggregateStore, ControlNumbers
 from rcm_shared.x12 import EligibilityResponse, X12Error, build_270
 
 from . import domain
 from .domain import Requester, Verification
-from .store import ControlNumbers
 
 
 class Eligibility:
@@ -42,41 +43,56 @@ class Eligibility:
         self.control_numbers = control_numbers
         self.clearinghouse = clearinghouse
         self.requester = requester
-        # One check at a time per episode in this process: a second handler waits and
-        # then finds the check done, instead of asking the payer the same thing again.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    @contextlib.asynccontextmanager
+    async def _episode(self, episode_id: str) -> AsyncIterator[None]:
+        """One handler at a time per episode: the join, the payer call and the recording of
+        its answers run as one step, so an episode's three input topics, consumed
+        concurrently, never ask the payer twice (the second finds the check done)."""
+        lock = self._locks.get(episode_id)
+        if lock is None:
+            lock = self._locks[episode_id] = asyncio.Lock()
+        async with lock:
+            yield
 
     async def get(self, episode_id: str) -> Verification | None:
         return domain.load(await self.verifications.get(episode_id))
 
     async def appointment_scheduled(self, envelope: Envelope[AppointmentScheduled]) -> None:
-        event, now = envelope.data, datetime.now(UTC)
-        await self.verifications.apply(
-            event.episode_id,
-            lambda current: domain.on_appointment(current, event, self.requester, now),
-            event_id=envelope.id,
-        )
-        await self.verify_pending(event.episode_id)
+        event = envelope.data
+        async with self._episode(event.episode_id):
+            now = datetime.now(UTC)
+            await self.verifications.apply(
+                event.episode_id,
+                lambda current: domain.on_appointment(current, event, self.requester, now),
+                event_id=envelope.id,
+            )
+            await self._verify_pending(event.episode_id)
 
     async def patient_registered(self, envelope: Envelope[PatientRegistered]) -> None:
-        event, now = envelope.data, datetime.now(UTC)
-        await self.verifications.apply(
-            event.episode_id,
-            lambda current: domain.on_patient(current, event, self.requester, now),
-            event_id=envelope.id,
-        )
-        await self.verify_pending(event.episode_id)
+        event = envelope.data
+        async with self._episode(event.episode_id):
+            now = datetime.now(UTC)
+            await self.verifications.apply(
+                event.episode_id,
+                lambda current: domain.on_patient(current, event, self.requester, now),
+                event_id=envelope.id,
+            )
+            await self._verify_pending(event.episode_id)
 
     async def coverage_updated(self, envelope: Envelope[CoverageUpdated]) -> None:
-        event, now = envelope.data, datetime.now(UTC)
-        await self.verifications.apply(
-            event.episode_id,
-            lambda current: domain.on_coverages(current, event, self.requester, now),
-            event_id=envelope.id,
-        )
-        await self.verify_pending(event.episode_id)
+        event = envelope.data
+        async with self._episode(event.episode_id):
+            now = datetime.now(UTC)
+            await self.verifications.apply(
+                event.episode_id,
+                lambda current: domain.on_coverages(current, event, self.requester, now),
+                event_id=envelope.id,
+            )
+            await self._verify_pending(event.episode_id)
 
-    async def verify_pending(self, episode_id: str) -> None:
+    async def _verify_pending(self, episode_id: str) -> None:
         """Asks the payers about the pending check, if any, and records their answers.
 
         Runs after every input, also a duplicate one: that is how a check interrupted by a
@@ -84,13 +100,6 @@ class Eligibility:
         retried); an answer that cannot be read is permanent (the input is dead-lettered,
         the check stays pending with its error, and a replay asks again).
         """
-        lock = self._locks.get(episode_id)
-        if lock is None:
-            lock = self._locks[episode_id] = asyncio.Lock()
-        async with lock:
-            await self._verify_pending(episode_id)
-
-    async def _verify_pending(self, episode_id: str) -> None:
         verification = await self.get(episode_id)
         check = verification.pending if verification is not None else None
         if verification is None or check is None:

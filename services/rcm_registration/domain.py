@@ -93,7 +93,7 @@ class CoverageDraft(BaseModel):
 
     coverage_id: str | None = Field(default=None, pattern=COVERAGE_ID)
     rank: CoverageRank
-    payer_id: Id = Field(min_length=2, max_length=80)
+    payer_id: Id = Field(min_length=2)
     payer_name: str = Field(min_length=1, max_length=60)
     member_id: str = Field(min_length=2, max_length=80)
     group_number: str | None = Field(default=None, min_length=1, max_length=50)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from rcm_contracts.registration import ClinicalDocumentation, Person
-from rcm_shared.store import AggregateStore, Outcome
+from rcm_shared.store import AggregateStore, Change, Document, Outcome
 
 from . import domain
 from .domain import Appointment, CoverageDraft, Episode
@@ -37,6 +37,11 @@ class Registration:
     def __init__(self, episodes: AggregateStore) -> None:
         self.episodes = episodes
 
+    async def _apply(
+        self, episode_id: str, decide: Callable[[Document | None], Change | None]
+    ) -> Outcome:
+        return await self.episodes.apply(episode_id, decide)
+
     async def get(self, episode_id: str) -> Episode:
         return await find(self.episodes, episode_id)
 
@@ -57,7 +62,7 @@ class Registration:
             rendering_provider_npi=rendering_provider_npi,
             visit_type=visit_type,
         )
-        outcome = await self.episodes.apply(
+        outcome = await self._apply(
             episode_id,
             lambda current: domain.schedule(
                 current, episode_id, appointment, patient_given=patient_id is not None
@@ -74,7 +79,7 @@ class Registration:
     ) -> Episode:
         new_guarantor_id = new_id("G")
         coverage_ids = fresh_ids("V")
-        await self.episodes.apply(
+        await self._apply(
             episode_id,
             lambda current: domain.register(
                 current, patient, guarantor_id, coverages, new_guarantor_id, coverage_ids
@@ -86,7 +91,7 @@ class Registration:
         self, episode_id: str, coverages: Sequence[CoverageDraft]
     ) -> Episode:
         coverage_ids = fresh_ids("V")
-        await self.episodes.apply(
+        await self._apply(
             episode_id,
             lambda current: domain.update_coverages(current, coverages, coverage_ids),
         )
@@ -94,7 +99,7 @@ class Registration:
 
     async def check_in(self, episode_id: str) -> Episode:
         now = datetime.now(UTC)
-        await self.episodes.apply(episode_id, lambda current: domain.check_in(current, now))
+        await self._apply(episode_id, lambda current: domain.check_in(current, now))
         return await self.get(episode_id)
 
     async def complete_encounter(
@@ -106,7 +111,7 @@ class Registration:
     ) -> Episode:
         encounter_id = new_id("N")
         now = datetime.now(UTC)
-        await self.episodes.apply(
+        await self._apply(
             episode_id,
             lambda current: domain.complete_encounter(
                 current, encounter_id, place_of_service, rendering_provider_npi, documentation, now
@@ -116,5 +121,5 @@ class Registration:
 
     async def cancel(self, episode_id: str, reason: str) -> Episode:
         now = datetime.now(UTC)
-        await self.episodes.apply(episode_id, lambda current: domain.cancel(current, reason, now))
+        await self._apply(episode_id, lambda current: domain.cancel(current, reason, now))
         return await self.get(episode_id)

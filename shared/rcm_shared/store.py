@@ -5,20 +5,28 @@ single-document write that at once:
   - sets the new state and bumps `version` (optimistic concurrency),
   - pushes the events it emits onto `outbox` (published later by the relay),
   - pushes the id of the consumed event onto `applied` (a redelivery changes nothing).
+
+FerretDB on SQLite does not apply an update atomically (it reads, then writes), so the
+version guard alone lets two concurrent writers both win. Writes to one aggregate are
+therefore also serialised within the process (decisions.md §12): a service runs as one
+process per database, and on MongoDB the guard covers several processes as well.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
 from opentelemetry.propagate import inject
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -76,6 +84,16 @@ class AggregateStore:
         self.collection: AsyncCollection[Document] = database[name]
         self.source = source
         self.on_change: Callable[[], None] = lambda: None
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    @contextlib.asynccontextmanager
+    async def locked(self, aggregate_id: str) -> AsyncIterator[None]:
+        """Hold the aggregate's write lock (also for a read-then-act outside `apply`)."""
+        lock = self._locks.get(aggregate_id)
+        if lock is None:
+            lock = self._locks[aggregate_id] = asyncio.Lock()
+        async with lock:
+            yield
 
     async def get(self, aggregate_id: str) -> Document | None:
         return await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
@@ -84,16 +102,18 @@ class AggregateStore:
         self, aggregate_id: str, decide: Decide, event_id: str | None = None
     ) -> Outcome:
         """Load, decide, save, as one guarded write; retried when another writer won."""
-        for _ in range(self.MAX_CONFLICT_RETRIES):
-            current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
-            if current is not None and event_id is not None and event_id in current["applied"]:
-                return Outcome.DUPLICATE
-            change = decide(current)
-            if change is None:
-                return Outcome.UNCHANGED
-            if await self._write(aggregate_id, current, change, event_id):
-                self.on_change()
-                return Outcome.APPLIED
+        async with self.locked(aggregate_id):
+            for _ in range(self.MAX_CONFLICT_RETRIES):
+                current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
+                applied = current["applied"] if current is not None else ()
+                if event_id is not None and event_id in applied:
+                    return Outcome.DUPLICATE
+                change = decide(current)
+                if change is None:
+                    return Outcome.UNCHANGED
+                if await self._write(aggregate_id, current, change, event_id):
+                    self.on_change()
+                    return Outcome.APPLIED
         raise TransientError(f"{self.collection.name}/{aggregate_id}: too many write conflicts")
 
     async def _write(
@@ -136,7 +156,42 @@ class AggregateStore:
 
     async def mark_published(self, aggregate_id: str, entry: Document) -> None:
         # The whole entry as read back: FerretDB's $pull matches exact values only.
-        await self.collection.update_one({"_id": aggregate_id}, {"$pull": {"outbox": entry}})
+        async with self.locked(aggregate_id):
+            await self.collection.update_one({"_id": aggregate_id}, {"$pull": {"outbox": entry}})
 
     async def backlog(self) -> int:
         return await self.collection.count_documents({"outbox.0": {"$exists": True}})
+
+
+class ControlNumbers:
+    """Numbers that must never repeat (X12 ISA13/GS06/ST02) from a counter document.
+
+    `$inc` through find_one_and_update is atomic on MongoDB; on FerretDB (SQLite) two
+    concurrent increments can return the same value, hence the lock (one process).
+    """
+
+    def __init__(self, database: AsyncDatabase[Document], name: str, maximum: int) -> None:
+        self.collection: AsyncCollection[Document] = database["counters"]
+        self.name = name
+        self.maximum = maximum
+        self._lock = asyncio.Lock()
+
+    async def next(self) -> int:
+        """1, 2, ..., maximum, then 1 again."""
+        async with self._lock:
+            try:
+                counter = await self._increment()
+            except DuplicateKeyError:  # another process created the counter first
+                counter = await self._increment()
+        return (int(counter["value"]) - 1) % self.maximum + 1
+
+    async def _increment(self) -> Document:
+        counter = await self.collection.find_one_and_update(
+            {"_id": self.name},
+            {"$inc": {"value": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        if counter is None:  # upsert with AFTER always returns the document
+            raise TransientError(f"counter {self.name} missing after upsert")
+        return counter

@@ -8,6 +8,7 @@ import signal
 import sys
 import textwrap
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from rcm_shared.envelope import Envelope
 from rcm_shared.errors import PermanentError
 from rcm_shared.kafka import Consumer, EventPublisher, Topics, make_broker
 from rcm_shared.relay import OutboxRelay
-from rcm_shared.store import AggregateStore, Change, Outcome
+from rcm_shared.store import AggregateStore, Change, ControlNumbers, Outcome
 from rcm_shared.telemetry import setup_tracing
 
 from tests.conftest import REPO, Infra
@@ -320,3 +321,35 @@ async def _topic_exists(bootstrap: str, topic: str) -> bool:
         return topic in await admin.list_topics()
     finally:
         await admin.close()
+
+
+async def test_concurrent_changes_of_one_aggregate_all_count(database: Any) -> None:
+    """FerretDB (SQLite) lets two guarded updates both win; the store must not lose one."""
+    store = AggregateStore(database, "counters_of_changes", source="rcm/test")
+
+    def add(item: int) -> Callable[[dict[str, Any] | None], Change]:
+        def decide(current: dict[str, Any] | None) -> Change:
+            items = [*(current or {}).get("items", []), item]
+            return Change(set={"items": items}, events=[payment("ep-many", 100 + item)])
+
+        return decide
+
+    outcomes = await asyncio.gather(
+        *(store.apply("ep-many", add(n), event_id=f"e{n}") for n in range(12))
+    )
+    assert set(outcomes) == {Outcome.APPLIED}
+    document = await store.collection.find_one({"_id": "ep-many"})
+    assert document is not None
+    assert sorted(document["items"]) == list(range(12))
+    assert sorted(document["applied"]) == sorted(f"e{n}" for n in range(12))
+    assert len(document["outbox"]) == 12
+    assert document["version"] == 12
+
+
+async def test_control_numbers_are_unique_under_concurrency_and_wrap(database: Any) -> None:
+    numbers = ControlNumbers(database, "isa13", maximum=999_999_999)
+    drawn = await asyncio.gather(*(numbers.next() for _ in range(25)))
+    assert sorted(drawn) == list(range(1, 26))
+
+    small = ControlNumbers(database, "tiny", maximum=3)
+    assert [await small.next() for _ in range(5)] == [1, 2, 3, 1, 2]

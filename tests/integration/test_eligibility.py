@@ -271,10 +271,6 @@ async def test_inputs_in_any_order_verify_each_coverage_once(
             async def checked(number: int) -> bool:
                 response = await client.get(f"/verifications/{episode.id}")
                 view = response.json() if response.status_code == 200 else {}
-                print("VIEW", view)
-                for sub in service.broker.subscribers:
-                    c = sub.consumer
-                    print("  ", [(tp.topic[-30:], tp.partition, c.highwater(tp), await c.position(tp), await c.committed(tp)) for tp in c.assignment()], c._subscription.subscription.topics if c._subscription.subscription else None)
                 return view.get("checks") == number and view.get("status") == "checked"
 
             await eventually(lambda: checked(1))

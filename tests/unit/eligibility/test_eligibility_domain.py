@@ -28,7 +28,6 @@ from rcm_contracts.registration import (
 )
 from rcm_eligibility import domain
 from rcm_eligibility.domain import Requester
-from rcm_eligibility.store import control_number
 from rcm_shared.errors import PermanentError
 from rcm_shared.store import Change, Document
 from rcm_shared.x12 import Coverage as Benefits
@@ -359,8 +358,7 @@ def test_results_close_the_check_once_and_only_the_current_one() -> None:
 
 
 def test_a_newer_check_makes_older_answers_moot() -> None:
-    document = pending_check()
-    document, _ = run(fed(coverages(PRIMARY)), document=document)
+    document, _ = run(fed(coverages(PRIMARY)), document=pending_check())
     assert domain.record_results(document, 1, [(PRIMARY, response(benefits=GOLD))], NOW) is None
     assert verification(document).pending is not None
 
@@ -381,12 +379,3 @@ def test_the_view_shows_no_demographics() -> None:
     flat = repr(view)
     assert "Lee" not in flat
     assert "AC123456789" not in flat
-
-
-def test_control_numbers_stay_within_nine_digits() -> None:
-    assert [control_number(n) for n in (1, 2, 999_999_999, 1_000_000_000)] == [
-        1,
-        2,
-        999_999_999,
-        1,
-    ]

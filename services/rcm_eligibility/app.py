@@ -45,8 +45,6 @@ class Settings(ClearinghouseSettings):
 
 def build(settings: Settings) -> Service:
     service = Service(settings)
-    # Never closed: the service stops its consumers after its background jobs, so a
-    # handler still running could meet a closed client; the process exit closes it.
     clearinghouse = ClearinghouseClient(
         settings.clearinghouse_url,
         settings.trading_partner_id,
@@ -67,6 +65,7 @@ def build(settings: Settings) -> Service:
     service.consumer.on(PatientRegistered)(eligibility.patient_registered)
     service.consumer.on(CoverageUpdated)(eligibility.coverage_updated)
     service.api.include_router(router(eligibility))
+    service.closers.append(clearinghouse.close)
     return service
 
 

@@ -32,6 +32,7 @@ def build(settings: Settings) -> Service:
     service.consumer.on(ClaimSubmitted)(payments.claim_submitted)
     service.api.include_router(router(payments))
     service.background.append(payments.poll_mailbox)
+    service.closers.append(clearinghouse.close)
     return service
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import uvicorn
@@ -54,6 +54,8 @@ class Service:
         self.indexes: dict[str, list[IndexModel]] = {}
         self.relay = OutboxRelay(self.stores, self.publisher, settings.relay_interval_s)
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        # Closed after the broker stopped, when no handler can use them any more.
+        self.closers: list[Callable[[], Awaitable[None]]] = []
         self.api = FastAPI(title=f"rcm {self.name}", lifespan=self._lifespan)
         self._add_operational_routes()
 
@@ -83,6 +85,8 @@ class Service:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.broker.stop()
+            for close in self.closers:
+                await close()
             await self.mongo.close()
 
     async def _watch(self) -> None:

@@ -19,7 +19,7 @@ the events to emit, written together) or None when there is nothing to do.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -53,7 +53,7 @@ from rcm_contracts.registration import (
     Person,
 )
 from rcm_shared.errors import PermanentError
-from rcm_shared.store import Change, Document
+from rcm_shared.store import Change, Decide, Document
 
 from .edi import (
     MAX_MESSAGE,
@@ -450,8 +450,6 @@ def _changed(episode: Episode, events: Iterable[Event] = ()) -> Change:
 
 
 # --- joining the inputs ------------------------------------------------------------------
-
-Decide = Callable[[Document | None], Change | None]
 
 
 def patient_registered(event: PatientRegistered, config: BillingConfig, now: datetime) -> Decide:

@@ -41,7 +41,6 @@ class Handlers:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
-        self.episodes = store.episodes
         self.config = config
         self.clock = clock
 
@@ -49,44 +48,44 @@ class Handlers:
 
     async def patient_registered(self, envelope: Envelope[PatientRegistered]) -> None:
         decide = domain.patient_registered(envelope.data, self.config, self.clock())
-        await self.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
 
     async def coverage_updated(self, envelope: Envelope[CoverageUpdated]) -> None:
         decide = domain.coverage_updated(envelope.data, self.config, self.clock())
-        await self.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
 
     async def eligibility_verified(self, envelope: Envelope[EligibilityVerified]) -> None:
         decide = domain.eligibility_verified(envelope.data, self.config, self.clock())
-        await self.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
 
     async def eligibility_failed(self, envelope: Envelope[EligibilityFailed]) -> None:
         decide = domain.eligibility_failed(envelope.data, self.config, self.clock())
-        await self.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
 
     async def coding_completed(self, envelope: Envelope[CodingCompleted]) -> None:
         decide = domain.coding_completed(envelope.data, self.config, self.clock())
-        await self.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
 
     async def coding_corrected(self, envelope: Envelope[CodingCorrected]) -> None:
         decide = domain.coding_corrected(envelope.data, self.config, self.clock())
-        await self.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
 
     async def payment_posted(self, envelope: Envelope[PaymentPosted]) -> None:
         decide = domain.payment_posted(envelope.data, self.config, self.clock())
-        await self.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
 
     # --- commands (a second identical request finds the claim closed: 409) ---
 
     async def correct(self, claim_id: str, biller_id: str, note: str) -> domain.CommandResult:
         result = domain.CommandResult()
         decide = domain.correct(claim_id, biller_id, note, self.config, self.clock(), result)
-        await self.episodes.apply(episode_of(claim_id), decide)
+        await self.store.episodes.apply(episode_of(claim_id), decide)
         return result
 
     async def accept_denial(self, claim_id: str, biller_id: str, note: str) -> domain.CommandResult:
         result = domain.CommandResult()
         decide = domain.accept_denial(claim_id, biller_id, note, self.clock(), result)
-        await self.episodes.apply(episode_of(claim_id), decide)
+        await self.store.episodes.apply(episode_of(claim_id), decide)
         return result
 
     # --- queries ---

@@ -48,7 +48,7 @@ from typing import Any
 from rcm_contracts.claims import AckStage
 from rcm_shared.clearinghouse import ClearinghouseClient
 from rcm_shared.errors import PermanentError
-from rcm_shared.store import Change, Document
+from rcm_shared.store import Change, Decide, Document
 from rcm_shared.x12 import (
     ProfessionalClaim,
     X12Error,
@@ -256,7 +256,7 @@ class MailboxPoller:
             finished += 1
         return finished
 
-    async def _updates(self, kind: str, text: str) -> dict[str, domain.Decide]:
+    async def _updates(self, kind: str, text: str) -> dict[str, Decide]:
         now = self.clock()
         if kind == "999":
             return await self._from_999(text, now)
@@ -272,7 +272,7 @@ class MailboxPoller:
             for episode_id, claims in verdicts.items()
         }
 
-    async def _from_999(self, text: str, now: datetime) -> dict[str, domain.Decide]:
+    async def _from_999(self, text: str, now: datetime) -> dict[str, Decide]:
         by_episode: dict[tuple[str, int], dict[str, edi.AckVerdict]] = defaultdict(dict)
         for icn, ack in edi.verdicts_999(parse_999(text)):
             interchange = await self.store.interchange(icn)
@@ -282,7 +282,7 @@ class MailboxPoller:
             for claim in interchange["claims"]:
                 verdict = edi.verdict_999(ack, claim["st"])
                 by_episode[(claim["episode_id"], icn)][claim["claim_id"]] = verdict
-        decisions: dict[str, list[domain.Decide]] = defaultdict(list)
+        decisions: dict[str, list[Decide]] = defaultdict(list)
         for (episode_id, icn), claims in by_episode.items():
             decisions[episode_id].append(
                 domain.acknowledge(episode_id, AckStage.CLEARINGHOUSE, claims, now, icn)
@@ -290,7 +290,7 @@ class MailboxPoller:
         return {episode_id: _all(steps) for episode_id, steps in decisions.items()}
 
 
-def _all(steps: list[domain.Decide]) -> domain.Decide:
+def _all(steps: list[Decide]) -> Decide:
     """One decision from several (a 999 document answering several interchanges)."""
     if len(steps) == 1:
         return steps[0]

@@ -4,7 +4,7 @@
 - interchanges: one document per 837P interchange sent or about to be: its text and the
   claims in it by transaction set, so a 999 finds its claims and a crashed send can be
   finished with exactly the same bytes.
-- counters: the interchange control number (ISA13), one atomic $inc per interchange.
+- counters: the interchange control number (ISA13, also GS06), see ControlNumbers.
 - mailbox: the clearinghouse documents already processed (by document id).
 """
 
@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from rcm_shared.service import Service
-from rcm_shared.store import AggregateStore, Document
+from rcm_shared.store import AggregateStore, ControlNumbers, Document
 
 MAX_CONTROL_NUMBER = 999_999_999
 
@@ -31,8 +30,8 @@ class ClaimsStore:
         self.episodes: AggregateStore = service.store("episodes")
         database = service.database
         self.interchanges: AsyncCollection[Document] = database["interchanges"]
-        self.counters: AsyncCollection[Document] = database["counters"]
         self.mailbox: AsyncCollection[Document] = database["mailbox"]
+        self.control_numbers = ControlNumbers(database, "interchange", MAX_CONTROL_NUMBER)
 
     # --- episodes ---
 
@@ -60,14 +59,7 @@ class ClaimsStore:
     # --- interchanges ---
 
     async def next_interchange_number(self) -> int:
-        counter = await self.counters.find_one_and_update(
-            {"_id": "interchange"},
-            {"$inc": {"value": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert counter is not None
-        return (int(counter["value"]) - 1) % MAX_CONTROL_NUMBER + 1
+        return await self.control_numbers.next()
 
     async def interchange(self, interchange_control_number: int) -> Document | None:
         return await self.interchanges.find_one({"_id": icn_key(interchange_control_number)})

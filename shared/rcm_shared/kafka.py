@@ -33,6 +33,11 @@ E = TypeVar("E", bound=Event)
 Handler = Callable[[Envelope[E]], Awaitable[None]]
 
 DLQ_SUFFIX = ".dlq"
+# Each subscription is one group member; a joining member makes the others rejoin, which
+# they notice at their next heartbeat. Short heartbeats keep a service's start (one join
+# per subscription) and a restart after a crash to a few seconds.
+HEARTBEAT_INTERVAL_MS = 300
+SESSION_TIMEOUT_MS = 6000
 DLQ_HEADER_PREFIX = "dlq_"
 MAX_REASON_LENGTH = 1000
 
@@ -120,6 +125,8 @@ class Consumer:
                 group_id=self.group_id,
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 auto_offset_reset="earliest",
+                heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+                session_timeout_ms=SESSION_TIMEOUT_MS,
                 decoder=_raw_body,
                 title=f"{topic}:{self.group_id}",
             )(consume)

@@ -34,7 +34,7 @@ from rcm_contracts.registration import (
     Relationship,
     Sex,
 )
-from rcm_shared.store import Change, Document
+from rcm_shared.store import Change, Decide, Document
 from rcm_shared.x12 import Address as X12Address
 from rcm_shared.x12 import BillingProvider, RenderingProvider
 
@@ -50,7 +50,9 @@ CONFIG = BillingConfig(
         name="RCM MEDICAL GROUP",
         npi="1100000003",
         tax_id="123456789",
-        address=X12Address(line1="100 MAIN ST", city="SPRINGFIELD", state="MA", postal_code="01103"),
+        address=X12Address(
+            line1="100 MAIN ST", city="SPRINGFIELD", state="MA", postal_code="01103"
+        ),
     ),
     rendering={
         RENDERING_NPI: RenderingProvider(last_name="OKAFOR", first_name="GRACE", npi=RENDERING_NPI)
@@ -264,7 +266,7 @@ class Memory:
     events: list[Event] = field(default_factory=list)
     changes: list[list[Event]] = field(default_factory=list)
 
-    def apply(self, decide: domain.Decide) -> Change | None:
+    def apply(self, decide: Decide) -> Change | None:
         change = decide(copy.deepcopy(self.document))
         if change is not None:
             self.document = {**(self.document or {}), **copy.deepcopy(change.set)}

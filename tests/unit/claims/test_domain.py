@@ -80,7 +80,7 @@ def test_one_claim_to_the_primary_once_its_inputs_are_in_whatever_the_order(
     for name in order:
         memory.apply(INPUTS[name]())
         seen.add(name)
-        expected = 1 if NEEDED <= seen else 0
+        expected = 1 if seen >= NEEDED else 0
         assert len(memory.episode.claims) == expected, (order, name)
     (claim,) = memory.episode.claims
     assert claim.claim_id == FIRST

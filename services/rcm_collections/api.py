@@ -15,6 +15,8 @@ from . import domain
 from .handlers import Handlers
 from .store import Accounts
 
+REFUSALS = (domain.UnknownAccount, domain.Conflict, domain.InvalidRequest, domain.LedgerError)
+
 
 class PaymentPlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -146,7 +148,7 @@ def router(handlers: Handlers, accounts: Accounts) -> APIRouter:
     ) -> dict[str, Any]:
         try:
             plan, created = await handlers.create_payment_plan(episode_id, request.installments)
-        except (domain.UnknownAccount, domain.Conflict, domain.InvalidRequest) as error:
+        except REFUSALS as error:
             raise refused(error) from None
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return {"episode_id": episode_id, **plan.model_dump(mode="json")}
@@ -163,9 +165,7 @@ def router(handlers: Handlers, accounts: Accounts) -> APIRouter:
                 request.user_id,
                 request.write_off_id,
             )
-        except (domain.UnknownAccount, domain.Conflict, domain.InvalidRequest) as error:
-            raise refused(error) from None
-        except domain.LedgerError as error:
+        except REFUSALS as error:
             raise refused(error) from None
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         document = await accounts.get(episode_id)

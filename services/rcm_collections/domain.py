@@ -1,984 +1,800 @@
-"""The rules of an episode's claims, from the first 837P to the last closing. No I/O.
+"""The episode's patient account: ledger transitions, billing over, statements, plans.
 
-One aggregate per episode (collection "episodes") joins, in any order, what the claims
-service hears about it: the patient (patient-registered), the coverages
-(coverage-updated), a verdict per coverage (eligibility-verified / -failed) and the
-codes (coding-completed / -corrected). It holds the episode's claims (`<episode_id>-<n>`),
-every payment posting applied to them and a counter of closings.
+Pure rules, no I/O. Every decision loads the stored document into an `Account`, changes
+it, settles it (close, small-balance write-off or statement when billing is over),
+checks the ledger and returns the whole new state with the events it emits as one
+`Change`. A change after which the ledger does not hold is refused (`LedgerError`).
 
-Claim life: queued -> sending -> submitted -> accepted -> paid | denied, or rejected
-(999, 277CA, or refused before sending: the claim could not be built or pyx12 refused
-it). Separately from its status, a claim is open until it is closed, exactly once, with
-an outcome: paid, denial-accepted or replaced (by a corrected or re-sent claim). Every
-closing says how many of the episode's claims are still open, its sequence number in the
-episode and all the postings applied so far, so collections knows when billing is over.
-
-Each decision takes the stored document (or None) and returns a `Change` (new state and
-the events to emit, written together) or None when there is nothing to do.
+The ledger keeps its balance in two buckets moved by every transition, never computed
+as a remainder: `insurance_balance` (charges not yet resolved by a payer) and
+`patient_balance` (the patient's share less what the patient paid or was forgiven).
+The check then compares them with the totals and the totals with the entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from rcm_contracts import Event
-from rcm_contracts.claims import (
-    AckStage,
-    ClaimAccepted,
-    ClaimClosed,
-    ClaimDenied,
-    ClaimFrequency,
-    ClaimOutcome,
-    ClaimPaid,
-    ClaimRejected,
-    ClaimResubmitted,
-    ClaimSubmitted,
-    DenialCategory,
-    DeniedReason,
-    SubmittedLine,
+from rcm_contracts.claims import ClaimClosed
+from rcm_contracts.collections import (
+    BalanceWrittenOff,
+    EpisodeClosed,
+    LedgerTotals,
+    PaymentPlanCreated,
+    StatementIssued,
+    WriteOffReason,
 )
-from rcm_contracts.coding import CodedEpisode, CodingCompleted, CodingCorrected
-from rcm_contracts.eligibility import EligibilityFailed, EligibilityVerified
-from rcm_contracts.payments import Adjustment, PaymentPosted, PostedClaimStatus
-from rcm_contracts.registration import (
-    Coverage,
-    CoverageRank,
-    CoverageUpdated,
-    PatientRegistered,
-    Person,
+from rcm_contracts.payments import (
+    AdjustmentGroup,
+    PatientPaymentReceived,
+    PaymentPosted,
+    PostedClaimStatus,
+    RefundIssued,
+    RefundRecipient,
 )
+from rcm_contracts.registration import CoverageRank
 from rcm_shared.errors import PermanentError
 from rcm_shared.store import Change, Document
 
-from .edi import (
-    MAX_MESSAGE,
-    AckVerdict,
-    BillingConfig,
-    ClaimBuildError,
-    PriorAdjudication,
-    professional_claim,
-)
+# BSON has no date type: a due date is stored (and shown) as an ISO string.
+IsoDate = Annotated[date, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
 
-RANK_ORDER = {CoverageRank.PRIMARY: 0, CoverageRank.SECONDARY: 1}
-DENIAL_CATEGORIES = {
-    "16": DenialCategory.DOCUMENTATION,
-    "97": DenialCategory.CODING,
-    "197": DenialCategory.AUTHORIZATION,
-    "50": DenialCategory.OTHER,
+PRIOR_PAYER_REASON = "23"  # CARC 23: the impact of prior payer(s) adjudication
+
+
+@dataclass(frozen=True)
+class Rules:
+    small_balance_cents: int = 500
+    statement_due_days: int = 30
+
+
+class LedgerError(PermanentError):
+    """The change would break the ledger: nothing is stored."""
+
+
+class UnknownAccount(PermanentError):
+    """A command for an episode collections has never heard of."""
+
+
+class Conflict(PermanentError):
+    """The account's state does not allow the command (now, or any more)."""
+
+
+class InvalidRequest(PermanentError):
+    """The command's values do not fit the account (e.g. more than the balance)."""
+
+
+class AccountState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class CoverageStatus(StrEnum):
+    UNKNOWN = "unknown"
+    INSURED = "insured"
+    SELF_PAY = "self-pay"
+
+
+class EntryKind(StrEnum):
+    CHARGE = "charge"
+    PAYER_PAYMENT = "payer-payment"
+    PAYER_REFUND = "payer-refund"
+    ADJUSTMENT = "adjustment"
+    PATIENT_PAYMENT = "patient-payment"
+    PATIENT_REFUND = "patient-refund"
+    WRITE_OFF = "write-off"
+    # Not money in or out: moves an amount from the insurance to the patient bucket.
+    PATIENT_SHARE = "patient-share"
+    # Not counted at all: a secondary's OA-23, the primary's part of the claim.
+    PRIOR_PAYER = "prior-payer"
+
+
+TOTAL_KINDS: dict[str, frozenset[EntryKind]] = {
+    "charges_cents": frozenset({EntryKind.CHARGE}),
+    "payer_paid_cents": frozenset({EntryKind.PAYER_PAYMENT, EntryKind.PAYER_REFUND}),
+    "adjustments_cents": frozenset({EntryKind.ADJUSTMENT}),
+    "patient_paid_cents": frozenset({EntryKind.PATIENT_PAYMENT, EntryKind.PATIENT_REFUND}),
+    "written_off_cents": frozenset({EntryKind.WRITE_OFF}),
+    "patient_share_cents": frozenset({EntryKind.PATIENT_SHARE}),
 }
-
-
-class NotFound(LookupError):
-    """No such episode or claim."""
-
-
-class Conflict(ValueError):
-    """The command does not fit the claim's state (HTTP 409)."""
-
-
-class ClaimStillSending(RuntimeError):
-    """An acknowledgment names a claim whose submission is not recorded yet: try later."""
-
-
-class ClaimStatus(StrEnum):
-    QUEUED = "queued"
-    SENDING = "sending"
-    SUBMITTED = "submitted"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    PAID = "paid"
-    DENIED = "denied"
-
-
-WorkKind = Literal["rejection", "denial"]
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class Verdict(Model):
-    """Eligibility's latest word on one coverage (coverage_id None: no coverage at all)."""
-
-    coverage_id: str | None
-    verified: bool
-    self_pay: bool = False
+class Entry(Model):
+    kind: EntryKind
+    amount_cents: int
+    reference: str
     at: datetime
+    detail: str = ""
 
 
-class WorkItem(Model):
-    """An open item of the biller's rejection or denial queue."""
-
-    kind: WorkKind
-    stage: str  # 999, 277CA, build, pyx12, clearinghouse; 835 for denials
-    opened_at: datetime
-    message: str
-    status_codes: list[str] = Field(default_factory=list)
-    category: DenialCategory | None = None
-    reasons: list[DeniedReason] = Field(default_factory=list)
-
-
-class AuditEntry(Model):
-    at: datetime
-    action: str
-    by: str | None = None
-    note: str | None = None
-
-
-class Claim(Model):
-    claim_id: str
-    rank: CoverageRank  # billing order: the first payer billed is primary
-    coverage_id: str
-    payer_id: str
-    frequency: ClaimFrequency
-    replaces_claim_id: str | None = None
-    replaced_by: str | None = None
-    replaced_pccn: str | None = None  # REF*F8 of a replacement
-    prior: PriorAdjudication | None = None
-    total_charge_cents: int
-    lines: list[SubmittedLine]
-    x12: dict[str, Any] | None = None  # the ProfessionalClaim; None when it could not be built
-    status: ClaimStatus
-    closed: bool = False
-    outcome: ClaimOutcome | None = None
-    interchange_control_number: int | None = None
-    transaction_control_number: str | None = None
-    batch_id: str | None = None
-    payer_claim_control_number: str | None = None
-    awaiting_recode: bool = False
-    work: WorkItem | None = None
-    rejection: WorkItem | None = None
-    denial_category: DenialCategory | None = None
-    denial_reasons: list[DeniedReason] = Field(default_factory=list)
-    paid_cents: int | None = None
-    patient_responsibility_cents: int | None = None
-    postings: list[str] = Field(default_factory=list)
-    queued_at: datetime
-    submitted_at: datetime | None = None
-    clearinghouse_accepted_at: datetime | None = None
-    accepted_at: datetime | None = None
-    rejected_at: datetime | None = None
-    denied_at: datetime | None = None
-    paid_at: datetime | None = None
-    closed_at: datetime | None = None
-    audit: list[AuditEntry] = Field(default_factory=list)
+class Ledger(Model):
+    charges_cents: int = 0
+    payer_paid_cents: int = 0
+    adjustments_cents: int = 0
+    patient_paid_cents: int = 0
+    written_off_cents: int = 0
+    insurance_balance_cents: int = 0
+    patient_balance_cents: int = 0
+    patient_share_cents: int = 0
+    entries: list[Entry] = Field(default_factory=list)
 
     @property
-    def unsent(self) -> bool:
-        return not self.closed and self.status in (ClaimStatus.QUEUED, ClaimStatus.SENDING)
+    def balance_cents(self) -> int:
+        return self.insurance_balance_cents + self.patient_balance_cents
 
-    def view(self, episode_id: str) -> dict[str, Any]:
-        """What the biller sees: everything but the X12 (names, birth date)."""
-        data = self.model_dump(mode="json", exclude={"x12", "prior"})
-        data["episode_id"] = episode_id
-        data["prior_payer_id"] = self.prior.payer_id if self.prior else None
-        return data
+    def totals(self) -> LedgerTotals:
+        return LedgerTotals(
+            charges_cents=self.charges_cents,
+            payer_paid_cents=self.payer_paid_cents,
+            adjustments_cents=self.adjustments_cents,
+            patient_paid_cents=self.patient_paid_cents,
+            written_off_cents=self.written_off_cents,
+            balance_cents=self.balance_cents,
+        )
+
+    def problems(self) -> list[str]:
+        """Every way the ledger fails to hold; empty when it holds."""
+        found = []
+        accounted = (
+            self.payer_paid_cents
+            + self.adjustments_cents
+            + self.patient_paid_cents
+            + self.written_off_cents
+            + self.balance_cents
+        )
+        if accounted != self.charges_cents:
+            found.append(
+                f"charges {self.charges_cents} != payer paid + adjustments + patient paid"
+                f" + written off + balance = {accounted}"
+            )
+        for name, kinds in TOTAL_KINDS.items():
+            kept = getattr(self, name)
+            summed = sum(e.amount_cents for e in self.entries if e.kind in kinds)
+            if kept != summed:
+                found.append(f"{name} {kept} != its entries {summed}")
+        for name in ("charges_cents", "patient_paid_cents", "written_off_cents"):
+            if getattr(self, name) < 0:
+                found.append(f"{name} {getattr(self, name)} < 0")
+        return found
+
+    def _entry(
+        self, kind: EntryKind, amount: int, reference: str, at: datetime, detail: str = ""
+    ) -> None:
+        self.entries.append(
+            Entry(kind=kind, amount_cents=amount, reference=reference, at=at, detail=detail)
+        )
+
+    def change_charges(self, delta: int, reference: str, at: datetime, detail: str) -> None:
+        self.charges_cents += delta
+        self.insurance_balance_cents += delta
+        self._entry(EntryKind.CHARGE, delta, reference, at, detail)
+
+    def post_payer(
+        self,
+        paid: int,
+        adjustments: Sequence[tuple[str, int]],
+        prior_payer: int,
+        reference: str,
+        at: datetime,
+        detail: str,
+    ) -> None:
+        """A payer's posting resolves charges: paid and adjusted amounts leave insurance."""
+        self.payer_paid_cents += paid
+        self.insurance_balance_cents -= paid
+        self._entry(EntryKind.PAYER_PAYMENT, paid, reference, at, detail)
+        for code, amount in adjustments:
+            self.adjustments_cents += amount
+            self.insurance_balance_cents -= amount
+            self._entry(EntryKind.ADJUSTMENT, amount, reference, at, code)
+        if prior_payer:
+            self._entry(EntryKind.PRIOR_PAYER, prior_payer, reference, at, "OA-23")
+
+    def set_patient_share(self, share: int, reference: str, at: datetime, detail: str) -> None:
+        delta = share - self.patient_share_cents
+        if delta == 0:
+            return
+        self.patient_share_cents = share
+        self.patient_balance_cents += delta
+        self.insurance_balance_cents -= delta
+        self._entry(EntryKind.PATIENT_SHARE, delta, reference, at, detail)
+
+    def receive_from_patient(self, amount: int, reference: str, at: datetime, detail: str) -> None:
+        self.patient_paid_cents += amount
+        self.patient_balance_cents -= amount
+        self._entry(EntryKind.PATIENT_PAYMENT, amount, reference, at, detail)
+
+    def refund(self, recipient: RefundRecipient, amount: int, reference: str, at: datetime) -> None:
+        if recipient is RefundRecipient.PATIENT:
+            self.patient_paid_cents -= amount
+            self.patient_balance_cents += amount
+            self._entry(EntryKind.PATIENT_REFUND, -amount, reference, at, "patient")
+        else:
+            self.payer_paid_cents -= amount
+            self.insurance_balance_cents += amount
+            self._entry(EntryKind.PAYER_REFUND, -amount, reference, at, "payer")
+
+    def write_off(self, amount: int, reference: str, at: datetime, reason: str) -> None:
+        """Forgives the patient's part first; any rest is what payers left unresolved."""
+        from_patient = min(amount, max(self.patient_balance_cents, 0))
+        self.written_off_cents += amount
+        self.patient_balance_cents -= from_patient
+        self.insurance_balance_cents -= amount - from_patient
+        self._entry(EntryKind.WRITE_OFF, amount, reference, at, reason)
 
 
-class Episode(Model):
+class CodingRef(Model):
+    coding_case_id: str
+    corrected: bool
+    total_charge_cents: int
+    at: datetime
+
+    def replaces(self, other: CodingRef) -> bool:
+        """A correction replaces any completion; among the same kind, the later wins."""
+        return (self.corrected, self.at) > (other.corrected, other.at)
+
+
+class ClaimsProgress(Model):
+    """The newest claim-closed of the episode (highest sequence)."""
+
+    sequence: int
+    open_claims: int
+    posting_ids: list[str]
+
+
+class PostingRecord(Model):
+    posting_id: str
+    claim_id: str
+    payer_id: str
+    rank: CoverageRank
+    status: PostedClaimStatus
+    reversal: bool
+    paid_cents: int
+    adjustments_cents: int
+    patient_responsibility_cents: int
+    prior_payer_cents: int
+    posted_at: datetime
+
+
+class StatementStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Statement(Model):
+    statement_id: str
+    sequence: int
+    guarantor_id: str
+    amount_due_cents: int = Field(description="At issue; what is due now is the balance.")
+    due_date: IsoDate
+    issued_at: datetime
+    status: StatementStatus = StatementStatus.OPEN
+
+
+class PaymentPlan(Model):
+    plan_id: str
+    total_cents: int
+    installments: int
+    installment_cents: int
+    last_installment_cents: int
+    first_due_date: IsoDate
+    created_at: datetime
+
+
+class WriteOff(Model):
+    write_off_id: str
+    amount_cents: int
+    reason: WriteOffReason
+    user_id: str | None = None
+    at: datetime
+
+
+class Account(Model):
     episode_id: str
-    patient: Person | None = None
-    coverages: list[Coverage] | None = None  # None: coverage-updated not heard yet
-    verdicts: list[Verdict] = Field(default_factory=list)
-    coding: CodedEpisode | None = None
-    coding_at: datetime | None = None
-    claims: list[Claim] = Field(default_factory=list)
-    posting_ids: list[str] = Field(default_factory=list)
-    closings: int = 0
+    state: AccountState = AccountState.OPEN
+    cancelled: bool = False
+    coding: CodingRef | None = None
+    verified_ranks: list[CoverageRank] = Field(default_factory=list)
+    self_pay_failure: bool = False
+    guarantor_id: str | None = None
+    claims: ClaimsProgress | None = None
+    postings: list[PostingRecord] = Field(default_factory=list)
+    payment_ids: list[str] = Field(default_factory=list)
+    refund_ids: list[str] = Field(default_factory=list)
+    write_offs: list[WriteOff] = Field(default_factory=list)
+    statements: list[Statement] = Field(default_factory=list)
+    plan: PaymentPlan | None = None
+    ledger: Ledger = Field(default_factory=Ledger)
+    closed_at: datetime | None = None
 
     @classmethod
-    def load(cls, document: Document | None, episode_id: str) -> Episode:
+    def load(cls, document: Document | None, episode_id: str) -> Account:
         if document is None:
             return cls(episode_id=episode_id)
         return cls.model_validate(document)
 
-    def state(self) -> Document:
-        """The document fields; `unsent` and `work` are kept for the batch and work queries."""
-        data = self.model_dump(mode="json")
-        data["unsent"] = [c.claim_id for c in self.claims if c.unsent]
-        data["work"] = [c.claim_id for c in self.claims if c.work is not None]
-        return data
+    def dump(self) -> Document:
+        """The stored document; the derived top-level fields serve queries and summaries."""
+        document = self.model_dump(mode="python")
+        statement = self.open_statement
+        document["totals"] = self.ledger.totals().model_dump()
+        document["open_statement_id"] = statement.statement_id if statement else None
+        document["invariant_holds"] = not self.ledger.problems()
+        return document
 
-    def claim(self, claim_id: str) -> Claim:
-        for claim in self.claims:
-            if claim.claim_id == claim_id:
-                return claim
-        raise NotFound(f"claim {claim_id} not found")
+    @property
+    def coverage(self) -> CoverageStatus:
+        if self.verified_ranks:
+            return CoverageStatus.INSURED
+        if self.self_pay_failure:
+            return CoverageStatus.SELF_PAY
+        return CoverageStatus.UNKNOWN
 
-    def find(self, claim_id: str) -> Claim | None:
-        return next((c for c in self.claims if c.claim_id == claim_id), None)
+    @property
+    def open_statement(self) -> Statement | None:
+        return next((s for s in self.statements if s.status is StatementStatus.OPEN), None)
 
-    def open_claims(self) -> int:
-        return sum(not c.closed for c in self.claims)
+    @property
+    def posted_ids(self) -> set[str]:
+        return {posting.posting_id for posting in self.postings}
 
-    def next_claim_id(self) -> str:
-        return f"{self.episode_id}-{len(self.claims) + 1}"
+    @property
+    def billing_over(self) -> bool:
+        if self.cancelled:
+            return True
+        if self.coding is None:
+            return False
+        if self.coverage is CoverageStatus.SELF_PAY:
+            return True
+        if self.coverage is CoverageStatus.INSURED and self.claims is not None:
+            return self.claims.open_claims == 0 and set(self.claims.posting_ids) <= self.posted_ids
+        return False
 
-    def verdict(self, coverage_id: str | None) -> Verdict | None:
-        return next((v for v in self.verdicts if v.coverage_id == coverage_id), None)
+    def target_patient_share(self) -> int:
+        """Self-pay: all charges. Insured: the newest payer's PR (a secondary's replaces
+        the primary's); a rank counts while it has more postings than reversals."""
+        if self.coverage is CoverageStatus.SELF_PAY:
+            return self.ledger.charges_cents
+        if self.coverage is CoverageStatus.UNKNOWN:
+            return 0
+        for rank in (CoverageRank.SECONDARY, CoverageRank.PRIMARY):
+            of_rank = [p for p in self.postings if p.rank is rank]
+            standing = sum(-1 if p.reversal else 1 for p in of_rank)
+            if standing > 0:
+                return sum(p.patient_responsibility_cents for p in of_rank)
+        return 0
 
-    def ranked_coverages(self) -> list[Coverage]:
-        return sorted(self.coverages or [], key=lambda c: RANK_ORDER[c.rank])
+    def reshare(self, reference: str, at: datetime, detail: str) -> None:
+        self.ledger.set_patient_share(self.target_patient_share(), reference, at, detail)
 
-    def coverage(self, coverage_id: str) -> Coverage | None:
-        return next((c for c in self.coverages or [] if c.coverage_id == coverage_id), None)
+    # --- settling: what billing-over means for the account ------------------------------
+
+    def settle(self, rules: Rules, now: datetime) -> list[Event]:
+        """Close at zero, write off a small balance, or bill the patient once."""
+        balance = self.ledger.balance_cents
+        if self.state is AccountState.CLOSED:
+            if balance == 0:
+                return []
+            # Money moved after closing (a late posting or payment): open again.
+            self.state = AccountState.OPEN
+            self.closed_at = None
+        if not self.billing_over or balance < 0:
+            return []  # a negative balance is a credit: it stays open until refunded
+        events: list[Event] = []
+        if 0 < balance <= rules.small_balance_cents:
+            events.append(
+                self.write_off_balance(
+                    self.next_write_off_id(), balance, WriteOffReason.SMALL_BALANCE, None, now
+                )
+            )
+        if self.ledger.balance_cents == 0:
+            events.append(self.close(now))
+        elif self.open_statement is None and self.guarantor_id is not None:
+            events.append(self.issue_statement(rules, now))
+        return events
+
+    def write_off_balance(
+        self,
+        write_off_id: str,
+        amount: int,
+        reason: WriteOffReason,
+        user_id: str | None,
+        now: datetime,
+    ) -> BalanceWrittenOff:
+        self.ledger.write_off(amount, write_off_id, now, reason.value)
+        self.write_offs.append(
+            WriteOff(
+                write_off_id=write_off_id,
+                amount_cents=amount,
+                reason=reason,
+                user_id=user_id,
+                at=now,
+            )
+        )
+        return BalanceWrittenOff(
+            episode_id=self.episode_id,
+            write_off_id=write_off_id,
+            amount_cents=amount,
+            reason=reason,
+            written_off_at=now,
+        )
+
+    def close(self, now: datetime) -> EpisodeClosed:
+        self.state = AccountState.CLOSED
+        self.closed_at = now
+        for statement in self.statements:
+            statement.status = StatementStatus.CLOSED
+        return EpisodeClosed(episode_id=self.episode_id, totals=self.ledger.totals(), closed_at=now)
+
+    def issue_statement(self, rules: Rules, now: datetime) -> StatementIssued:
+        assert self.guarantor_id is not None
+        sequence = len(self.statements) + 1
+        statement = Statement(
+            statement_id=f"{self.episode_id}-S{sequence}",
+            sequence=sequence,
+            guarantor_id=self.guarantor_id,
+            amount_due_cents=self.ledger.balance_cents,
+            due_date=now.date() + timedelta(days=rules.statement_due_days),
+            issued_at=now,
+        )
+        self.statements.append(statement)
+        return StatementIssued(
+            episode_id=self.episode_id,
+            statement_id=statement.statement_id,
+            guarantor_id=statement.guarantor_id,
+            sequence=sequence,
+            amount_due_cents=statement.amount_due_cents,
+            due_date=statement.due_date,
+            issued_at=now,
+        )
+
+    def next_write_off_id(self) -> str:
+        return f"{self.episode_id}-W{len(self.write_offs) + 1}"
 
 
-# --- when to bill ------------------------------------------------------------------------
+# --- decisions ------------------------------------------------------------------------
+
+# Changes the account and returns the events it emits, or None when nothing changes.
+Mutation = Callable[[Account], list[Event] | None]
+
+
+def decide(
+    document: Document | None, episode_id: str, mutate: Mutation, rules: Rules, now: datetime
+) -> Change | None:
+    """Apply one input to the account, settle it and check the ledger before storing."""
+    account = Account.load(document, episode_id)
+    events = mutate(account)
+    if events is None:
+        return None
+    events += account.settle(rules, now)
+    problems = account.ledger.problems()
+    if problems:
+        raise LedgerError(f"episode {episode_id}: refused, the ledger would break: {problems}")
+    return Change(set=account.dump(), events=events)
+
+
+def record_coding(
+    document: Document | None,
+    episode_id: str,
+    coding_case_id: str,
+    total_charge_cents: int,
+    corrected: bool,
+    at: datetime,
+    rules: Rules,
+    now: datetime,
+) -> Change | None:
+    """Charges are the latest coding's total; a correction replaces them."""
+    incoming = CodingRef(
+        coding_case_id=coding_case_id,
+        corrected=corrected,
+        total_charge_cents=total_charge_cents,
+        # BSON keeps milliseconds: compare what will be stored with what was stored
+        at=at.replace(microsecond=at.microsecond // 1000 * 1000),
+    )
+
+    def mutate(account: Account) -> list[Event] | None:
+        if account.cancelled:
+            raise PermanentError(f"episode {episode_id} was cancelled and cannot have charges")
+        if account.coding is not None and not incoming.replaces(account.coding):
+            return None
+        account.coding = incoming
+        delta = total_charge_cents - account.ledger.charges_cents
+        if delta:
+            detail = "coding-corrected" if corrected else "coding-completed"
+            account.ledger.change_charges(delta, coding_case_id, at, detail)
+        account.reshare(coding_case_id, at, "charges")
+        return []
+
+    return decide(document, episode_id, mutate, rules, now)
+
+
+def record_eligibility(
+    document: Document | None,
+    episode_id: str,
+    verified_rank: CoverageRank | None,
+    self_pay: bool,
+    reference: str,
+    at: datetime,
+    rules: Rules,
+    now: datetime,
+) -> Change | None:
+    """A verified coverage makes the episode insured; a failure that says self-pay makes
+    it self-pay unless some coverage was verified."""
+
+    def mutate(account: Account) -> list[Event] | None:
+        if verified_rank is not None:
+            if verified_rank in account.verified_ranks:
+                return None
+            account.verified_ranks.append(verified_rank)
+        else:
+            if not self_pay or account.self_pay_failure:
+                return None
+            account.self_pay_failure = True
+        account.reshare(reference, at, f"coverage {account.coverage.value}")
+        return []
+
+    return decide(document, episode_id, mutate, rules, now)
+
+
+def record_guarantor(
+    document: Document | None, episode_id: str, guarantor_id: str, rules: Rules, now: datetime
+) -> Change | None:
+    def mutate(account: Account) -> list[Event] | None:
+        if account.guarantor_id == guarantor_id:
+            return None
+        account.guarantor_id = guarantor_id
+        return []
+
+    return decide(document, episode_id, mutate, rules, now)
+
+
+def record_posting(
+    document: Document | None, event: PaymentPosted, rules: Rules, now: datetime
+) -> Change | None:
+    """CO/OA/PI are adjustments, except a secondary's OA-23 (the primary's part); PR is
+    the patient's share; a reversal (negative amounts) undoes its posting."""
+    adjusted = sum(adjustment.amount_cents for adjustment in event.adjustments)
+    if event.paid_cents + adjusted != event.charge_cents:
+        raise PermanentError(
+            f"posting {event.posting_id} does not balance: charge {event.charge_cents}"
+            f" != paid {event.paid_cents} + adjustments {adjusted}"
+        )
+    counted: dict[str, int] = {}
+    patient_responsibility = prior_payer = 0
+    for adjustment in event.adjustments:
+        if adjustment.group is AdjustmentGroup.PATIENT_RESPONSIBILITY:
+            patient_responsibility += adjustment.amount_cents
+        elif (
+            event.rank is CoverageRank.SECONDARY
+            and adjustment.group is AdjustmentGroup.OTHER
+            and adjustment.reason_code == PRIOR_PAYER_REASON
+        ):
+            prior_payer += adjustment.amount_cents
+        else:
+            code = f"{adjustment.group.value}-{adjustment.reason_code}"
+            counted[code] = counted.get(code, 0) + adjustment.amount_cents
+    record = PostingRecord(
+        posting_id=event.posting_id,
+        claim_id=event.claim_id,
+        payer_id=event.payer_id,
+        rank=event.rank,
+        status=event.status,
+        reversal=event.status is PostedClaimStatus.REVERSED or event.charge_cents < 0,
+        paid_cents=event.paid_cents,
+        adjustments_cents=sum(counted.values()),
+        patient_responsibility_cents=patient_responsibility,
+        prior_payer_cents=prior_payer,
+        posted_at=event.posted_at,
+    )
+
+    def mutate(account: Account) -> list[Event] | None:
+        if event.posting_id in account.posted_ids:
+            return None
+        account.postings.append(record)
+        detail = f"{event.payer_id} {event.rank.value} {event.status.value} {event.claim_id}"
+        account.ledger.post_payer(
+            event.paid_cents,
+            sorted(counted.items()),
+            prior_payer,
+            event.posting_id,
+            event.posted_at,
+            detail,
+        )
+        account.reshare(event.posting_id, event.posted_at, f"PR {event.rank.value}")
+        return []
+
+    return decide(document, event.episode_id, mutate, rules, now)
+
+
+def record_claim_closed(
+    document: Document | None, event: ClaimClosed, rules: Rules, now: datetime
+) -> Change | None:
+    """Only the newest closing (highest sequence) speaks for the episode."""
+
+    def mutate(account: Account) -> list[Event] | None:
+        if account.claims is not None and event.sequence <= account.claims.sequence:
+            return None
+        account.claims = ClaimsProgress(
+            sequence=event.sequence,
+            open_claims=event.open_claims,
+            posting_ids=list(event.posting_ids),
+        )
+        return []
+
+    return decide(document, event.episode_id, mutate, rules, now)
+
+
+def record_patient_payment(
+    document: Document | None, event: PatientPaymentReceived, rules: Rules, now: datetime
+) -> Change | None:
+    def mutate(account: Account) -> list[Event] | None:
+        if event.payment_id in account.payment_ids:
+            return None
+        account.payment_ids.append(event.payment_id)
+        account.ledger.receive_from_patient(
+            event.amount_cents, event.payment_id, event.received_at, event.method.value
+        )
+        return []
+
+    return decide(document, event.episode_id, mutate, rules, now)
+
+
+def record_refund(
+    document: Document | None, event: RefundIssued, rules: Rules, now: datetime
+) -> Change | None:
+    """A refund to the patient reduces patient paid (one beyond it breaks the ledger)."""
+
+    def mutate(account: Account) -> list[Event] | None:
+        if event.refund_id in account.refund_ids:
+            return None
+        account.refund_ids.append(event.refund_id)
+        account.ledger.refund(event.recipient, event.amount_cents, event.refund_id, event.issued_at)
+        return []
+
+    return decide(document, event.episode_id, mutate, rules, now)
+
+
+def record_cancellation(
+    document: Document | None, episode_id: str, rules: Rules, now: datetime
+) -> Change | None:
+    """A visit cancelled before any coding: nothing was billed; the episode closes at zero."""
+
+    def mutate(account: Account) -> list[Event] | None:
+        if account.cancelled:
+            return None
+        if account.coding is not None:
+            raise PermanentError(f"episode {episode_id} has charges and cannot be cancelled")
+        account.cancelled = True
+        return []
+
+    return decide(document, episode_id, mutate, rules, now)
+
+
+# --- commands (people) ----------------------------------------------------------------
+
+
+def _existing(document: Document | None, episode_id: str) -> Account:
+    if document is None:
+        raise UnknownAccount(f"no account for episode {episode_id}")
+    return Account.load(document, episode_id)
+
+
+def split_installments(balance: int, installments: int) -> tuple[int, int]:
+    """Equal installments rounded up, the last one smaller: (each, last)."""
+    each = -(-balance // installments)
+    last = balance - each * (installments - 1)
+    if last <= 0:
+        raise InvalidRequest(
+            f"installments: a balance of {balance} cents cannot be split into"
+            f" {installments} installments"
+        )
+    return each, last
 
 
 @dataclass(frozen=True)
-class Billing:
-    """What the episode's billing waits for, or whom it bills first."""
-
-    state: Literal["waiting", "self-pay", "insured"]
-    coverage: Coverage | None = None
-    waiting_for: tuple[str, ...] = ()
+class PlanDecision:
+    plan: PaymentPlan
+    change: Change | None  # None: the same plan was asked for again
 
 
-def billing(episode: Episode) -> Billing:
-    """The first verified coverage in rank order, once every coverage ranked before it has
-    a verdict; self-pay when eligibility said so and nothing is verified."""
-    missing = [
-        name
-        for name, known in (("patient", episode.patient), ("coding", episode.coding))
-        if known is None
-    ]
-    self_pay = any(v.self_pay and not v.verified for v in episode.verdicts)
-    if episode.coverages is None:
-        if self_pay:
-            return Billing("self-pay")
-        return Billing("waiting", waiting_for=(*missing, "coverages"))
-    for coverage in episode.ranked_coverages():
-        verdict = episode.verdict(coverage.coverage_id)
-        if verdict is None:
-            return Billing("waiting", waiting_for=(*missing, f"eligibility of {coverage.rank}"))
-        if verdict.verified:
-            if missing:
-                return Billing("waiting", coverage, tuple(missing))
-            return Billing("insured", coverage)
-    if self_pay:
-        return Billing("self-pay")
-    return Billing("waiting", waiting_for=(*missing, "eligibility"))
-
-
-def _next_verified(episode: Episode, coverage_id: str) -> Coverage | None:
-    """The verified coverage ranked after the one billed, for a secondary claim."""
-    ranked = episode.ranked_coverages()
-    ids = [c.coverage_id for c in ranked]
-    if coverage_id not in ids:
-        return None
-    for coverage in ranked[ids.index(coverage_id) + 1 :]:
-        verdict = episode.verdict(coverage.coverage_id)
-        if verdict is not None and verdict.verified:
-            return coverage
-    return None
-
-
-def _bill_if_ready(episode: Episode, config: BillingConfig, now: datetime) -> None:
-    if episode.claims:
-        return
-    decision = billing(episode)
-    if decision.state == "insured" and decision.coverage is not None:
-        episode.claims.append(
-            _new_claim(episode, config, CoverageRank.PRIMARY, decision.coverage, now)
+def create_payment_plan(
+    document: Document | None, episode_id: str, installments: int, rules: Rules, now: datetime
+) -> PlanDecision:
+    """One plan per episode, only while a statement is open; asking again is harmless."""
+    account = _existing(document, episode_id)
+    if account.plan is not None:
+        if account.plan.installments == installments:
+            return PlanDecision(account.plan, None)
+        raise Conflict(
+            f"episode {episode_id} already has a plan of {account.plan.installments} installments"
         )
+    statement = account.open_statement
+    if account.state is AccountState.CLOSED or statement is None:
+        raise Conflict(f"episode {episode_id} has no open statement")
+    balance = account.ledger.balance_cents
+    if balance <= 0:
+        raise Conflict(f"episode {episode_id} owes nothing (balance {balance})")
+    each, last = split_installments(balance, installments)
+    plan = PaymentPlan(
+        plan_id=f"{episode_id}-P1",
+        total_cents=balance,
+        installments=installments,
+        installment_cents=each,
+        last_installment_cents=last,
+        first_due_date=statement.due_date,
+        created_at=now,
+    )
 
-
-# --- building claims ---------------------------------------------------------------------
-
-
-def _new_claim(
-    episode: Episode,
-    config: BillingConfig,
-    rank: CoverageRank,
-    coverage: Coverage,
-    now: datetime,
-    *,
-    frequency: ClaimFrequency = ClaimFrequency.ORIGINAL,
-    replaces: Claim | None = None,
-    prior: PriorAdjudication | None = None,
-    strict: bool = False,
-) -> Claim:
-    """A queued claim, or, when it cannot be built, one rejected into the work queue
-    (strict: raise Conflict instead and change nothing)."""
-    if episode.patient is None or episode.coding is None:
-        raise AssertionError("a claim needs the patient and the coding")
-    claim_id = episode.next_claim_id()
-    replaced_pccn = None
-    if frequency is ClaimFrequency.REPLACEMENT and replaces is not None:
-        # REF*F8 names the payer's claim; our own id if the payer never told us its number.
-        replaced_pccn = replaces.payer_claim_control_number or replaces.claim_id
-    coding = episode.coding
-    claim = Claim(
-        claim_id=claim_id,
-        rank=rank,
-        coverage_id=coverage.coverage_id,
-        payer_id=coverage.payer_id,
-        frequency=frequency,
-        replaces_claim_id=replaces.claim_id if replaces else None,
-        replaced_pccn=replaced_pccn,
-        prior=prior,
-        total_charge_cents=sum(line.charge_cents for line in coding.charge_lines),
-        lines=[
-            SubmittedLine(
-                line_id=line.line_id,
-                procedure_code=line.procedure_code,
-                modifiers=line.modifiers,
-                units=line.units,
-                charge_cents=line.charge_cents,
+    def mutate(candidate: Account) -> list[Event] | None:
+        candidate.plan = plan
+        return [
+            PaymentPlanCreated(
+                episode_id=episode_id,
+                plan_id=plan.plan_id,
+                total_cents=plan.total_cents,
+                installments=installments,
+                installment_cents=each,
+                first_due_date=plan.first_due_date,
+                created_at=now,
             )
-            for line in sorted(coding.charge_lines, key=lambda line: line.line_number)
-        ],
-        status=ClaimStatus.QUEUED,
-        queued_at=now,
-    )
-    try:
-        x12 = professional_claim(
-            config=config,
-            claim_id=claim_id,
-            patient=episode.patient,
-            coverage=coverage,
-            coding=coding,
-            responsibility="P" if rank is CoverageRank.PRIMARY else "S",
-            frequency=frequency.value,
-            replaced_pccn=replaced_pccn,
-            prior=prior,
-        )
-    except ClaimBuildError as error:
-        if strict:
-            raise Conflict(f"the corrected claim cannot be built: {error}") from None
-        _reject(claim, "build", ["BUILD"], f"claim cannot be built: {error}", now)
-        return claim
-    claim.x12 = x12.model_dump(mode="json")
-    return claim
+        ]
+
+    return PlanDecision(plan, decide(document, episode_id, mutate, rules, now))
 
 
-def _reject(claim: Claim, stage: str, codes: list[str], message: str, now: datetime) -> None:
-    item = WorkItem(
-        kind="rejection",
-        stage=stage,
-        opened_at=now,
-        message=message[:MAX_MESSAGE],
-        status_codes=codes,
-    )
-    claim.status = ClaimStatus.REJECTED
-    claim.rejected_at = now
-    claim.rejection = item
-    claim.work = item
+@dataclass(frozen=True)
+class WriteOffDecision:
+    write_off: WriteOff
+    change: Change | None  # None: the same write-off was submitted again
 
 
-def _close(episode: Episode, claim: Claim, outcome: ClaimOutcome, now: datetime) -> ClaimClosed:
-    """Closes a claim; call it after queueing any claim that takes its place, so that
-    `open_claims` counts it."""
-    if claim.closed:
-        raise AssertionError(f"claim {claim.claim_id} is closed already")
-    claim.closed = True
-    claim.outcome = outcome
-    claim.closed_at = now
-    claim.work = None
-    claim.awaiting_recode = False
-    episode.closings += 1
-    return ClaimClosed(
-        episode_id=episode.episode_id,
-        claim_id=claim.claim_id,
-        payer_id=claim.payer_id,
-        outcome=outcome,
-        open_claims=episode.open_claims(),
-        sequence=episode.closings,
-        posting_ids=list(episode.posting_ids),
-        closed_at=now,
-    )
-
-
-def _replace(
-    episode: Episode,
-    config: BillingConfig,
-    old: Claim,
-    frequency: ClaimFrequency,
-    reason: str,
-    now: datetime,
-    *,
-    strict: bool = False,
-) -> tuple[Claim, list[Event]]:
-    """Queue the claim that takes `old`'s place (same payer and rank), close `old`."""
-    coverage = episode.coverage(old.coverage_id) or _coverage_like(episode, old)
-    if coverage is None:
-        raise Conflict(f"claim {old.claim_id}: its coverage is no longer on the episode")
-    new = _new_claim(
-        episode,
-        config,
-        old.rank,
-        coverage,
-        now,
-        frequency=frequency,
-        replaces=old,
-        prior=old.prior,
-        strict=strict,
-    )
-    episode.claims.append(new)
-    old.replaced_by = new.claim_id
-    resubmitted = ClaimResubmitted(
-        episode_id=episode.episode_id,
-        claim_id=new.claim_id,
-        replaces_claim_id=old.claim_id,
-        frequency=frequency,
-        payer_claim_control_number=new.replaced_pccn,
-        reason=reason[:300],
-        resubmitted_at=now,
-    )
-    return new, [resubmitted, _close(episode, old, ClaimOutcome.REPLACED, now)]
-
-
-def _coverage_like(episode: Episode, old: Claim) -> Coverage | None:
-    """After registration replaced the coverages: the one now in the claim's position."""
-    decision = billing(episode)
-    if decision.coverage is None:
-        return None
-    if old.rank is CoverageRank.PRIMARY:
-        return decision.coverage
-    return _next_verified(episode, decision.coverage.coverage_id)
-
-
-def _changed(episode: Episode, events: Iterable[Event] = ()) -> Change:
-    return Change(set=episode.state(), events=list(events))
-
-
-# --- joining the inputs ------------------------------------------------------------------
-
-Decide = Callable[[Document | None], Change | None]
-
-
-def patient_registered(event: PatientRegistered, config: BillingConfig, now: datetime) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        episode.patient = event.patient
-        _bill_if_ready(episode, config, now)
-        return _changed(episode)
-
-    return decide
-
-
-def coverage_updated(event: CoverageUpdated, config: BillingConfig, now: datetime) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        episode.coverages = list(event.coverages)
-        _bill_if_ready(episode, config, now)
-        return _changed(episode)
-
-    return decide
-
-
-def _record_verdict(episode: Episode, verdict: Verdict) -> None:
-    current = episode.verdict(verdict.coverage_id)
-    if current is not None and current.at > verdict.at:
-        return  # an older check arriving late
-    episode.verdicts = [v for v in episode.verdicts if v is not current] + [verdict]
-
-
-def eligibility_verified(
-    event: EligibilityVerified, config: BillingConfig, now: datetime
-) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        _record_verdict(
-            episode, Verdict(coverage_id=event.coverage_id, verified=True, at=event.verified_at)
-        )
-        _bill_if_ready(episode, config, now)
-        return _changed(episode)
-
-    return decide
-
-
-def eligibility_failed(event: EligibilityFailed, config: BillingConfig, now: datetime) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        verdict = Verdict(
-            coverage_id=event.coverage_id,
-            verified=False,
-            self_pay=event.self_pay,
-            at=event.checked_at,
-        )
-        _record_verdict(episode, verdict)
-        _bill_if_ready(episode, config, now)
-        return _changed(episode)
-
-    return decide
-
-
-def coding_completed(event: CodingCompleted, config: BillingConfig, now: datetime) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        if episode.coding_at is None or episode.coding_at <= event.completed_at:
-            episode.coding = CodedEpisode.model_validate(event.model_dump())
-            episode.coding_at = event.completed_at
-        _bill_if_ready(episode, config, now)
-        return _changed(episode)
-
-    return decide
-
-
-def coding_corrected(event: CodingCorrected, config: BillingConfig, now: datetime) -> Decide:
-    """New codes; a claim denied for coding is replaced by a corrected claim (frequency 7)."""
-
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        if episode.coding_at is not None and episode.coding_at > event.corrected_at:
-            return _changed(episode)  # older than what we have: only mark it applied
-        episode.coding = CodedEpisode.model_validate(event.model_dump())
-        episode.coding_at = event.corrected_at
-        events: list[Event] = []
-        for claim in list(episode.claims):
-            if claim.awaiting_recode and not claim.closed and episode.patient is not None:
-                _, replaced = _replace(
-                    episode,
-                    config,
-                    claim,
-                    ClaimFrequency.REPLACEMENT,
-                    f"recoded after a coding denial ({event.reason})",
-                    now,
-                )
-                events += replaced
-        _bill_if_ready(episode, config, now)
-        return _changed(episode, events)
-
-    return decide
-
-
-# --- payments ----------------------------------------------------------------------------
-
-
-def denial_category(adjustments: Iterable[Adjustment]) -> DenialCategory:
-    """From the first CARC that names a category: 16 documentation, 97 coding,
-    197 authorization, 50 other; anything else is other."""
-    for adjustment in adjustments:
-        category = DENIAL_CATEGORIES.get(adjustment.reason_code)
-        if category is not None:
-            return category
-    return DenialCategory.OTHER
-
-
-def _patient_share(event: PaymentPosted) -> int:
-    share = event.patient_responsibility
-    return share.deductible_cents + share.coinsurance_cents + share.copay_cents + share.other_cents
-
-
-def payment_posted(event: PaymentPosted, config: BillingConfig, now: datetime) -> Decide:
-    def decide(document: Document | None) -> Change | None:
-        if document is None:
-            raise PermanentError(f"posting {event.posting_id}: unknown episode {event.episode_id}")
-        episode = Episode.load(document, event.episode_id)
-        if event.posting_id in episode.posting_ids:
-            return None
-        claim = episode.find(event.claim_id)
-        if claim is None:
-            raise PermanentError(f"posting {event.posting_id}: unknown claim {event.claim_id}")
-        episode.posting_ids.append(event.posting_id)
-        claim.postings.append(event.posting_id)
-        if claim.closed or event.status is PostedClaimStatus.REVERSED:
-            return _changed(episode)  # recorded; the claim's course does not change
-        if event.status is PostedClaimStatus.PAID:
-            return _changed(episode, _paid(episode, claim, event, config, now))
-        return _changed(episode, _denied(episode, claim, event, now))
-
-    return decide
-
-
-def _paid(
-    episode: Episode, claim: Claim, event: PaymentPosted, config: BillingConfig, now: datetime
-) -> list[Event]:
-    share = _patient_share(event)
-    claim.status = ClaimStatus.PAID
-    claim.paid_at = now
-    claim.paid_cents = event.paid_cents
-    claim.patient_responsibility_cents = share
-    events: list[Event] = [
-        ClaimPaid(
-            episode_id=episode.episode_id,
-            claim_id=claim.claim_id,
-            payer_id=claim.payer_id,
-            rank=claim.rank,
-            paid_cents=event.paid_cents,
-            patient_responsibility_cents=max(share, 0),
-            paid_at=now,
-        )
-    ]
-    secondary = _next_verified(episode, claim.coverage_id)
-    has_secondary = any(
-        c.rank is CoverageRank.SECONDARY and c.outcome is not ClaimOutcome.REPLACED
-        for c in episode.claims
-    )
-    primary = episode.coverage(claim.coverage_id)
-    if (
-        claim.rank is CoverageRank.PRIMARY
-        and share > 0
-        and secondary is not None
-        and primary is not None
-        and not has_secondary
-        and episode.patient is not None
-        and episode.coding is not None
-    ):
-        prior = PriorAdjudication(
-            claim_id=claim.claim_id,
-            payer_id=claim.payer_id,
-            payer_name=primary.payer_name,
-            member_id=primary.member_id,
-            group_number=primary.group_number,
-            paid_cents=event.paid_cents,
-            patient_responsibility_cents=share,
-            adjustments=event.adjustments,
-            adjudicated_on=event.posted_at.date(),
-            payer_claim_control_number=claim.payer_claim_control_number,
-        )
-        episode.claims.append(
-            _new_claim(episode, config, CoverageRank.SECONDARY, secondary, now, prior=prior)
-        )
-    events.append(_close(episode, claim, ClaimOutcome.PAID, now))
-    return events
-
-
-def _denied(episode: Episode, claim: Claim, event: PaymentPosted, now: datetime) -> list[Event]:
-    if not event.adjustments:
-        raise PermanentError(f"posting {event.posting_id}: a denial without adjustments")
-    category = denial_category(event.adjustments)
-    reasons = [
-        DeniedReason(
-            group_code=a.group.value, reason_code=a.reason_code, amount_cents=a.amount_cents
-        )
-        for a in event.adjustments
-    ]
-    claim.status = ClaimStatus.DENIED
-    claim.denied_at = now
-    claim.denial_category = category
-    claim.denial_reasons = reasons
-    if category is DenialCategory.CODING:
-        claim.awaiting_recode = True  # coding recodes; coding-corrected brings the new codes
-        claim.work = None
-    else:
-        codes = [f"{a.group.value}-{a.reason_code}" for a in event.adjustments]
-        claim.work = WorkItem(
-            kind="denial",
-            stage="835",
-            opened_at=now,
-            message=f"denied by {claim.payer_id}: {category.value} ({', '.join(codes)})"[
-                :MAX_MESSAGE
-            ],
-            status_codes=codes,
-            category=category,
-            reasons=reasons,
-        )
-    return [
-        ClaimDenied(
-            episode_id=episode.episode_id,
-            claim_id=claim.claim_id,
-            payer_id=claim.payer_id,
-            category=category,
-            reasons=reasons,
-            denied_at=now,
-        )
-    ]
-
-
-# --- sending -----------------------------------------------------------------------------
-
-
-def refuse(episode_id: str, refusals: Mapping[str, list[str]], stage: str, now: datetime) -> Decide:
-    """Claims that must not be sent (pyx12 or the clearinghouse refused them) go to the
-    rejection queue with the reasons."""
-
-    def decide(document: Document | None) -> Change | None:
-        if document is None:
-            return None
-        episode = Episode.load(document, episode_id)
-        changed = False
-        for claim_id, problems in refusals.items():
-            claim = episode.find(claim_id)
-            if claim is None or not claim.unsent:
-                continue
-            message = f"{stage} refused the claim: " + "; ".join(problems)
-            _reject(claim, stage, [stage.upper()], message, now)
-            changed = True
-        return _changed(episode) if changed else None
-
-    return decide
-
-
-def mark_sending(
+def write_off(
+    document: Document | None,
     episode_id: str,
-    numbers: Mapping[str, str],
-    interchange_control_number: int,
+    amount_cents: int,
+    reason: WriteOffReason,
+    user_id: str,
+    write_off_id: str | None,
+    rules: Rules,
     now: datetime,
-    marked: list[tuple[str, str, dict[str, Any]]],
-) -> Decide:
-    """Before the HTTP call: these claims go out in interchange N as transaction set ST.
-    `marked` receives (claim_id, st, x12) of the claims actually marked."""
-
-    def decide(document: Document | None) -> Change | None:
-        marked.clear()
-        if document is None:
-            return None
-        episode = Episode.load(document, episode_id)
-        for claim_id, st in numbers.items():
-            claim = episode.find(claim_id)
-            if claim is None or not claim.unsent or claim.x12 is None:
-                continue
-            claim.status = ClaimStatus.SENDING
-            claim.interchange_control_number = interchange_control_number
-            claim.transaction_control_number = st
-            claim.audit.append(
-                AuditEntry(at=now, action=f"sending in interchange {interchange_control_number}")
-            )
-            marked.append((claim_id, st, claim.x12))
-        return _changed(episode) if marked else None
-
-    return decide
-
-
-def mark_submitted(
-    episode_id: str, interchange_control_number: int, batch_id: str, now: datetime
-) -> Decide:
-    """The clearinghouse took interchange N: claim-submitted, once per claim."""
-
-    def decide(document: Document | None) -> Change | None:
-        if document is None:
-            return None
-        episode = Episode.load(document, episode_id)
-        events: list[Event] = []
-        for claim in episode.claims:
-            if (
-                claim.interchange_control_number != interchange_control_number
-                or claim.submitted_at is not None
-            ):
-                continue
-            if claim.status is ClaimStatus.SENDING:
-                claim.status = ClaimStatus.SUBMITTED
-            claim.submitted_at = now
-            claim.batch_id = batch_id
-            events.append(
-                ClaimSubmitted(
-                    episode_id=episode.episode_id,
-                    claim_id=claim.claim_id,
-                    payer_id=claim.payer_id,
-                    rank=claim.rank,
-                    frequency=claim.frequency,
-                    total_charge_cents=claim.total_charge_cents,
-                    lines=claim.lines,
-                    interchange_control_number=f"{interchange_control_number:09d}",
-                    submitted_at=now,
-                )
-            )
-        return _changed(episode, events) if events else None
-
-    return decide
-
-
-# --- acknowledgments ---------------------------------------------------------------------
-
-
-def acknowledge(
-    episode_id: str,
-    stage: AckStage,
-    verdicts: Mapping[str, AckVerdict],
-    now: datetime,
-    interchange_control_number: int | None = None,
-) -> Decide:
-    """Apply 999 or 277CA verdicts to the episode's claims. A 999 counts only for the
-    interchange the claim was last sent in; a claim still marked sending makes the caller
-    wait (ClaimStillSending) until its submission is recorded."""
-
-    def decide(document: Document | None) -> Change | None:
-        if document is None:
-            return None
-        episode = Episode.load(document, episode_id)
-        events: list[Event] = []
-        changed = False
-        for claim_id, verdict in verdicts.items():
-            claim = episode.find(claim_id)
-            if claim is None:
-                continue
-            if stage is AckStage.CLEARINGHOUSE and (
-                claim.interchange_control_number != interchange_control_number
-            ):
-                continue  # an answer to an earlier attempt
-            if claim.status is ClaimStatus.SENDING:
-                raise ClaimStillSending(claim_id)
-            pccn = verdict.payer_claim_control_number
-            if pccn and claim.payer_claim_control_number is None:
-                claim.payer_claim_control_number = pccn
-                changed = True
-            if claim.closed or claim.status is not ClaimStatus.SUBMITTED:
-                continue  # answered already, or the claim has moved on
-            if not verdict.accepted:
-                codes = list(verdict.status_codes) or [stage.value]
-                _reject(claim, stage.value, codes, verdict.message, now)
-                events.append(
-                    ClaimRejected(
-                        episode_id=episode.episode_id,
-                        claim_id=claim_id,
-                        stage=stage,
-                        status_codes=codes,
-                        message=verdict.message[:MAX_MESSAGE] or f"rejected at {stage.value}",
-                        rejected_at=now,
-                    )
-                )
-            elif stage is AckStage.CLEARINGHOUSE:
-                if claim.clearinghouse_accepted_at is not None:
-                    continue
-                claim.clearinghouse_accepted_at = now
-                events.append(_accepted(episode, claim, stage, now))
-            else:
-                claim.status = ClaimStatus.ACCEPTED
-                claim.accepted_at = now
-                events.append(_accepted(episode, claim, stage, now))
-        return _changed(episode, events) if events or changed else None
-
-    return decide
-
-
-def _accepted(episode: Episode, claim: Claim, stage: AckStage, now: datetime) -> ClaimAccepted:
-    return ClaimAccepted(
-        episode_id=episode.episode_id,
-        claim_id=claim.claim_id,
-        stage=stage,
-        payer_claim_control_number=claim.payer_claim_control_number,
-        accepted_at=now,
-    )
-
-
-# --- the biller's commands ---------------------------------------------------------------
-
-
-@dataclass
-class CommandResult:
-    """What a command did, for its HTTP answer."""
-
-    claim_id: str = ""
-    new_claim_id: str | None = None
-    frequency: ClaimFrequency | None = None
-
-
-def _load_claim(document: Document | None, claim_id: str) -> tuple[Episode, Claim]:
-    if document is None:
-        raise NotFound(f"claim {claim_id} not found")
-    episode = Episode.model_validate(document)
-    return episode, episode.claim(claim_id)
-
-
-def correct(
-    claim_id: str,
-    biller_id: str,
-    note: str,
-    config: BillingConfig,
-    now: datetime,
-    result: CommandResult,
-) -> Decide:
-    """A rejected claim goes again as a new original claim; a denied one is replaced by a
-    corrected claim (frequency 7). Either way the old claim closes as replaced."""
-
-    def decide(document: Document | None) -> Change:
-        episode, claim = _load_claim(document, claim_id)
-        if claim.closed:
-            by = f" by {claim.replaced_by}" if claim.replaced_by else ""
-            raise Conflict(f"claim {claim_id} is closed ({claim.outcome}){by}")
-        if claim.status is ClaimStatus.REJECTED:
-            frequency = ClaimFrequency.ORIGINAL
-        elif claim.status is ClaimStatus.DENIED and not claim.awaiting_recode:
-            frequency = ClaimFrequency.REPLACEMENT
-        elif claim.awaiting_recode:
-            raise Conflict(f"claim {claim_id} was denied for coding: it waits for recoding")
-        else:
-            raise Conflict(f"claim {claim_id} is {claim.status.value}: nothing to correct")
-        if episode.patient is None or episode.coding is None:
-            raise Conflict(f"claim {claim_id}: the episode lacks patient or coding data")
-        claim.audit.append(AuditEntry(at=now, action="corrected", by=biller_id, note=note))
-        new, events = _replace(episode, config, claim, frequency, note, now, strict=True)
-        result.claim_id = claim_id
-        result.new_claim_id = new.claim_id
-        result.frequency = frequency
-        return _changed(episode, events)
-
-    return decide
-
-
-def accept_denial(
-    claim_id: str, biller_id: str, note: str, now: datetime, result: CommandResult
-) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode, claim = _load_claim(document, claim_id)
-        if claim.closed or claim.status is not ClaimStatus.DENIED:
-            state = f"closed ({claim.outcome})" if claim.closed else claim.status.value
-            raise Conflict(f"claim {claim_id} is {state}: only an open denial can be accepted")
-        claim.audit.append(AuditEntry(at=now, action="denial accepted", by=biller_id, note=note))
-        result.claim_id = claim_id
-        return _changed(episode, [_close(episode, claim, ClaimOutcome.DENIAL_ACCEPTED, now)])
-
-    return decide
-
-
-# --- reading -----------------------------------------------------------------------------
-
-
-def episode_view(episode: Episode) -> dict[str, Any]:
-    decision = billing(episode)
-    return {
-        "episode_id": episode.episode_id,
-        "billing": "billed" if episode.claims else decision.state,
-        "waiting_for": list(decision.waiting_for) if not episode.claims else [],
-        "open_claims": episode.open_claims(),
-        "closings": episode.closings,
-        "posting_ids": episode.posting_ids,
-        "claims": [claim.view(episode.episode_id) for claim in episode.claims],
-    }
-
-
-def work_items(episode: Episode, kind: WorkKind | None = None) -> list[dict[str, Any]]:
-    items = []
-    for claim in episode.claims:
-        if claim.work is None or (kind is not None and claim.work.kind != kind):
-            continue
-        item = claim.work.model_dump(mode="json")
-        item.update(
-            claim_id=claim.claim_id,
-            episode_id=episode.episode_id,
-            payer_id=claim.payer_id,
-            rank=claim.rank.value,
-            status=claim.status.value,
-            frequency=claim.frequency.value,
+) -> WriteOffDecision:
+    """A person forgives part or all of what is owed, once billing is over."""
+    account = _existing(document, episode_id)
+    known = next((w for w in account.write_offs if w.write_off_id == write_off_id), None)
+    if known is not None:
+        if (known.amount_cents, known.reason, known.user_id) == (amount_cents, reason, user_id):
+            return WriteOffDecision(known, None)
+        raise Conflict(f"write-off {write_off_id} exists with other values")
+    if account.state is AccountState.CLOSED:
+        raise Conflict(f"episode {episode_id} is closed")
+    if not account.billing_over:
+        raise Conflict(f"episode {episode_id}: billing is not over, payers may still pay")
+    balance = account.ledger.balance_cents
+    if balance <= 0:
+        raise Conflict(f"episode {episode_id} owes nothing (balance {balance})")
+    if amount_cents > balance:
+        raise InvalidRequest(f"amount_cents: {amount_cents} is more than the balance {balance}")
+    if reason is WriteOffReason.SMALL_BALANCE and amount_cents > rules.small_balance_cents:
+        raise InvalidRequest(
+            f"reason: small-balance is for at most {rules.small_balance_cents} cents,"
+            f" not {amount_cents}"
         )
-        items.append(item)
-    return items
+    chosen_id = write_off_id or account.next_write_off_id()
 
+    def mutate(candidate: Account) -> list[Event] | None:
+        return [candidate.write_off_balance(chosen_id, amount_cents, reason, user_id, now)]
 
-MILESTONES = {
-    "submitted": "submitted_at",
-    "clearinghouse_accepted": "clearinghouse_accepted_at",
-    "accepted": "accepted_at",
-    "rejected": "rejected_at",
-    "denied": "denied_at",
-    "paid": "paid_at",
-}
-
-
-def count(claims: Iterable[Claim]) -> dict[str, Any]:
-    """Claims that reached each milestone, current statuses, closings by outcome."""
-    stats: dict[str, Any] = {name: 0 for name in MILESTONES}
-    stats["claims"] = 0
-    stats["open"] = 0
-    stats["status"] = {status.value: 0 for status in ClaimStatus}
-    stats["closed"] = {outcome.value: 0 for outcome in ClaimOutcome}
-    for claim in claims:
-        stats["claims"] += 1
-        for name, attribute in MILESTONES.items():
-            if getattr(claim, attribute) is not None:
-                stats[name] += 1
-        stats["status"][claim.status.value] += 1
-        if claim.closed and claim.outcome is not None:
-            stats["closed"][claim.outcome.value] += 1
-        else:
-            stats["open"] += 1
-    return stats
+    change = decide(document, episode_id, mutate, rules, now)
+    record = WriteOff(
+        write_off_id=chosen_id, amount_cents=amount_cents, reason=reason, user_id=user_id, at=now
+    )
+    return WriteOffDecision(record, change)

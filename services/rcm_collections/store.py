@@ -48,22 +48,21 @@ class Accounts:
     async def summary(self, state: str | None) -> dict[str, Any]:
         """Counts and summed totals, added up by the database."""
         match: Document = {} if state is None else {"state": state}
-        group: Document = {"_id": None, "accounts": {"$sum": 1}}
-        for name in TOTAL_FIELDS:
-            group[name] = {"$sum": f"$totals.{name}"}
-        rows = [
-            row
-            async for row in await self.collection.aggregate([{"$match": match}, {"$group": group}])
-        ]
-        totals = {name: int(rows[0][name]) if rows else 0 for name in TOTAL_FIELDS}
-        accounts = int(rows[0]["accounts"]) if rows else 0
-        broken = await self.collection.count_documents({**match, "invariant_holds": False})
-        credit = await self.collection.count_documents(
-            {**match, "totals.balance_cents": {"$lt": 0}}
-        )
+        totals = {name: await self._sum(match, f"$totals.{name}") for name in TOTAL_FIELDS}
         return {
-            "accounts": accounts,
+            "accounts": await self.collection.count_documents(match),
             "totals": totals,
-            "accounts_with_credit": credit,
-            "accounts_breaking_invariant": broken,
+            "accounts_with_credit": await self.collection.count_documents(
+                {**match, "totals.balance_cents": {"$lt": 0}}
+            ),
+            "accounts_breaking_invariant": await self.collection.count_documents(
+                {**match, "invariant_holds": False}
+            ),
         }
+
+    async def _sum(self, match: Document, field: str) -> int:
+        # One accumulator per $group: FerretDB 1.24 computes only the first one of a
+        # $group and returns 0 for the others, without an error.
+        pipeline = [{"$match": match}, {"$group": {"_id": None, "sum": {"$sum": field}}}]
+        rows = [row async for row in await self.collection.aggregate(pipeline)]
+        return int(rows[0]["sum"]) if rows else 0

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rcm_collections import domain
 from rcm_contracts import Event
 from rcm_contracts.claims import ClaimClosed, ClaimOutcome
 from rcm_contracts.collections import WriteOffReason
@@ -24,7 +25,6 @@ from rcm_contracts.payments import (
     RefundRecipient,
 )
 from rcm_contracts.registration import CoverageRank
-from rcm_collections import domain
 from rcm_shared.store import Change, Document
 
 EPISODE = "E0000000000a1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from rcm_collections import domain
 from rcm_contracts.collections import (
     BalanceWrittenOff,
     EpisodeClosed,
@@ -13,7 +14,6 @@ from rcm_contracts.collections import (
     WriteOffReason,
 )
 from rcm_contracts.registration import CoverageRank
-from rcm_collections import domain
 from rcm_shared.errors import PermanentError
 
 from .support import (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rcm_collections import domain
 from rcm_contracts.collections import (
     BalanceWrittenOff,
     EpisodeClosed,
@@ -10,7 +11,6 @@ from rcm_contracts.collections import (
     StatementIssued,
     WriteOffReason,
 )
-from rcm_collections import domain
 
 from .support import EPISODE, T0, Sim, closed, patient_payment, posting
 
@@ -71,9 +71,7 @@ def test_commands_on_an_unknown_episode() -> None:
     with pytest.raises(domain.UnknownAccount):
         domain.create_payment_plan(None, EPISODE, 3, domain.Rules(), T0)
     with pytest.raises(domain.UnknownAccount):
-        domain.write_off(
-            None, EPISODE, 100, WriteOffReason.CHARITY, "U1", None, domain.Rules(), T0
-        )
+        domain.write_off(None, EPISODE, 100, WriteOffReason.CHARITY, "U1", None, domain.Rules(), T0)
 
 
 def test_write_off_needs_billing_over_and_at_most_the_balance() -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from rcm_collections import domain
 from rcm_contracts import Event
 from rcm_contracts.payments import PostedClaimStatus
 from rcm_contracts.registration import CoverageRank
-from rcm_collections import domain
 from rcm_shared.errors import PermanentError
 
 from .support import (
@@ -90,7 +90,7 @@ def test_secondary_oa23_is_not_an_adjustment_and_its_pr_replaces_the_primary() -
     assert ledger.adjustments_cents == 4000  # CO-45 only; OA-23 16000 ignored
     assert ledger.patient_share_cents == 2000
     assert (ledger.insurance_balance_cents, ledger.patient_balance_cents) == (0, 2000)
-    assert [e for e in ledger.entries if e.kind == "prior-payer"][0].amount_cents == 16000
+    assert next(e for e in ledger.entries if e.kind == "prior-payer").amount_cents == 16000
     assert not ledger.problems()
 
 
@@ -192,7 +192,9 @@ def test_the_check_compares_kept_figures_with_totals_and_entries() -> None:
     assert not ledger.problems()
     skewed = ledger.model_copy(update={"insurance_balance_cents": 9999})
     assert any("charges 10000 !=" in p for p in skewed.problems())
-    unrecorded = ledger.model_copy(update={"charges_cents": 10001, "insurance_balance_cents": 10001})
+    unrecorded = ledger.model_copy(
+        update={"charges_cents": 10001, "insurance_balance_cents": 10001}
+    )
     assert unrecorded.problems() == ["charges_cents 10001 != its entries 10000"]
 
 
@@ -214,6 +216,17 @@ def test_stored_document_carries_totals_for_queries() -> None:
     sim.posted(PRIMARY)
     document = sim.document or {}
     assert document["totals"]["balance_cents"] == 4000
+    assert document["totals"]["charges_cents"] == 20000
     assert document["invariant_holds"] is True
     assert document["open_statement_id"] is None
     assert document["state"] == "open"
+
+
+def test_a_coding_sent_again_is_not_newer_after_the_database_kept_milliseconds() -> None:
+    sim = Sim()
+    at = T0.replace(microsecond=123456)
+    assert sim.coding(20000, at=at)
+    assert sim.document is not None
+    stored = sim.document["coding"]["at"]
+    sim.document["coding"]["at"] = stored.replace(microsecond=stored.microsecond // 1000 * 1000)
+    assert not sim.coding(20000, at=at)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rcm_collections import domain
 from rcm_contracts.collections import (
     BalanceWrittenOff,
     EpisodeClosed,
@@ -14,7 +15,6 @@ from rcm_contracts.collections import (
     WriteOffReason,
 )
 from rcm_contracts.registration import CoverageRank
-from rcm_collections import domain
 from rcm_shared.errors import PermanentError
 
 from .support import (

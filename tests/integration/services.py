@@ -11,6 +11,8 @@ from rcm_shared.settings import ServiceSettings
 
 from tests.conftest import Infra
 
+from .helpers import eventually
+
 
 def settings_for(
     settings_class: type[ServiceSettings],
@@ -32,8 +34,19 @@ def settings_for(
 
 @contextlib.asynccontextmanager
 async def running(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    """Start the service (database, broker, relay, background jobs) and give its HTTP API."""
+    """Start the service (database, broker, relay, background jobs) and give its HTTP API
+    once every subscription has its partitions (the group has settled): events published
+    from then on are consumed without waiting for a rebalance."""
     async with service.api.router.lifespan_context(service.api):
+
+        async def subscribed() -> bool:
+            return all(
+                getattr(subscriber, "consumer", None) is not None
+                and subscriber.consumer.assignment()
+                for subscriber in service.broker.subscribers
+            )
+
+        await eventually(subscribed, timeout_s=60)
         transport = httpx.ASGITransport(app=service.api)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
             yield client

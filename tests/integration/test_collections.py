@@ -189,16 +189,6 @@ async def collections(
     assert isinstance(settings, Settings)
     service = build(settings)
     async with running(service) as client:
-
-        async def subscribed() -> bool:
-            # Ten subscribers join one consumer group: publish once each has its partition.
-            return all(
-                getattr(subscriber, "consumer", None) is not None
-                and subscriber.consumer.assignment()  # type: ignore[attr-defined]
-                for subscriber in service.broker.subscribers
-            )
-
-        await eventually(subscribed, timeout_s=60)
         yield service, client
 
 

@@ -2,7 +2,7 @@
 
 Front desk, coder, biller and patient each run a loop until the run ends. The loops are
 thin: what to send is decided by pure functions (`submission_from_case`,
-`fix_from_reasons`, `with_modifier_25`, `denial_action`, `patient_payments`, ...), which
+`fix_from_reasons`, `with_modifier_25`, `denial_action`, `patient_choice`, ...), which
 the unit tests check. A bot never crashes the run: connection errors and 5xx answers
 (a service restarting) are retried, anything else is logged and the loop goes on.
 """
@@ -14,10 +14,10 @@ import contextlib
 import hashlib
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -41,6 +41,10 @@ class Stopped(Exception):
     """The run is over: the bot stops retrying."""
 
 
+class BotError(Exception):
+    """A service refused what the bot sent (or kept failing); the bot leaves it."""
+
+
 class Http:
     """A JSON client that outlasts restarts: connection errors and 5xx are retried.
 
@@ -48,9 +52,17 @@ class Http:
     server (no idempotency key): only failures to connect are retried then.
     """
 
-    def __init__(self, base_url: str, stop: asyncio.Event, timeout_s: float = 10.0) -> None:
-        self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+    def __init__(
+        self,
+        base_url: str,
+        stop: asyncio.Event,
+        timeout_s: float = 10.0,
+        retry_for_s: float = 120.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)
         self.stop = stop
+        self.retry_for_s = retry_for_s  # longer than a service takes to restart
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -66,9 +78,12 @@ class Http:
         unsafe: bool = False,
     ) -> httpx.Response:
         delay = 0.2
+        deadline = time.monotonic() + self.retry_for_s
         while True:
             if self.stop.is_set():
                 raise Stopped
+            if time.monotonic() > deadline:
+                raise BotError(f"{method} {path}: still failing after {self.retry_for_s:.0f} s")
             try:
                 response = await self.client.request(
                     method, path, json=json, params=params, headers=headers
@@ -154,10 +169,6 @@ def _require(response: httpx.Response, what: str, ok: Iterable[int] = (200, 201,
     return response.json() if response.content else None
 
 
-class BotError(Exception):
-    """A service refused what the bot sent; the episode is marked and left."""
-
-
 class FrontDesk:
     """Schedules, registers, checks in and documents each generated episode."""
 
@@ -166,7 +177,7 @@ class FrontDesk:
         http: Http,
         ledger: Ledger,
         episodes: Sequence[SyntheticEpisode],
-        rate_per_s: float = 4.0,
+        rate_per_s: float = 1.0,
         concurrency: int = 8,
     ) -> None:
         self.http = http
@@ -210,6 +221,7 @@ class FrontDesk:
             answer = _require(response, "schedule")
             record.episode_id = str(answer["episode_id"])
             record.step = "scheduled"
+            log.info("front desk: %s is episode %s", synthetic.key, record.episode_id)
             self.ledger.counts["scheduled"] += 1
         base = f"/episodes/{record.episode_id}"
         if record.step == "scheduled":
@@ -482,7 +494,7 @@ class Coder:
         self.http = http
         self.ledger = ledger
         self.coder_id = coder_id
-        self.given_up: set[str] = set()
+        self.given_up: set[tuple[str, str]] = set()  # (case, its recode request)
 
     async def step(self) -> None:
         mine = items_of(
@@ -494,16 +506,19 @@ class Coder:
         waiting = items_of(await self.http.get_json("/queue", {"status": "open"}), "cases")
         for case in [*mine, *waiting]:
             case_id = case_id_of(case)
-            if case_id in self.given_up:
-                continue
-            await self.work(case_id)
+            attempt = (case_id, str(case.get("recode")))
+            if attempt in self.given_up:
+                continue  # until it is reopened for another recode
+            if not await self.work(case_id):
+                self.given_up.add(attempt)
 
-    async def work(self, case_id: str) -> None:
+    async def work(self, case_id: str) -> bool:
+        """Code one case; False when the coder cannot get it accepted (left for a person)."""
         response = await self.http.request(
             "POST", f"/cases/{case_id}/assign", json={"coder_id": self.coder_id}
         )
         if response.status_code == 409:
-            return  # another coder holds it
+            return True  # another coder holds it
         _require(response, f"assign {case_id}")
         case = await self.http.get_json(f"/cases/{case_id}")
         submission = submission_from_case(case)
@@ -516,20 +531,22 @@ class Coder:
             )
             if response.status_code in (200, 201):
                 self.ledger.counts["coded"] += 1
-                return
+                log.info("%s: coded case %s", self.coder_id, case_id)
+                return True
             if response.status_code == 409:
-                return  # done meanwhile (a retry of a submission that did arrive)
+                return True  # done meanwhile (a retry of a submission that did arrive)
             if response.status_code != 422:
                 _require(response, f"codes for {case_id}")
             reasons = reasons_of(response.json())
+            log.info("%s: case %s refused (%d reasons)", self.coder_id, case_id, len(reasons))
             fixed = fix_from_reasons(submission, reasons)
             if fixed is None:
                 break
             self.ledger.counts["code-fixes"] += 1
             submission = fixed
-        self.given_up.add(case_id)
         self.ledger.counts["coding-given-up"] += 1
-        log.warning("coder %s: gave up on case %s: %s", self.coder_id, case_id, response.text[:300])
+        log.warning("%s: gave up on case %s: %s", self.coder_id, case_id, response.text[:300])
+        return False
 
 
 # --------------------------------------------------------------------------- biller
@@ -597,6 +614,7 @@ class Biller:
         if action == "correct":
             (self.corrections if kind == "denial" else self.resent)[episode] += 1
         self.ledger.counts[f"{kind}-{action}"] += 1
+        log.info("biller: %s %s of claim %s (%s)", action, kind, claim_id, item.get("category"))
 
 
 # --------------------------------------------------------------------------- patient
@@ -676,6 +694,10 @@ class Patients:
         self.payments = payments
         self.ledger = ledger
         self.answered: set[str] = set()
+        # The first answer to a statement is kept: a statement's amount due follows the
+        # balance, so recomputing after a partial failure would reuse payment ids with
+        # other amounts (409); replaying the same payments is idempotent instead.
+        self.choices: dict[str, PatientChoice] = {}
 
     async def step(self) -> None:
         statements = items_of(
@@ -688,7 +710,9 @@ class Patients:
             await self.answer(*fields)
 
     async def answer(self, statement_id: str, episode_id: str, amount_due_cents: int) -> None:
-        choice = patient_choice(statement_id, episode_id, amount_due_cents)
+        choice = self.choices.setdefault(
+            statement_id, patient_choice(statement_id, episode_id, amount_due_cents)
+        )
         if choice.plan_installments:
             response = await self.collections.request(
                 "POST",
@@ -697,11 +721,13 @@ class Patients:
             )
             if response.status_code != 409:  # 409: the plan exists (a retried request)
                 _require(response, f"payment plan for {episode_id}")
-            self.ledger.counts["payment-plans"] += 1
+            if response.status_code == 201:
+                self.ledger.counts["payment-plans"] += 1
         for payment in choice.payments:
             response = await self.payments.request("POST", "/patient-payments", json=payment.body())
             _require(response, f"payment {payment.payment_id}", ok=(200, 201))
             if response.status_code == 201:
+                log.info("patient: paid %s cents for %s", payment.amount_cents, episode_id)
                 self.ledger.counts["patient-payments"] += 1
                 self.ledger.payments_cents += payment.amount_cents
         self.answered.add(statement_id)
@@ -728,7 +754,7 @@ class Bots:
         episodes: Sequence[SyntheticEpisode],
         ledger: Ledger,
         stop: asyncio.Event,
-        rate_per_s: float = 4.0,
+        rate_per_s: float = 1.0,
         concurrency: int = 8,
         coders: int = 2,
         poll_s: float = 0.5,
@@ -763,7 +789,3 @@ class Bots:
             await asyncio.gather(front_desk, *tasks, return_exceptions=True)
             for http in self.http.values():
                 await http.close()
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

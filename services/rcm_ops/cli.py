@@ -20,8 +20,11 @@ def run(
     episodes: int = typer.Option(200, min=1, help="How many episodes to drive."),
     seed: int = typer.Option(1, help="Seeds the synthetic episodes and the payer simulator."),
     timeout_s: float = typer.Option(1800.0, min=1, help="Give up waiting after this long."),
+    stall_s: float = typer.Option(
+        180.0, min=1, help="Stop early when nothing happened for this long."
+    ),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the summary here."),
-    rate: float = typer.Option(4.0, min=0, help="Episodes started per second (0: at once)."),
+    rate: float = typer.Option(1.0, min=0, help="Episodes started per second (0: at once)."),
     concurrency: int = typer.Option(8, min=1, help="Episodes at the front desk at once."),
     coders: int = typer.Option(2, min=1, help="Coder bots working the queue."),
     port_offset: int = typer.Option(0, help="Added to every service's HTTP port."),
@@ -39,6 +42,7 @@ def run(
         episodes=episodes,
         seed=seed,
         timeout_s=timeout_s,
+        stall_s=stall_s,
         rate_per_s=rate,
         concurrency=concurrency,
         coders=coders,

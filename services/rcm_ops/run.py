@@ -238,6 +238,9 @@ def final_state(account: Mapping[str, Any] | None) -> str:
         return f"{state}: in billing"
     if account.get("plan"):
         return f"{state}: on a payment plan"
+    totals = totals_of(account)
+    if totals is not None and totals["balance_cents"] < 0:
+        return f"{state}: credit balance"
     statements = account.get("statements") or ()
     if any(isinstance(s, Mapping) and s.get("status") == "open" for s in statements):
         return f"{state}: statement open"
@@ -303,12 +306,13 @@ class RunOptions:
     episodes: int = 200
     seed: int = 1
     timeout_s: float = 1800.0
-    rate_per_s: float = 4.0
+    rate_per_s: float = 1.0
     concurrency: int = 8
     coders: int = 2
     port_offset: int = 0
     ack_delay_s: float = 2.0
     remit_delay_s: float = 5.0
+    stall_s: float = 180.0
     json_path: Path | None = None
 
 
@@ -381,6 +385,7 @@ class DriveOutcome:
     accounts: dict[str, dict[str, Any] | None]
     elapsed_s: float
     timed_out: bool
+    stalled: bool = False  # nothing happened for `stall_s`: waiting longer would not help
 
     @property
     def closed(self) -> int:
@@ -391,7 +396,7 @@ class DriveOutcome:
         )
 
     def __str__(self) -> str:
-        late = ", timed out" if self.timed_out else ""
+        late = ", timed out" if self.timed_out else ", stalled" if self.stalled else ""
         return f"{self.closed}/{len(self.episodes)} closed in {self.elapsed_s:.0f} s{late}"
 
 
@@ -410,10 +415,12 @@ async def drive_episodes(
     rate_per_s: float = 0.0,
     concurrency: int = 8,
     coders: int = 2,
+    stall_s: float = 180.0,
     on_progress: ProgressCallback | None = None,
 ) -> DriveOutcome:
     """Play every episode through the running platform until each closed with a balanced
-    ledger (checked in collections) or the timeout; the bots stop before this returns."""
+    ledger (checked in collections), the timeout, or a stall (no event and no bot action
+    for `stall_s` once the front desk is through); the bots stop before this returns."""
     if isinstance(episodes, int):
         episodes = EpisodeGenerator(seed, datetime.now(UTC).date()).episodes(episodes)
     episodes = list(episodes)
@@ -444,7 +451,8 @@ async def drive_episodes(
     ]
     started = time.monotonic()
     accounts: dict[str, dict[str, Any] | None] = {}
-    timed_out = False
+    timed_out = stalled = False
+    activity, active_at = (-1, -1), started
     try:
         async with httpx.AsyncClient(
             base_url=platform.url("collections"), timeout=10.0
@@ -467,9 +475,13 @@ async def drive_episodes(
                         for e in live_ids
                     ):
                         break
-                if elapsed > timeout_s:
+                now_activity = (timelines.records, sum(ledger.counts.values()))
+                if now_activity != activity:
+                    activity, active_at = now_activity, time.monotonic()
+                timed_out = elapsed > timeout_s
+                stalled = _settled(ledger, total) and time.monotonic() - active_at > stall_s
+                if timed_out or stalled:
                     accounts = await fetch_accounts(collections, list(ledger.episode_ids()))
-                    timed_out = True
                     break
                 await asyncio.sleep(1.0)
         if on_progress is not None:
@@ -480,17 +492,17 @@ async def drive_episodes(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return DriveOutcome(
-        episodes, ledger, timelines, accounts, time.monotonic() - started, timed_out
+        episodes, ledger, timelines, accounts, time.monotonic() - started, timed_out, stalled
     )
 
 
-def money_of(account_stats: Any, summed: Mapping[str, int]) -> dict[str, int]:
-    """Collections' own totals (GET /accounts: the run's database holds only this run's
-    accounts); the sum over the episodes' accounts if that answer is unusable."""
+def collections_totals(account_stats: Any) -> dict[str, int] | None:
+    """The totals of collections' GET /accounts (the run's database holds only this run's
+    accounts), if the answer has them."""
     totals = account_stats.get("totals") if isinstance(account_stats, Mapping) else None
     if isinstance(totals, Mapping) and all(isinstance(totals.get(n), int) for n in TOTAL_FIELDS):
         return {name: int(totals[name]) for name in TOTAL_FIELDS}
-    return {name: int(summed.get(name, 0)) for name in TOTAL_FIELDS}
+    return None
 
 
 def summarize(
@@ -536,11 +548,15 @@ def summarize(
         "seed": seed,
         "elapsed_s": round(outcome.elapsed_s, 1),
         "timed_out": outcome.timed_out,
+        "stalled": outcome.stalled,
         "episodes_by_state": dict(states),
         "collections_accounts": account_stats,
         "claims": claim_stats,
-        "money_cents": money_of(
-            account_stats.get("all") if isinstance(account_stats, Mapping) else None, totals
+        # Summed over the episodes' accounts (each was read for the ledger check) and
+        # compared with collections' own totals, which must say the same.
+        "money_cents": {name: int(totals.get(name, 0)) for name in TOTAL_FIELDS},
+        "collections_totals": collections_totals(
+            account_stats.get("all") if isinstance(account_stats, Mapping) else None
         ),
         "stage_times": stage_times(outcome.timelines),
         "dead_letters": dict(outcome.timelines.dead_letters),
@@ -643,6 +659,7 @@ class Run:
             rate_per_s=options.rate_per_s,
             concurrency=options.concurrency,
             coders=options.coders,
+            stall_s=options.stall_s,
             on_progress=show,
         )
 
@@ -732,6 +749,12 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
         )
 
     console.print(outcome, claims, money, stages, resources)
+    reported = summary.get("collections_totals")
+    if reported is not None and reported != summary["money_cents"]:
+        console.print(
+            "[yellow]collections' GET /accounts totals differ from the sum of the accounts:[/] "
+            + ", ".join(f"{k} {dollars(v)}" for k, v in reported.items())
+        )
     collections = summary.get("collections_accounts") or {}
     counts = {
         name: part.get("accounts")
@@ -751,7 +774,11 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
         letters = ", ".join(f"{k} {v}" for k, v in sorted(summary["dead_letters"].items()))
         console.print(f"[yellow]dead letters:[/] {letters}")
     elapsed = summary["elapsed_s"]
-    console.print(f"{summary['episodes']} episodes in {elapsed:.0f} s (run {summary['run_id']})")
+    ended = " (timed out)" if summary["timed_out"] else " (stalled)" if summary["stalled"] else ""
+    console.print(
+        f"{summary['episodes']} episodes in {elapsed:.0f} s{ended}; run {summary['run_id']}, "
+        f"logs and summary.json in var/runs/{summary['run_id']}"
+    )
     stuck = summary["stuck"]
     if stuck:
         console.print(f"[red]{len(stuck)} episode(s) did not close at a balanced zero:[/]")

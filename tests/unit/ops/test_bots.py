@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import date
 from typing import Any
 
+import httpx
+import pytest
 import simple_icd_10_cm as icd
 from hypothesis import given
 from hypothesis import strategies as st
 from rcm_ops.bots import (
     PLAN_THRESHOLD_CENTS,
+    BotError,
+    Http,
     Line,
+    Stopped,
     Submission,
     denial_action,
     fix_from_reasons,
@@ -192,3 +198,79 @@ def test_installments_add_up(total: int, installments: int) -> None:
     assert sum(parts) == total
     assert len(parts) == installments
     assert max(parts) - min(parts) <= 1
+
+
+def test_suggestions_that_coded_a_documented_item_are_not_coded_twice() -> None:
+    """The coding service names the documented item each suggestion codes (`documented`);
+    a suggestion from the description (a different code than the coder would pick) stands."""
+    documentation = {
+        "note": "...",
+        "diagnoses": [
+            {"description": "Low back pain", "icd10_hint": "M54.5"},
+            {"description": "Essential (primary) hypertension", "icd10_hint": None},
+        ],
+        "procedures": [
+            {"description": "Office visit, established patient, low complexity", "code_hint": None}
+        ],
+    }
+    suggestions = {
+        "diagnoses": [
+            {
+                "code": "M5459",
+                "source": "description",
+                "hint": "M54.5",
+                "documented": "Low back pain",
+            }
+        ],
+        "lines": [],
+        "unmatched": [
+            {"kind": "procedure", "documented": "Office visit, established patient, low complexity"}
+        ],
+    }
+    submission = submission_from_case(case_of(documentation, suggestions))
+    assert submission.diagnoses == ("M5459", "I10")
+    assert submission.lines == (Line("99213", (), 1, (1, 2)),)
+
+
+async def test_http_outlasts_a_restart_and_gives_up_on_a_dead_service() -> None:
+    calls: list[str] = []
+
+    def restarting(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) == 1:
+            raise httpx.ConnectError("connection refused")
+        if len(calls) == 2:
+            return httpx.Response(503, json={"detail": "starting"})
+        return httpx.Response(200, json={"ok": True})
+
+    stop = asyncio.Event()
+    http = Http("http://svc", stop, transport=httpx.MockTransport(restarting))
+    assert await http.get_json("/queue") == {"ok": True}
+    assert calls == ["/queue"] * 3
+    await http.close()
+
+    def dead(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    http = Http("http://svc", stop, retry_for_s=0.5, transport=httpx.MockTransport(dead))
+    with pytest.raises(BotError, match="still failing"):
+        await http.request("GET", "/queue")
+    stop.set()
+    with pytest.raises(Stopped):
+        await http.request("GET", "/queue")
+    await http.close()
+
+
+async def test_a_request_that_may_have_arrived_is_not_repeated_when_unsafe() -> None:
+    calls = 0
+
+    def timeout(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ReadTimeout("no answer")
+
+    http = Http("http://svc", asyncio.Event(), transport=httpx.MockTransport(timeout))
+    with pytest.raises(httpx.ReadTimeout):
+        await http.request("POST", "/x", json={}, unsafe=True)
+    assert calls == 1
+    await http.close()

@@ -12,6 +12,7 @@ from rcm_ops.run import (
     STAGES,
     EpisodeEvents,
     Timelines,
+    final_state,
     ledger_problems,
     percentile,
     stage_times,
@@ -205,3 +206,28 @@ def test_a_stuck_episode_says_where_it_stopped() -> None:
         "front desk (failed): schedule: HTTP 422"
     )
     assert "no account in collections" in where_stopped("E1", "encounter", None, None, None)
+
+
+def test_final_states_say_what_keeps_an_account_open() -> None:
+    assert final_state(account()) == "closed"
+    assert final_state(None) == "no account"
+    assert final_state({**account("open"), "billing_over": False}) == "open: in billing"
+    statement = {"statement_id": "S1", "status": "open"}
+    assert (
+        final_state({**account("open"), "billing_over": True, "statements": [statement]})
+        == "open: statement open"
+    )
+    assert final_state({**account("open"), "billing_over": True, "plan": {"plan_id": "X"}}) == (
+        "open: on a payment plan"
+    )
+
+
+def test_an_account_whose_own_invariant_check_fails_is_a_problem() -> None:
+    broken = {**account(), "invariant_holds": False, "invariant_problems": ["entries differ"]}
+    assert ledger_problems(broken) == ["entries differ"]
+
+
+def test_a_credit_balance_is_named() -> None:
+    credit = {**account("open", patient_paid_cents=8_000, balance_cents=-7_100), "plan": None}
+    assert final_state({**credit, "billing_over": True}) == "open: credit balance"
+    assert "balance -7100 cents" in ledger_problems(credit)

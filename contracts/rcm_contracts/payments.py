@@ -57,6 +57,9 @@ class PaymentPosted(EpisodeEvent):
     rank: CoverageRank
     remittance_id: Id
     payment_trace_number: str = Field(description="TRN02: check or EFT trace number.")
+    payer_claim_control_number: str | None = Field(
+        default=None, description="CLP07: the payer's number for the claim (REF*F8 on a correction)."
+    )
     status: PostedClaimStatus
     charge_cents: Cents
     paid_cents: Cents

@@ -313,7 +313,13 @@ def _new_claim(
     replaced_pccn = None
     if frequency is ClaimFrequency.REPLACEMENT and replaces is not None:
         # REF*F8 names the payer's claim; our own id if the payer never told us its number.
-        replaced_pccn = replaces.payer_claim_control_number or replaces.claim_id
+        # A rejected replacement never reached the payer: its successor names the same claim.
+        rejected = replaces.status is ClaimStatus.REJECTED
+        replaced_pccn = (
+            (replaces.replaced_pccn if rejected else None)
+            or replaces.payer_claim_control_number
+            or replaces.claim_id
+        )
     coding = episode.coding
     claim = Claim(
         claim_id=claim_id,
@@ -578,6 +584,9 @@ def payment_posted(event: PaymentPosted, config: BillingConfig, now: datetime) -
             raise PermanentError(f"posting {event.posting_id}: unknown claim {event.claim_id}")
         episode.posting_ids.append(event.posting_id)
         claim.postings.append(event.posting_id)
+        if event.payer_claim_control_number and event.status is not PostedClaimStatus.REVERSED:
+            # The 835 is authoritative, and may come before the 277CA that also names it.
+            claim.payer_claim_control_number = event.payer_claim_control_number
         if claim.closed or event.status is PostedClaimStatus.REVERSED:
             return _changed(episode)  # recorded; the claim's course does not change
         if event.status is PostedClaimStatus.PAID:
@@ -875,8 +884,9 @@ def correct(
     now: datetime,
     result: CommandResult,
 ) -> Decide:
-    """A rejected claim goes again as a new original claim; a denied one is replaced by a
-    corrected claim (frequency 7). Either way the old claim closes as replaced."""
+    """A rejected claim goes again as a new claim of its frequency (the payer never saw
+    it); a denied one is replaced by a corrected claim (frequency 7). Either way the old
+    claim closes as replaced."""
 
     def decide(document: Document | None) -> Change:
         episode, claim = _load_claim(document, claim_id)
@@ -884,7 +894,7 @@ def correct(
             by = f" by {claim.replaced_by}" if claim.replaced_by else ""
             raise Conflict(f"claim {claim_id} is closed ({claim.outcome}){by}")
         if claim.status is ClaimStatus.REJECTED:
-            frequency = ClaimFrequency.ORIGINAL
+            frequency = claim.frequency  # a rejected replacement is sent again as one
         elif claim.status is ClaimStatus.DENIED and not claim.awaiting_recode:
             frequency = ClaimFrequency.REPLACEMENT
         elif claim.awaiting_recode:

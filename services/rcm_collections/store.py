@@ -46,23 +46,24 @@ class Accounts:
         return [document async for document in cursor]
 
     async def summary(self, state: str | None) -> dict[str, Any]:
-        """Counts and summed totals, added up by the database."""
-        match: Document = {} if state is None else {"state": state}
-        totals = {name: await self._sum(match, f"$totals.{name}") for name in TOTAL_FIELDS}
-        return {
-            "accounts": await self.collection.count_documents(match),
-            "totals": totals,
-            "accounts_with_credit": await self.collection.count_documents(
-                {**match, "totals.balance_cents": {"$lt": 0}}
-            ),
-            "accounts_breaking_invariant": await self.collection.count_documents(
-                {**match, "invariant_holds": False}
-            ),
-        }
+        """Counts and summed totals.
 
-    async def _sum(self, match: Document, field: str) -> int:
-        # One accumulator per $group: FerretDB 1.24 computes only the first one of a
-        # $group and returns 0 for the others, without an error.
-        pipeline = [{"$match": match}, {"$group": {"_id": None, "sum": {"$sum": field}}}]
-        rows = [row async for row in await self.collection.aggregate(pipeline)]
-        return int(rows[0]["sum"]) if rows else 0
+        Added up here, not by the database: FerretDB 1.24 returns 0 for `$sum` over a
+        nested field and computes only the first accumulator of a `$group` (decisions §13).
+        """
+        match: Document = {} if state is None else {"state": state}
+        totals = dict.fromkeys(TOTAL_FIELDS, 0)
+        accounts = with_credit = breaking = 0
+        async for account in self.collection.find(match, {"totals": 1, "invariant_holds": 1}):
+            accounts += 1
+            figures = account.get("totals") or {}
+            for name in TOTAL_FIELDS:
+                totals[name] += int(figures.get(name, 0))
+            with_credit += figures.get("balance_cents", 0) < 0
+            breaking += account.get("invariant_holds") is False
+        return {
+            "accounts": accounts,
+            "totals": totals,
+            "accounts_with_credit": with_credit,
+            "accounts_breaking_invariant": breaking,
+        }

@@ -108,6 +108,7 @@ class RemittedClaim(_Stored):
 
     index: int
     claim_id: str
+    payer_claim_control_number: str | None = None
     status_code: str
     charge_cents: int
     paid_cents: int
@@ -134,6 +135,7 @@ class RemittedClaim(_Stored):
         return cls(
             index=index,
             claim_id=claim.patient_control_number,
+            payer_claim_control_number=claim.payer_claim_control_number,
             status_code=claim.status,
             charge_cents=claim.charge_cents,
             paid_cents=claim.paid_cents,
@@ -289,6 +291,7 @@ def posting_of(
             rank=submitted.rank,
             remittance_id=remittance_id,
             payment_trace_number=trace_number,
+            payer_claim_control_number=claim.payer_claim_control_number,
             status=status,
             charge_cents=claim.charge_cents,
             paid_cents=claim.paid_cents,

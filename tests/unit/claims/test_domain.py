@@ -456,6 +456,36 @@ def test_correcting_a_denial_sends_a_replacement() -> None:
     assert memory.claim(FIRST).audit[-1].by == "biller-1"
 
 
+def test_a_replacement_names_the_payer_claim_number_from_the_835() -> None:
+    """The denial's posting can come before the 277CA: CLP07 in it names the claim."""
+    memory = billed(secondary=False)
+    submit(memory)
+    posting = denial_posting(FIRST, "16").model_copy(
+        update={"payer_claim_control_number": "ACME-000123"}
+    )
+    memory.apply(domain.payment_posted(posting, CONFIG, NOW))
+    memory.apply(domain.correct(FIRST, "biller-1", "notes", CONFIG, NOW, domain.CommandResult()))
+    assert x12_of(memory, SECOND).payer_claim_control_number == "ACME-000123"
+
+
+def test_a_rejected_replacement_is_sent_again_as_a_replacement_of_the_same_claim() -> None:
+    memory = billed(secondary=False)
+    submit(memory)
+    posting = denial_posting(FIRST, "16").model_copy(
+        update={"payer_claim_control_number": "ACME-000123"}
+    )
+    memory.apply(domain.payment_posted(posting, CONFIG, NOW))
+    memory.apply(domain.correct(FIRST, "biller-1", "notes", CONFIG, NOW, domain.CommandResult()))
+    submit(memory, icn=43)
+    rejected = AckVerdict(False, ("A7:21",), "missing or invalid information")
+    memory.apply(domain.acknowledge(EPISODE, AckStage.PAYER, {SECOND: rejected}, NOW))
+    result = domain.CommandResult()
+    memory.apply(domain.correct(SECOND, "biller-1", "again", CONFIG, NOW, result))
+    assert result.frequency is ClaimFrequency.REPLACEMENT
+    third = x12_of(memory, f"{EPISODE}-3")
+    assert (third.frequency_code, third.payer_claim_control_number) == ("7", "ACME-000123")
+
+
 def test_accepting_a_denial_closes_the_claim() -> None:
     memory = _denied("197")
     memory.apply(domain.accept_denial(FIRST, "biller-1", "no auth", NOW, domain.CommandResult()))

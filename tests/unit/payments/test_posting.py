@@ -166,6 +166,7 @@ def test_paid_claim_splits_patient_responsibility_and_keeps_line_adjustments() -
         EPISODE, "ACME01", CoverageRank.PRIMARY,
     )  # fmt: skip
     assert posting.payment_trace_number == "CHK0001"
+    assert posting.payer_claim_control_number == f"ACME{EPISODE}1"
     assert (processed.claims_posted, processed.claims_unpostable) == (1, 0)
     assert processed.payment_cents == 120_00
     assert change.set["open_unpostables"] == []

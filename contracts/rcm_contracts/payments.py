@@ -58,7 +58,7 @@ class PaymentPosted(EpisodeEvent):
     remittance_id: Id
     payment_trace_number: str = Field(description="TRN02: check or EFT trace number.")
     payer_claim_control_number: str | None = Field(
-        default=None, description="CLP07: the payer's number for the claim (REF*F8 on a correction)."
+        default=None, description="CLP07: the payer's claim number (REF*F8 of a correction)."
     )
     status: PostedClaimStatus
     charge_cents: Cents

@@ -819,7 +819,19 @@ def acknowledge(
                 claim.payer_claim_control_number = pccn
                 changed = True
             if claim.closed or claim.status is not ClaimStatus.SUBMITTED:
-                continue  # answered already, or the claim has moved on
+                # Answered already, or the claim has moved on: an 835 can overtake the
+                # 277CA. The acceptance still happened; it is recorded, not announced.
+                moved_on = claim.status in (ClaimStatus.PAID, ClaimStatus.DENIED) or claim.closed
+                if verdict.accepted and moved_on:
+                    milestone = (
+                        "clearinghouse_accepted_at"
+                        if stage is AckStage.CLEARINGHOUSE
+                        else "accepted_at"
+                    )
+                    if getattr(claim, milestone) is None:
+                        setattr(claim, milestone, now)
+                        changed = True
+                continue
             if not verdict.accepted:
                 codes = list(verdict.status_codes) or [stage.value]
                 _reject(claim, stage.value, codes, verdict.message, now)

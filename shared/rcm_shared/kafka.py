@@ -58,6 +58,7 @@ def make_broker(
         enable_idempotence=True,
         middlewares=middlewares,
         logger=logging.getLogger(f"rcm.{client_id}.kafka"),
+        log_level=logging.DEBUG,  # "Received"/"Processed" per message: metrics count those
     )
 
 

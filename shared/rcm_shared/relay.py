@@ -3,6 +3,10 @@
 Publish first, remove after: a crash in between publishes an event twice, never zero
 times; consumers are idempotent. Entries of one aggregate go out in order, and a
 failure stops that aggregate until the next round so the order holds.
+
+A write in this process names its aggregate, and the relay publishes that one at once
+(a read by id). A full sweep of the collections, which FerretDB answers by reading every
+document, runs only at start and every `sweep_interval_s`: it finds what a crash left.
 """
 
 from __future__ import annotations
@@ -40,37 +44,71 @@ class OutboxRelay:
         stores: Sequence[AggregateStore],
         publisher: EventPublisher,
         interval_s: float = 0.5,
+        sweep_interval_s: float = 10.0,
     ) -> None:
         self.stores = stores
         self.publisher = publisher
         self.interval_s = interval_s
+        self.sweep_interval_s = sweep_interval_s
         self.published = 0
         self._wake = asyncio.Event()
+        self._changed: dict[AggregateStore, set[str]] = {}
         for store in stores:
-            store.on_change = self._wake.set
+            self.watch(store)
+
+    def watch(self, store: AggregateStore) -> None:
+        """Publish this store's changes as they are written."""
+
+        def changed(aggregate_id: str) -> None:
+            self._changed.setdefault(store, set()).add(aggregate_id)
+            self._wake.set()
+
+        store.on_change = changed
 
     async def run(self) -> None:
-        """Relay until cancelled; wakes on local writes, polls for anything else."""
+        """Relay until cancelled: changed aggregates at once, a full sweep now and then."""
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time()
         while True:
             self._wake.clear()  # before draining: a write during the drain wakes the next round
+            sweep = loop.time() >= next_sweep
             try:
-                await self.drain()
+                await self.drain(sweep)
+                if sweep:
+                    next_sweep = loop.time() + self.sweep_interval_s
             except Exception:  # the next round retries; the outbox keeps everything
                 log.exception("outbox relay round failed")
+                next_sweep = loop.time()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
 
-    async def drain(self) -> int:
-        """Publish everything pending now; returns how many events went out."""
+    async def drain(self, sweep: bool = True) -> int:
+        """Publish what changed since the last round (with sweep: everything pending);
+        returns how many events went out."""
         sent = 0
-        for store in self.stores:
-            while documents := await store.pending():
-                for document in documents:
-                    for entry in document["outbox"]:
-                        await self._publish(entry)
-                        await store.mark_published(document["_id"], entry)
-                        sent += 1
-        self.published += sent
+        changed, self._changed = self._changed, {}
+        try:
+            for store in self.stores:
+                ids = changed.pop(store, set())
+                if ids:
+                    sent += await self._relay(store, await store.pending_of(sorted(ids)))
+                while sweep and (documents := await store.pending()):
+                    sent += await self._relay(store, documents)
+        except BaseException:
+            for store, ids in changed.items():  # not reached yet: keep them for next round
+                self._changed.setdefault(store, set()).update(ids)
+            raise
+        finally:
+            self.published += sent
+        return sent
+
+    async def _relay(self, store: AggregateStore, documents: list[Document]) -> int:
+        sent = 0
+        for document in documents:
+            for entry in document["outbox"]:
+                await self._publish(entry)
+                await store.mark_published(document["_id"], entry)
+                sent += 1
         return sent
 
     async def _publish(self, entry: Document) -> None:

@@ -63,6 +63,7 @@ class Service:
         """An aggregate collection whose outbox this service's relay publishes."""
         store = AggregateStore(self.database, collection, source=f"rcm/{self.name}")
         self.stores.append(store)
+        self.relay.watch(store)
         self.indexes[collection] = indexes or []
         return store
 

@@ -83,7 +83,7 @@ class AggregateStore:
     def __init__(self, database: AsyncDatabase[Document], name: str, source: str) -> None:
         self.collection: AsyncCollection[Document] = database[name]
         self.source = source
-        self.on_change: Callable[[], None] = lambda: None
+        self.on_change: Callable[[str], None] = lambda aggregate_id: None
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @contextlib.asynccontextmanager
@@ -112,7 +112,7 @@ class AggregateStore:
                 if change is None:
                     return Outcome.UNCHANGED
                 if await self._write(aggregate_id, current, change, event_id):
-                    self.on_change()
+                    self.on_change(aggregate_id)
                     return Outcome.APPLIED
         raise TransientError(f"{self.collection.name}/{aggregate_id}: too many write conflicts")
 
@@ -153,6 +153,11 @@ class AggregateStore:
         """Aggregates whose outbox still holds unpublished events."""
         cursor = self.collection.find({"outbox.0": {"$exists": True}}, {"outbox": 1}).limit(limit)
         return [document async for document in cursor]
+
+    async def pending_of(self, aggregate_ids: list[str]) -> list[Document]:
+        """Those of these aggregates whose outbox holds unpublished events."""
+        query = {"_id": {"$in": aggregate_ids}, "outbox.0": {"$exists": True}}
+        return [document async for document in self.collection.find(query, {"outbox": 1})]
 
     async def mark_published(self, aggregate_id: str, entry: Document) -> None:
         # The whole entry as read back: FerretDB's $pull matches exact values only.

@@ -1,12 +1,16 @@
-"""Small tools the integration tests share: reading a topic, waiting for a condition."""
+"""Small tools the integration tests share: reading a topic, waiting for a condition,
+serving a stand-in HTTP partner."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import uvicorn
 from aiokafka import AIOKafkaConsumer
 
 
@@ -40,3 +44,25 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 30
 
 def headers_of(record: Any) -> dict[str, str]:
     return {name: value.decode() for name, value in record.headers}
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, lifespan: str = "off") -> AsyncIterator[str]:
+    """Serve an ASGI app over real HTTP on a free local port; yields its base URL.
+
+    The socket is bound before uvicorn starts, so nothing else can take the port."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises why the server did not start
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        listener.close()

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import socket
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -19,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -65,7 +63,7 @@ from rcm_shared.x12 import Envelope as X12Envelope
 from tests.conftest import Infra
 from tests.unit.claims import builders as b
 
-from .helpers import eventually
+from .helpers import eventually, serving
 from .services import running, settings_for
 
 pytestmark = pytest.mark.integration
@@ -215,22 +213,9 @@ async def clearinghouse(stub: Clearinghouse) -> AsyncIterator[Clearinghouse]:
         stub.mailbox.pop(document_id, None)
         return Response(status_code=204)
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    stub.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-
-    async def started() -> bool:
-        return server.started
-
-    try:
-        await eventually(started)
+    async with serving(app) as url:
+        stub.url = url
         yield stub
-    finally:
-        server.should_exit = True
-        await task
-        listener.close()
 
 
 # --- the service and its inputs ----------------------------------------------------------

@@ -3,10 +3,8 @@ real HTTP clearinghouse (served here with uvicorn) that answers 270s with built 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -15,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from faststream.kafka import KafkaBroker
 from rcm_contracts import Event
@@ -47,7 +44,7 @@ from rcm_shared.x12 import Envelope as X12Envelope
 
 from tests.conftest import Infra
 
-from .helpers import eventually, headers_of, read_topic
+from .helpers import eventually, headers_of, read_topic, serving
 from .services import running, settings_for
 
 pytestmark = pytest.mark.integration
@@ -125,22 +122,9 @@ async def clearinghouse(
         status, text = stub.answer((await request.body()).decode())
         return Response(text, status_code=status, media_type="application/edi-x12")
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    stub.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-
-    async def started() -> bool:
-        return server.started
-
-    try:
-        await eventually(started)
+    async with serving(app) as url:
+        stub.url = url
         yield stub
-    finally:
-        server.should_exit = True
-        await task
-        listener.close()
 
 
 def person(first: str, sex: Sex = Sex.FEMALE) -> Person:

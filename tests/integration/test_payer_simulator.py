@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from rcm_payer_simulator import adjudication as rules
 from rcm_payer_simulator.app import Settings, build
 from rcm_shared.clearinghouse import ClearinghouseClient, Kind, X12Archive
@@ -27,7 +26,7 @@ from rcm_shared.x12 import (
     parse_999,
 )
 
-from tests.integration.helpers import eventually
+from tests.integration.helpers import eventually, serving
 from tests.unit.payer_simulator.factories import PARTNER, batch_837, claim, inquiry_270
 
 pytestmark = pytest.mark.integration
@@ -35,37 +34,11 @@ pytestmark = pytest.mark.integration
 SEED = 20261125
 
 
-def _listening_socket() -> socket.socket:
-    """Bound before uvicorn starts, so no other process can take the port meanwhile."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
-    sock = _listening_socket()
-    server = uvicorn.Server(uvicorn.Config(build(settings), log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        host, port = sock.getsockname()
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
 @pytest.fixture
 async def simulator(tmp_path: Path) -> AsyncIterator[tuple[str, ClearinghouseClient, Path]]:
     archive_dir = tmp_path / "simulator"
     settings = Settings(seed=SEED, ack_delay_s=0.1, remit_delay_s=0.3, x12_archive_dir=archive_dir)
-    async with serving(settings) as url:
+    async with serving(build(settings), lifespan="on") as url:
         client = ClearinghouseClient(url, PARTNER, X12Archive(tmp_path / "client", "test"))
         try:
             yield url, client, archive_dir / "payer-simulator"
@@ -167,8 +140,9 @@ async def test_a_broken_batch_is_refused_with_the_reason(
 
 
 async def test_python_m_runs_the_simulator_from_its_environment(tmp_path: Path) -> None:
-    with _listening_socket() as sock:
-        port = sock.getsockname()[1]
+    with socket.socket() as probe:  # a free port for the child to listen on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     env = {
         **os.environ,
         "RCM_HTTP_PORT": str(port),

@@ -6,10 +6,7 @@ The clearinghouse is a small FastAPI app served by uvicorn on a free port inside
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, HTTPException, Query, Response
 from rcm_contracts.claims import ClaimFrequency, ClaimSubmitted, SubmittedLine
@@ -46,7 +42,7 @@ from rcm_shared.x12 import Envelope as X12Envelope
 
 from tests.conftest import Infra
 
-from .helpers import eventually, read_topic
+from .helpers import eventually, read_topic, serving
 from .services import running, settings_for
 
 pytestmark = pytest.mark.integration
@@ -89,26 +85,6 @@ class Mailbox:
             self.acknowledged.append(document_id)
 
         return app
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-
-    async def started() -> bool:
-        return server.started
-
-    await eventually(started, timeout_s=10)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @pytest.fixture

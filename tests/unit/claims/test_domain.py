@@ -525,3 +525,14 @@ def test_stats_count_milestones_and_closings() -> None:
     assert (stats["claims"], stats["submitted"], stats["paid"], stats["open"]) == (2, 1, 1, 1)
     assert stats["closed"]["paid"] == 1
     assert stats["status"]["queued"] == 1
+
+
+def test_a_277ca_read_after_the_835_still_counts_the_acceptance() -> None:
+    memory = billed(secondary=False)
+    submit(memory)
+    memory.apply(domain.payment_posted(paid_posting(FIRST), CONFIG, NOW))
+    announced = len(memory.of(ClaimAccepted))
+    memory.apply(domain.acknowledge(EPISODE, AckStage.PAYER, {FIRST: AckVerdict(True)}, NOW))
+    assert memory.claim(FIRST).accepted_at == NOW
+    assert len(memory.of(ClaimAccepted)) == announced  # recorded, not announced after paid
+    assert domain.count([memory.claim(FIRST)])["accepted"] == 1

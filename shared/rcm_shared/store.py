@@ -19,13 +19,14 @@ import contextlib
 import logging
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from opentelemetry.propagate import inject
+from opentelemetry import trace
+from opentelemetry.propagate import extract, inject
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -37,6 +38,22 @@ from .errors import TransientError
 log = logging.getLogger(__name__)
 
 Document = dict[str, Any]
+
+# The trace an aggregate was created in. A change made outside any trace (an HTTP
+# command) continues it, so one episode is one trace across services and people.
+TRACE = "trace"
+HIDDEN = {"outbox": 0, TRACE: 0}
+tracer = trace.get_tracer(__name__)
+
+
+@contextlib.contextmanager
+def _traced(name: str, trace_parent: str | None) -> Iterator[None]:
+    if trace.get_current_span().get_span_context().is_valid:
+        yield  # a consumed event's span: its trace goes on by itself
+        return
+    parent = extract({"traceparent": trace_parent}) if trace_parent else None
+    with tracer.start_as_current_span(name, context=parent):
+        yield
 
 
 def connect(url: str) -> AsyncMongoClient[Document]:
@@ -96,7 +113,7 @@ class AggregateStore:
             yield
 
     async def get(self, aggregate_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
+        return await self.collection.find_one({"_id": aggregate_id}, HIDDEN)
 
     async def apply(
         self, aggregate_id: str, decide: Decide, event_id: str | None = None
@@ -105,13 +122,16 @@ class AggregateStore:
         async with self.locked(aggregate_id):
             for _ in range(self.MAX_CONFLICT_RETRIES):
                 current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
+                trace_parent = current.pop(TRACE, None) if current is not None else None
                 applied = current["applied"] if current is not None else ()
                 if event_id is not None and event_id in applied:
                     return Outcome.DUPLICATE
                 change = decide(current)
                 if change is None:
                     return Outcome.UNCHANGED
-                if await self._write(aggregate_id, current, change, event_id):
+                with _traced(f"{self.collection.name} change", trace_parent):
+                    written = await self._write(aggregate_id, current, change, event_id)
+                if written:
                     self.on_change(aggregate_id)
                     return Outcome.APPLIED
         raise TransientError(f"{self.collection.name}/{aggregate_id}: too many write conflicts")
@@ -122,12 +142,15 @@ class AggregateStore:
         entries = [outbox_entry(event, self.source) for event in change.events]
         applied = [event_id] if event_id else []
         if current is None:
+            carrier: dict[str, str] = {}
+            inject(carrier)
             document = {
                 **change.set,
                 "_id": aggregate_id,
                 "version": 1,
                 "applied": applied,
                 "outbox": entries,
+                TRACE: carrier.get("traceparent"),
             }
             try:
                 await self.collection.insert_one(document)

@@ -353,3 +353,33 @@ async def test_control_numbers_are_unique_under_concurrency_and_wrap(database: A
 
     small = ControlNumbers(database, "tiny", maximum=3)
     assert [await small.next() for _ in range(5)] == [1, 2, 3, 1, 2]
+
+
+async def test_changes_outside_a_trace_continue_the_aggregates_trace(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    """HTTP commands carry no trace: they continue the one the aggregate was created in,
+    so an episode's events, command after command, form one trace."""
+    setup_tracing("test-commands", None)
+    store = AggregateStore(database, "commands", source="rcm/test")
+
+    def pay(cents: int) -> Callable[[dict[str, Any] | None], Change]:
+        return lambda _current: Change(set={"last": cents}, events=[payment("ep-tr", cents)])
+
+    await store.apply("ep-tr", pay(100))  # opens the aggregate: a new trace
+    await store.apply("ep-tr", pay(200))  # a later command: the same trace
+    assert await store.get("ep-tr") == {
+        "_id": "ep-tr", "version": 2, "applied": [], "last": 200,
+    }  # fmt: skip
+
+    broker = make_broker(infra.kafka, "test-commands")
+    await broker.start()
+    try:
+        assert await OutboxRelay([store], EventPublisher(broker, topics)).drain() == 2
+    finally:
+        await broker.stop()
+    records = await read_topic(infra.kafka, topics.of(PatientPaymentReceived), 2)
+    traces = {headers_of(record)["traceparent"].split("-")[1] for record in records}
+    spans = {headers_of(record)["traceparent"].split("-")[2] for record in records}
+    assert len(traces) == 1
+    assert len(spans) == 2

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from rcm_contracts.base import Id
 from rcm_shared.errors import TransientError
@@ -74,6 +76,17 @@ def router(handlers: CodingHandlers, cases: CaseStore, queue_limit: int) -> APIR
         """Coding cases, oldest first; all of them unless filtered."""
         statuses = [Status(status)] if status is not None else list(domain.QUEUE_STATUSES)
         return await cases.queue(statuses, coder_id, limit)
+
+    @api.post("/queue/next", responses={204: {"description": "The queue is empty."}})
+    async def take_next(body: Assignment) -> Response:
+        """Pull work: the coder's case in progress, else the oldest open case, assigned."""
+        try:
+            case = await handlers.take_next(body.coder_id)
+        except TransientError as error:
+            raise refusal(error) from None
+        if case is None:
+            return Response(status_code=204)
+        return JSONResponse(jsonable_encoder(case))
 
     @api.get("/cases/{case_id}")
     async def case(case_id: str) -> dict[str, Any]:

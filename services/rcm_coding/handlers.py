@@ -23,6 +23,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# Open cases tried per pull: enough that coders pulling together each find one.
+NEXT_CANDIDATES = 10
+
+
 class CodingHandlers:
     def __init__(
         self,
@@ -69,6 +73,20 @@ class CodingHandlers:
             case_id, lambda case: domain.assign(case, case_id, coder_id, now)
         )
         return await self._reload(case_id)
+
+    async def take_next(self, coder_id: str) -> Document | None:
+        """The coder's case in progress, else the oldest open case, now theirs; None when
+        the queue is empty. Coders pulling at once get different cases: assigning is one
+        guarded write, and a case taken a moment ago is skipped."""
+        held = await self.cases.queue([domain.Status.IN_PROGRESS], coder_id, 1)
+        if held:
+            return await self._reload(held[0]["case_id"])
+        for case in await self.cases.queue([domain.Status.OPEN], None, NEXT_CANDIDATES):
+            try:
+                return await self.assign(case["case_id"], coder_id)
+            except domain.CaseConflict:
+                continue
+        return None
 
     async def submit_codes(
         self, case_id: str, coder_id: str, submission: domain.Coding

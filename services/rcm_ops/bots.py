@@ -488,7 +488,7 @@ def case_id_of(case: Mapping[str, Any]) -> str:
 
 
 class Coder:
-    """Works the coding queue: assign, take suggestions, submit, fix what is refused."""
+    """Works the coding queue: pull a case, take suggestions, submit, fix what is refused."""
 
     def __init__(self, http: Http, ledger: Ledger, coder_id: str) -> None:
         self.http = http
@@ -497,30 +497,25 @@ class Coder:
         self.given_up: set[tuple[str, str]] = set()  # (case, its recode request)
 
     async def step(self) -> None:
-        mine = items_of(
-            await self.http.get_json(
-                "/queue", {"status": "in-progress", "coder_id": self.coder_id}
-            ),
-            "cases",
-        )
-        waiting = items_of(await self.http.get_json("/queue", {"status": "open"}), "cases")
-        for case in [*mine, *waiting]:
-            case_id = case_id_of(case)
-            attempt = (case_id, str(case.get("recode")))
+        """Pull the next case (the coding service assigns it) and code it; a case this
+        coder gave up on stays with them, left for a person."""
+        while True:
+            response = await self.http.request(
+                "POST", "/queue/next", json={"coder_id": self.coder_id}
+            )
+            case = _require(response, "next case", ok=(200, 204))
+            if case is None:
+                return  # the queue is empty
+            attempt = (case_id_of(case), str(case.get("recode")))
             if attempt in self.given_up:
-                continue  # until it is reopened for another recode
-            if not await self.work(case_id):
+                return
+            if not await self.work(case):
                 self.given_up.add(attempt)
 
-    async def work(self, case_id: str) -> bool:
-        """Code one case; False when the coder cannot get it accepted (left for a person)."""
-        response = await self.http.request(
-            "POST", f"/cases/{case_id}/assign", json={"coder_id": self.coder_id}
-        )
-        if response.status_code == 409:
-            return True  # another coder holds it
-        _require(response, f"assign {case_id}")
-        case = await self.http.get_json(f"/cases/{case_id}")
+    async def work(self, case: Mapping[str, Any]) -> bool:
+        """Code one case held by this coder; False when the coder cannot get it accepted
+        (left for a person)."""
+        case_id = case_id_of(case)
         submission = submission_from_case(case)
         if is_recode(case):
             submission = with_modifier_25(submission)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, date, datetime
@@ -278,3 +279,34 @@ async def test_a_coding_denial_reopens_the_case_and_the_recode_goes_out_correcte
             "assigned",
             "coded",
         ]
+
+
+async def test_coders_pulling_work_get_different_cases_and_keep_theirs(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    episodes = ["E" + uuid.uuid4().hex[:12] for _ in range(3)]
+    service = coding_service(infra, topics, database)
+    async with running(service) as client:
+
+        async def pull(coder: str) -> httpx.Response:
+            return await client.post("/queue/next", json={"coder_id": coder})
+
+        assert (await pull("coder-1")).status_code == 204  # nothing to do yet
+        for episode in episodes:
+            await service.publisher.publish(
+                Envelope(data=encounter(episode), source="rcm/registration")
+            )
+        for episode in episodes:
+            await opened_case(client, episode)
+
+        first, second = await asyncio.gather(pull("coder-1"), pull("coder-2"))
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert first.json()["case_id"] != second.json()["case_id"]
+        assert first.json()["coder_id"] == "coder-1"
+        assert first.json()["status"] == "in-progress"
+        # Work in progress comes first: pulling again gives the same case.
+        assert (await pull("coder-1")).json()["case_id"] == first.json()["case_id"]
+
+        third = await pull("coder-3")
+        assert third.json()["case_id"] not in {first.json()["case_id"], second.json()["case_id"]}
+        assert (await pull("coder-4")).status_code == 204

@@ -78,14 +78,13 @@ class CodingHandlers:
         """The coder's case in progress, else the oldest open case, now theirs; None when
         the queue is empty. Coders pulling at once get different cases: assigning is one
         guarded write, and a case taken a moment ago is skipped."""
-        held = await self.cases.queue([domain.Status.IN_PROGRESS], coder_id, 1)
-        if held:
-            return await self._reload(held[0]["case_id"])
-        for case in await self.cases.queue([domain.Status.OPEN], None, NEXT_CANDIDATES):
+        for case in await self.cases.workable(coder_id, NEXT_CANDIDATES):
+            if case["status"] == domain.Status.IN_PROGRESS:
+                return await self._reload(case["case_id"])
             try:
                 return await self.assign(case["case_id"], coder_id)
             except domain.CaseConflict:
-                continue
+                continue  # another coder took it a moment ago
         return None
 
     async def submit_codes(

@@ -54,6 +54,21 @@ class CaseStore:
             cases.append(case)
         return cases
 
+    async def workable(self, coder_id: str, limit: int) -> list[Document]:
+        """The coder's cases in progress, then open cases, oldest first (one query)."""
+        query = {
+            "$or": [
+                {"status": Status.IN_PROGRESS.value, "coder_id": coder_id},
+                {"status": Status.OPEN.value},
+            ]
+        }
+        cursor = self.aggregates.collection.find(query, SUMMARY).sort(
+            [("opened_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        cases = [case async for case in cursor]
+        cases.sort(key=lambda case: case["status"] != Status.IN_PROGRESS.value)  # stable
+        return cases[:limit]
+
 
 def cases_store(service: Service) -> CaseStore:
     return CaseStore(

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from rcm_contracts.registration import (
     AppointmentScheduled,
@@ -24,11 +25,14 @@ from rcm_contracts.registration import (
 from rcm_shared.clearinghouse import ClearinghouseClient
 from rcm_shared.envelope import Envelope
 from rcm_shared.errors import PermanentError
-from rcm_shared.store import AggregateStore, ControlNumbers
+from rcm_shared.store import AggregateStore, Change, ControlNumbers, Document
 from rcm_shared.x12 import EligibilityResponse, X12Error, build_270
 
 from . import domain
 from .domain import Requester, Verification
+
+Input = TypeVar("Input", AppointmentScheduled, PatientRegistered, CoverageUpdated)
+Join = Callable[[Document | None, Input, Requester, datetime], Change | None]
 
 
 class Eligibility:
@@ -60,34 +64,22 @@ class Eligibility:
         return domain.load(await self.verifications.get(episode_id))
 
     async def appointment_scheduled(self, envelope: Envelope[AppointmentScheduled]) -> None:
-        event = envelope.data
-        async with self._episode(event.episode_id):
-            now = datetime.now(UTC)
-            await self.verifications.apply(
-                event.episode_id,
-                lambda current: domain.on_appointment(current, event, self.requester, now),
-                event_id=envelope.id,
-            )
-            await self._verify_pending(event.episode_id)
+        await self._join(envelope, domain.on_appointment)
 
     async def patient_registered(self, envelope: Envelope[PatientRegistered]) -> None:
-        event = envelope.data
-        async with self._episode(event.episode_id):
-            now = datetime.now(UTC)
-            await self.verifications.apply(
-                event.episode_id,
-                lambda current: domain.on_patient(current, event, self.requester, now),
-                event_id=envelope.id,
-            )
-            await self._verify_pending(event.episode_id)
+        await self._join(envelope, domain.on_patient)
 
     async def coverage_updated(self, envelope: Envelope[CoverageUpdated]) -> None:
+        await self._join(envelope, domain.on_coverages)
+
+    async def _join(self, envelope: Envelope[Input], on_input: Join[Input]) -> None:
+        """Record one input (idempotent by event id), then verify what is pending."""
         event = envelope.data
         async with self._episode(event.episode_id):
             now = datetime.now(UTC)
             await self.verifications.apply(
                 event.episode_id,
-                lambda current: domain.on_coverages(current, event, self.requester, now),
+                lambda current: on_input(current, event, self.requester, now),
                 event_id=envelope.id,
             )
             await self._verify_pending(event.episode_id)

@@ -37,6 +37,8 @@ from rich.table import Table
 from .bots import Bots, Endpoints, Ledger
 from .platform import InfraUrls, Platform, PlatformConfig, SimulatorKnobs
 from .synthetic import EpisodeGenerator, SyntheticEpisode
+from .timeline import dollars as timeline_dollars
+from .timeline import short_type
 
 log = logging.getLogger("rcm.run")
 
@@ -44,12 +46,6 @@ DLQ_SUFFIX = ".dlq"
 
 
 # --------------------------------------------------------------------------- events
-
-
-def short_type(event_type: str) -> str:
-    """rcm.claims.claim-paid.v1 -> claim-paid."""
-    parts = event_type.split(".")
-    return parts[2] if len(parts) == 4 and parts[0] == "rcm" else event_type
 
 
 @dataclass
@@ -341,11 +337,7 @@ def progress_line(counts: Mapping[str, int], elapsed_s: float) -> str:
 
 
 def dollars(cents: int | None) -> str:
-    if cents is None:
-        return "-"
-    sign = "-" if cents < 0 else ""
-    whole, part = divmod(abs(cents), 100)
-    return f"{sign}${whole:,}.{part:02d}"
+    return "-" if cents is None else timeline_dollars(cents)
 
 
 def where_stopped(

@@ -16,7 +16,7 @@ from rcm_shared.clearinghouse import ClearinghouseClient, ClearinghouseSettings,
 from rcm_shared.errors import is_transient
 from rcm_shared.service import Service
 from rcm_shared.settings import load_settings
-from rcm_shared.x12 import (
+from rcm_x12 import (
     Address,
     BillingProvider,
     Contact,

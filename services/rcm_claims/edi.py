@@ -27,7 +27,7 @@ from rcm_contracts.coding import CodedEpisode
 from rcm_contracts.payments import Adjustment as PostedAdjustment
 from rcm_contracts.payments import AdjustmentGroup
 from rcm_contracts.registration import Coverage, Person
-from rcm_shared.x12 import (
+from rcm_x12 import (
     AcknowledgmentDocument,
     Address,
     Adjustment,

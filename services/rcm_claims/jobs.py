@@ -49,7 +49,7 @@ from rcm_contracts.claims import AckStage
 from rcm_shared.clearinghouse import ClearinghouseClient
 from rcm_shared.errors import PermanentError
 from rcm_shared.store import Change, Decide, Document
-from rcm_shared.x12 import (
+from rcm_x12 import (
     ProfessionalClaim,
     X12Error,
     parse_277ca,

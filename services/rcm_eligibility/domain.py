@@ -35,8 +35,8 @@ from rcm_contracts.registration import (
 from rcm_shared.envelope import describe
 from rcm_shared.errors import PermanentError
 from rcm_shared.store import Change, Document
-from rcm_shared.x12 import Coverage as X12Coverage
-from rcm_shared.x12 import (
+from rcm_x12 import Coverage as X12Coverage
+from rcm_x12 import (
     EligibilityInquiry,
     EligibilityInquiryDocument,
     EligibilityProvider,

@@ -26,7 +26,7 @@ from rcm_shared.clearinghouse import ClearinghouseClient
 from rcm_shared.envelope import Envelope
 from rcm_shared.errors import PermanentError
 from rcm_shared.store import AggregateStore, Change, ControlNumbers, Document
-from rcm_shared.x12 import EligibilityResponse, X12Error, build_270
+from rcm_x12 import EligibilityResponse, X12Error, build_270
 
 from . import domain
 from .domain import Requester, Verification

@@ -15,7 +15,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP
 from typing import Literal
 
-from rcm_shared.x12 import (
+from rcm_x12 import (
     Adjustment,
     Contact,
     OutpatientAdjudication,

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from rcm_shared.clearinghouse import Kind
-from rcm_shared.x12 import X12Error
+from rcm_x12 import X12Error
 
 from .payers import PAYERS
 from .simulator import Simulator

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from rcm_shared.x12 import Address
-from rcm_shared.x12.remittance import FilingIndicator
+from rcm_x12 import Address
+from rcm_x12.remittance import FilingIndicator
 
 # Typical list prices (cents per unit) of the procedures the platform bills.
 LIST_PRICES_CENTS: Mapping[str, int] = MappingProxyType(

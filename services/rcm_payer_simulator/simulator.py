@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from rcm_shared.clearinghouse import Direction, Kind, X12Archive
-from rcm_shared.x12 import (
+from rcm_x12 import (
     AcknowledgmentDocument,
     ClaimAcknowledgment,
     ClaimAcknowledgmentDocument,

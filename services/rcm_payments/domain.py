@@ -29,7 +29,7 @@ from rcm_contracts.registration import CoverageRank
 from rcm_shared.envelope import describe
 from rcm_shared.errors import PermanentError
 from rcm_shared.store import Change, Decide, Document
-from rcm_shared.x12 import (
+from rcm_x12 import (
     Remittance,
     RemittanceClaim,
     check_835_balance,

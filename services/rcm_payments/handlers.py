@@ -20,7 +20,7 @@ from rcm_shared.clearinghouse import ClearinghouseClient
 from rcm_shared.envelope import Envelope
 from rcm_shared.errors import TransientError
 from rcm_shared.store import Outcome
-from rcm_shared.x12 import X12Error
+from rcm_x12 import X12Error
 
 from . import domain
 from .store import PaymentsStore, unreadable_entry

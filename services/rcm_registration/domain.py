@@ -28,7 +28,7 @@ from rcm_contracts.registration import (
     Relationship,
 )
 from rcm_shared.store import Change, Document
-from rcm_shared.x12 import npi_check_digit_ok
+from rcm_x12 import npi_check_digit_ok
 
 Status = Literal["scheduled", "registered", "checked-in", "completed", "cancelled"]
 

@@ -18,7 +18,7 @@ from rcm_contracts.payments import PaymentPosted
 from rcm_ops.platform import InfraUrls, Platform, PlatformConfig, SimulatorKnobs
 from rcm_ops.run import DriveOutcome, drive_episodes, fetch_accounts, ledger_problems
 from rcm_shared.kafka import Topics
-from rcm_shared.x12 import parse_835
+from rcm_x12 import parse_835
 
 from tests.conftest import Infra
 from tests.integration.helpers import eventually, read_topic

@@ -43,7 +43,7 @@ from rcm_shared.envelope import Envelope
 from rcm_shared.kafka import EventPublisher, Topics, make_broker
 from rcm_shared.service import Service
 from rcm_shared.store import AggregateStore, Decide
-from rcm_shared.x12 import (
+from rcm_x12 import (
     AcknowledgmentDocument,
     ClaimAcknowledgment,
     ClaimAcknowledgmentDocument,
@@ -58,7 +58,7 @@ from rcm_shared.x12 import (
     parse_837p,
     validate_with_pyx12,
 )
-from rcm_shared.x12 import Envelope as X12Envelope
+from rcm_x12 import Envelope as X12Envelope
 
 from tests.conftest import Infra
 from tests.unit.claims import builders as b

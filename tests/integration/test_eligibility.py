@@ -32,15 +32,15 @@ from rcm_eligibility.app import Settings, build
 from rcm_shared.envelope import Envelope
 from rcm_shared.kafka import EventPublisher, Topics, make_broker
 from rcm_shared.service import Service
-from rcm_shared.x12 import Coverage as Benefits
-from rcm_shared.x12 import (
+from rcm_x12 import Coverage as Benefits
+from rcm_x12 import (
     EligibilityResponse,
     EligibilityResponseDocument,
     Rejection,
     build_271,
     parse_270,
 )
-from rcm_shared.x12 import Envelope as X12Envelope
+from rcm_x12 import Envelope as X12Envelope
 
 from tests.conftest import Infra
 

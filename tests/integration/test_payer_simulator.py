@@ -18,7 +18,7 @@ from rcm_payer_simulator import adjudication as rules
 from rcm_payer_simulator.app import Settings, build
 from rcm_shared.clearinghouse import ClearinghouseClient, Kind, X12Archive
 from rcm_shared.errors import PermanentError
-from rcm_shared.x12 import (
+from rcm_x12 import (
     check_835_balance,
     parse_271,
     parse_277ca,

@@ -24,7 +24,7 @@ from rcm_payments.app import Settings, build
 from rcm_shared.envelope import Envelope
 from rcm_shared.kafka import Topics
 from rcm_shared.service import Service
-from rcm_shared.x12 import (
+from rcm_x12 import (
     Address,
     Adjustment,
     Contact,
@@ -38,7 +38,7 @@ from rcm_shared.x12 import (
     RemittancePayer,
     build_835,
 )
-from rcm_shared.x12 import Envelope as X12Envelope
+from rcm_x12 import Envelope as X12Envelope
 
 from tests.conftest import Infra
 

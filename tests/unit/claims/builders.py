@@ -35,8 +35,8 @@ from rcm_contracts.registration import (
     Sex,
 )
 from rcm_shared.store import Change, Decide, Document
-from rcm_shared.x12 import Address as X12Address
-from rcm_shared.x12 import BillingProvider, RenderingProvider
+from rcm_x12 import Address as X12Address
+from rcm_x12 import BillingProvider, RenderingProvider
 
 EPISODE = "E0123456789ab"
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

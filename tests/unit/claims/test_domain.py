@@ -24,7 +24,7 @@ from rcm_contracts.claims import (
 from rcm_contracts.payments import PostedClaimStatus
 from rcm_contracts.registration import CoverageRank
 from rcm_shared.errors import PermanentError
-from rcm_shared.x12 import ProfessionalClaim
+from rcm_x12 import ProfessionalClaim
 
 from .builders import (
     CONFIG,

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from rcm_claims import domain, edi
 from rcm_claims.app import Settings
-from rcm_shared.x12 import (
+from rcm_x12 import (
     AcknowledgmentDocument,
     ClaimAcknowledgment,
     ClaimAcknowledgmentDocument,

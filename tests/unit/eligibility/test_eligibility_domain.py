@@ -30,8 +30,8 @@ from rcm_eligibility import domain
 from rcm_eligibility.domain import Requester
 from rcm_shared.errors import PermanentError
 from rcm_shared.store import Change, Document
-from rcm_shared.x12 import Coverage as Benefits
-from rcm_shared.x12 import (
+from rcm_x12 import Coverage as Benefits
+from rcm_x12 import (
     EligibilityProvider,
     EligibilityResponse,
     EligibilityResponseDocument,

@@ -1,4 +1,4 @@
-"""Claims, batches and inquiries for the payer simulator tests, built with rcm_shared.x12."""
+"""Claims, batches and inquiries for the payer simulator tests, built with rcm_x12."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from rcm_shared.x12 import (
+from rcm_x12 import (
     Address,
     Adjustment,
     BillingProvider,
@@ -33,7 +33,7 @@ from rcm_shared.x12 import (
     build_270,
     build_837p,
 )
-from rcm_shared.x12.common import AdjustmentGroup
+from rcm_x12.common import AdjustmentGroup
 
 PARTNER = "RCMPLATFORM"
 CLEARINGHOUSE = "RCMCLEARING"

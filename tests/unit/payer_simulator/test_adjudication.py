@@ -17,7 +17,7 @@ from rcm_payer_simulator.payers import (
     PREVENTIVE,
     PayerInfo,
 )
-from rcm_shared.x12 import (
+from rcm_x12 import (
     Envelope,
     ProfessionalClaim,
     RemittanceClaim,

@@ -10,7 +10,7 @@ import pytest
 from rcm_payer_simulator import adjudication as rules
 from rcm_payer_simulator.payers import PAYERS
 from rcm_payer_simulator.simulator import Simulator
-from rcm_shared.x12 import (
+from rcm_x12 import (
     ClaimAcknowledgmentEntry,
     Coverage,
     ProfessionalClaim,

@@ -17,7 +17,7 @@ from rcm_payments import domain
 from rcm_payments.domain import RemittedAdjustment, RemittedClaim, SubmittedClaim
 from rcm_shared.errors import PermanentError
 from rcm_shared.store import Change
-from rcm_shared.x12 import (
+from rcm_x12 import (
     Address,
     Adjustment,
     Contact,

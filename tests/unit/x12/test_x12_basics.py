@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from rcm_shared.x12 import (
+from rcm_x12 import (
     Address,
     Adjustment,
     Contact,

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from rcm_shared.x12 import (
+from rcm_x12 import (
     Adjustment,
     Delimiters,
     X12BalanceError,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from rcm_shared.x12 import (
+from rcm_x12 import (
     X12BalanceError,
     X12EnvelopeError,
     X12Error,

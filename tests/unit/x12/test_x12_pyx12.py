@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from rcm_shared.x12 import (
+from rcm_x12 import (
     AcknowledgmentDocument,
     ClaimAcknowledgmentDocument,
     ClaimBatch,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rcm_shared.x12 import (
+from rcm_x12 import (
     AcknowledgmentDocument,
     ClaimAcknowledgmentDocument,
     ClaimBatch,

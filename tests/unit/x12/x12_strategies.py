@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from hypothesis import strategies as st
-from rcm_shared.x12 import (
+from rcm_x12 import (
     AcknowledgmentDocument,
     Address,
     Adjustment,

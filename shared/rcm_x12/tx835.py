@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rcm_shared.x12.common import (
+from rcm_x12.common import (
     Adjustment,
     address_segments,
     cas_segments,
@@ -11,8 +11,8 @@ from rcm_shared.x12.common import (
     read_cas,
     read_procedure,
 )
-from rcm_shared.x12.contact import per_segment, read_per
-from rcm_shared.x12.envelope import (
+from rcm_x12.contact import per_segment, read_per
+from rcm_x12.envelope import (
     OutGroup,
     OutSegment,
     OutTransaction,
@@ -23,10 +23,10 @@ from rcm_shared.x12.envelope import (
     typed_transactions,
     write_interchange,
 )
-from rcm_shared.x12.errors import X12BalanceError, X12ValueError
-from rcm_shared.x12.money import cents_to_x12, decimal_to_x12
-from rcm_shared.x12.reader import Block, Cursor, model_errors, slot
-from rcm_shared.x12.remittance import (
+from rcm_x12.errors import X12BalanceError, X12ValueError
+from rcm_x12.money import cents_to_x12, decimal_to_x12
+from rcm_x12.reader import Block, Cursor, model_errors, slot
+from rcm_x12.remittance import (
     CrossoverCarrier,
     EftDetails,
     InpatientAdjudication,
@@ -41,7 +41,7 @@ from rcm_shared.x12.remittance import (
     RemittancePayer,
     check_835_balance,
 )
-from rcm_shared.x12.segments import Segment, format_date
+from rcm_x12.segments import Segment, format_date
 
 VERSION = "005010X221A1"
 _SVC_QUALIFIERS = ("AD", "ER", "HC", "HP", "IV", "N4", "NU", "WK")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from rcm_shared.x12.errors import X12StructureError, X12ValueError
-from rcm_shared.x12.segments import Segment
+from rcm_x12.errors import X12StructureError, X12ValueError
+from rcm_x12.segments import Segment
 
 
 @dataclass(frozen=True)

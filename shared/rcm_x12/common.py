@@ -8,11 +8,11 @@ from typing import Annotated, Literal, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from rcm_shared.x12.envelope import OutSegment, seg
-from rcm_shared.x12.errors import X12ValueError
-from rcm_shared.x12.money import cents_to_x12, decimal_to_x12
-from rcm_shared.x12.reader import model_errors
-from rcm_shared.x12.segments import Segment
+from rcm_x12.envelope import OutSegment, seg
+from rcm_x12.errors import X12ValueError
+from rcm_x12.money import cents_to_x12, decimal_to_x12
+from rcm_x12.reader import model_errors
+from rcm_x12.segments import Segment
 
 # Printable ASCII without leading/trailing blanks: what survives an X12 element intact.
 _TEXT = r"^[!-~](?:[ -~]*[!-~])?$"

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from rcm_shared.x12.common import ControlNumber, Identifier, X12Model, unique_control_numbers
-from rcm_shared.x12.envelope import (
+from rcm_x12.common import ControlNumber, Identifier, X12Model, unique_control_numbers
+from rcm_x12.envelope import (
     Envelope,
     OutGroup,
     OutSegment,
@@ -19,9 +19,9 @@ from rcm_shared.x12.envelope import (
     typed_transactions,
     write_interchange,
 )
-from rcm_shared.x12.errors import X12StructureError, X12ValueError
-from rcm_shared.x12.reader import Cursor, model_errors, slot
-from rcm_shared.x12.segments import Segment
+from rcm_x12.errors import X12StructureError, X12ValueError
+from rcm_x12.reader import Cursor, model_errors, slot
+from rcm_x12.segments import Segment
 
 VERSION = "005010X231A1"
 SegmentId = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]{1,2}$")]

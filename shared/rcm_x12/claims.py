@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from rcm_shared.x12.common import (
+from rcm_x12.common import (
     Address,
     Adjustment,
     ControlNumber,
@@ -24,8 +24,8 @@ from rcm_shared.x12.common import (
     cas_segments,
     unique_control_numbers,
 )
-from rcm_shared.x12.contact import Contact
-from rcm_shared.x12.envelope import Envelope, naive_minutes
+from rcm_x12.contact import Contact
+from rcm_x12.envelope import Envelope, naive_minutes
 
 # ICD-10-CM without the dot: letter, digit, then 1-5 letters or digits.
 Icd10Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9][0-9A-Z]{1,5}$")]

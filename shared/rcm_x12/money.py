@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from rcm_shared.x12.errors import X12BuildError, X12ValueError
+from rcm_x12.errors import X12BuildError, X12ValueError
 
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")
 

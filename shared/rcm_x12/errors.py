@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rcm_shared.x12.remittance import Imbalance
+    from rcm_x12.remittance import Imbalance
 
 
 class X12Error(Exception):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from itertools import groupby
 
-from rcm_shared.x12.claims import (
+from rcm_x12.claims import (
     BillingProvider,
     ClaimBatch,
     ClaimSubmission,
@@ -20,7 +20,7 @@ from rcm_shared.x12.claims import (
     Submitter,
     Subscriber,
 )
-from rcm_shared.x12.common import (
+from rcm_x12.common import (
     Address,
     address_segments,
     cas_segments,
@@ -29,8 +29,8 @@ from rcm_shared.x12.common import (
     read_cas,
     read_procedure,
 )
-from rcm_shared.x12.contact import per_segment, read_per
-from rcm_shared.x12.envelope import (
+from rcm_x12.contact import per_segment, read_per
+from rcm_x12.envelope import (
     OutGroup,
     OutSegment,
     OutTransaction,
@@ -41,10 +41,10 @@ from rcm_shared.x12.envelope import (
     typed_transactions,
     write_interchange,
 )
-from rcm_shared.x12.errors import X12StructureError, X12ValueError
-from rcm_shared.x12.money import cents_to_x12, decimal_to_x12
-from rcm_shared.x12.reader import Block, Cursor, Slot, model_errors, slot
-from rcm_shared.x12.segments import Segment, format_date
+from rcm_x12.errors import X12StructureError, X12ValueError
+from rcm_x12.money import cents_to_x12, decimal_to_x12
+from rcm_x12.reader import Block, Cursor, Slot, model_errors, slot
+from rcm_x12.segments import Segment, format_date
 
 VERSION = "005010X222A1"
 _PROCEDURE_QUALIFIERS = ("ER", "HC", "IV", "WK")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from rcm_shared.x12.common import (
+from rcm_x12.common import (
     ControlNumber,
     IdCode,
     Identifier,
@@ -22,7 +22,7 @@ from rcm_shared.x12.common import (
     X12Model,
     unique_control_numbers,
 )
-from rcm_shared.x12.envelope import (
+from rcm_x12.envelope import (
     Envelope,
     OutGroup,
     OutSegment,
@@ -35,10 +35,10 @@ from rcm_shared.x12.envelope import (
     typed_transactions,
     write_interchange,
 )
-from rcm_shared.x12.errors import X12StructureError, X12ValueError
-from rcm_shared.x12.money import cents_to_x12
-from rcm_shared.x12.reader import Block, Cursor, model_errors, slot
-from rcm_shared.x12.segments import Segment, format_date
+from rcm_x12.errors import X12StructureError, X12ValueError
+from rcm_x12.money import cents_to_x12
+from rcm_x12.reader import Block, Cursor, model_errors, slot
+from rcm_x12.segments import Segment, format_date
 
 VERSION = "005010X214"
 # Categories that mean "in the payer's adjudication system"; the rest are rejections.

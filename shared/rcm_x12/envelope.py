@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rcm_shared.x12.errors import X12BuildError, X12EnvelopeError, X12StructureError
-from rcm_shared.x12.reader import model_errors
-from rcm_shared.x12.segments import (
+from rcm_x12.errors import X12BuildError, X12EnvelopeError, X12StructureError
+from rcm_x12.reader import model_errors
+from rcm_x12.segments import (
     ISA_WIDTHS,
     Delimiters,
     Segment,

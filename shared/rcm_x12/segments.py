@@ -11,8 +11,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from rcm_shared.x12.errors import X12Error, X12StructureError, X12SyntaxError, X12ValueError
-from rcm_shared.x12.money import x12_to_cents, x12_to_decimal
+from rcm_x12.errors import X12Error, X12StructureError, X12SyntaxError, X12ValueError
+from rcm_x12.money import x12_to_cents, x12_to_decimal
 
 # ISA is fixed width in 5010: these are the widths of ISA01..ISA16.
 ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rcm_shared.x12.common import (
+from rcm_x12.common import (
     Account,
     Address,
     Adjustment,
@@ -29,8 +29,8 @@ from rcm_shared.x12.common import (
     npi_check_digit_ok,
     unique_control_numbers,
 )
-from rcm_shared.x12.contact import Contact
-from rcm_shared.x12.envelope import Envelope
+from rcm_x12.contact import Contact
+from rcm_x12.envelope import Envelope
 
 ClaimStatus = Literal["1", "2", "3", "4", "19", "20", "21", "22", "23", "25"]
 FilingIndicator = Literal[

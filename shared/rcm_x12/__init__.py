@@ -4,7 +4,7 @@ Money is integer cents everywhere; every problem in the text raises an `X12Error
 subclass that names the segment and its position. See docs/x12.md.
 """
 
-from rcm_shared.x12.claims import (
+from rcm_x12.claims import (
     BillingProvider,
     ClaimBatch,
     ClaimSubmission,
@@ -18,9 +18,9 @@ from rcm_shared.x12.claims import (
     Submitter,
     Subscriber,
 )
-from rcm_shared.x12.common import Address, Adjustment, Procedure, npi_check_digit_ok
-from rcm_shared.x12.contact import Contact
-from rcm_shared.x12.envelope import (
+from rcm_x12.common import Address, Adjustment, Procedure, npi_check_digit_ok
+from rcm_x12.contact import Contact
+from rcm_x12.envelope import (
     Envelope,
     FunctionalGroup,
     Interchange,
@@ -34,7 +34,7 @@ from rcm_shared.x12.envelope import (
     seg,
     write_interchange,
 )
-from rcm_shared.x12.errors import (
+from rcm_x12.errors import (
     X12BalanceError,
     X12BuildError,
     X12EnvelopeError,
@@ -43,8 +43,8 @@ from rcm_shared.x12.errors import (
     X12SyntaxError,
     X12ValueError,
 )
-from rcm_shared.x12.money import cents_to_x12, x12_to_cents
-from rcm_shared.x12.remittance import (
+from rcm_x12.money import cents_to_x12, x12_to_cents
+from rcm_x12.remittance import (
     CrossoverCarrier,
     EftDetails,
     Imbalance,
@@ -60,8 +60,8 @@ from rcm_shared.x12.remittance import (
     RemittancePayer,
     check_835_balance,
 )
-from rcm_shared.x12.segments import Delimiters, Segment
-from rcm_shared.x12.tx270 import (
+from rcm_x12.segments import Delimiters, Segment
+from rcm_x12.tx270 import (
     Coverage,
     EligibilityInquiry,
     EligibilityInquiryDocument,
@@ -75,7 +75,7 @@ from rcm_shared.x12.tx270 import (
     parse_270,
     parse_271,
 )
-from rcm_shared.x12.tx277ca import (
+from rcm_x12.tx277ca import (
     ClaimAcknowledgment,
     ClaimAcknowledgmentDocument,
     ClaimAcknowledgmentEntry,
@@ -83,9 +83,9 @@ from rcm_shared.x12.tx277ca import (
     build_277ca,
     parse_277ca,
 )
-from rcm_shared.x12.tx835 import build_835, parse_835
-from rcm_shared.x12.tx837p import build_837p, parse_837p
-from rcm_shared.x12.tx999 import (
+from rcm_x12.tx835 import build_835, parse_835
+from rcm_x12.tx837p import build_837p, parse_837p
+from rcm_x12.tx999 import (
     AcknowledgmentDocument,
     ElementIssue,
     ImplementationAcknowledgment,
@@ -94,7 +94,7 @@ from rcm_shared.x12.tx999 import (
     build_999,
     parse_999,
 )
-from rcm_shared.x12.validation import validate_with_pyx12
+from rcm_x12.validation import validate_with_pyx12
 
 __all__ = [
     "AcknowledgmentDocument",

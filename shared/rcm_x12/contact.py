@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from rcm_shared.x12.common import Name60, X12Model
-from rcm_shared.x12.envelope import OutSegment, seg
-from rcm_shared.x12.errors import X12ValueError
-from rcm_shared.x12.reader import model_errors
-from rcm_shared.x12.segments import Segment
+from rcm_x12.common import Name60, X12Model
+from rcm_x12.envelope import OutSegment, seg
+from rcm_x12.errors import X12ValueError
+from rcm_x12.reader import model_errors
+from rcm_x12.segments import Segment
 
 _FIELDS = {"TE": "phone", "EM": "email", "UR": "url", "FX": "fax"}
 

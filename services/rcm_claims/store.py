@@ -1,6 +1,6 @@
 """The claims service's collections.
 
-- episodes: the aggregates (claims inside, outbox inside), see domain.py.
+- episodes: the aggregates (claims inside, outbox inside), see domain/model.py.
 - interchanges: one document per 837P interchange sent or about to be: its text and the
   claims in it by transaction set, so a 999 finds its claims and a crashed send can be
   finished with exactly the same bytes.

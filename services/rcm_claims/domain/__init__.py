@@ -1,0 +1,64 @@
+"""The rules of an episode's claims, from the first 837P to the last closing. No I/O.
+
+One aggregate per episode (collection "episodes") holds what the claims service hears
+about it, its claims (`<episode_id>-<n>`), every payment posting applied to them and a
+counter of closings. Each decision takes the stored document (or None) and returns a
+`Change` (new state and the events to emit, written together) or None when there is
+nothing to do.
+
+The modules follow a claim's road; the handlers, jobs and API use the names exported
+here.
+"""
+
+from .acknowledgments import acknowledge
+from .biller import CommandResult, accept_denial, correct, work_items
+from .building import billing
+from .joining import (
+    coding_completed,
+    coding_corrected,
+    coverage_updated,
+    eligibility_failed,
+    eligibility_verified,
+    patient_registered,
+)
+from .model import (
+    Claim,
+    ClaimStatus,
+    ClaimStillSending,
+    Conflict,
+    Episode,
+    NotFound,
+    WorkKind,
+)
+from .remittance import denial_category, payment_posted
+from .sending import mark_sending, mark_submitted, refuse
+from .views import count, episode_view
+
+__all__ = [
+    "Claim",
+    "ClaimStatus",
+    "ClaimStillSending",
+    "CommandResult",
+    "Conflict",
+    "Episode",
+    "NotFound",
+    "WorkKind",
+    "accept_denial",
+    "acknowledge",
+    "billing",
+    "coding_completed",
+    "coding_corrected",
+    "correct",
+    "count",
+    "coverage_updated",
+    "denial_category",
+    "eligibility_failed",
+    "eligibility_verified",
+    "episode_view",
+    "mark_sending",
+    "mark_submitted",
+    "patient_registered",
+    "payment_posted",
+    "refuse",
+    "work_items",
+]

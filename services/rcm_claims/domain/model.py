@@ -1,0 +1,232 @@
+"""The episode document and the life of its claims.
+
+Claim life: queued -> sending -> submitted -> accepted -> paid | denied, or rejected
+(999, 277CA, or refused before sending: the claim could not be built or pyx12 refused
+it). Separately from its status, a claim is open until it is closed, exactly once, with
+an outcome: paid, denial-accepted or replaced (by a corrected or re-sent claim). Every
+closing says how many of the episode's claims are still open, its sequence number in the
+episode and all the postings applied so far, so collections knows when billing is over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from rcm_contracts import Event
+from rcm_contracts.claims import (
+    ClaimClosed,
+    ClaimFrequency,
+    ClaimOutcome,
+    DenialCategory,
+    DeniedReason,
+    SubmittedLine,
+)
+from rcm_contracts.coding import CodedEpisode
+from rcm_contracts.registration import Coverage, CoverageRank, Person
+from rcm_shared.store import Change, Document
+
+from ..edi import MAX_MESSAGE, PriorAdjudication
+
+RANK_ORDER = {CoverageRank.PRIMARY: 0, CoverageRank.SECONDARY: 1}
+
+
+class NotFound(LookupError):
+    """No such episode or claim."""
+
+
+class Conflict(ValueError):
+    """The command does not fit the claim's state (HTTP 409)."""
+
+
+class ClaimStillSending(RuntimeError):
+    """An acknowledgment names a claim whose submission is not recorded yet: try later."""
+
+
+class ClaimStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    PAID = "paid"
+    DENIED = "denied"
+
+
+WorkKind = Literal["rejection", "denial"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Verdict(Model):
+    """Eligibility's latest word on one coverage (coverage_id None: no coverage at all)."""
+
+    coverage_id: str | None
+    verified: bool
+    self_pay: bool = False
+    at: datetime
+
+
+class WorkItem(Model):
+    """An open item of the biller's rejection or denial queue."""
+
+    kind: WorkKind
+    stage: str  # 999, 277CA, build, pyx12, clearinghouse; 835 for denials
+    opened_at: datetime
+    message: str
+    status_codes: list[str] = Field(default_factory=list)
+    category: DenialCategory | None = None
+    reasons: list[DeniedReason] = Field(default_factory=list)
+
+
+class AuditEntry(Model):
+    at: datetime
+    action: str
+    by: str | None = None
+    note: str | None = None
+
+
+class Claim(Model):
+    claim_id: str
+    rank: CoverageRank  # billing order: the first payer billed is primary
+    coverage_id: str
+    payer_id: str
+    frequency: ClaimFrequency
+    replaces_claim_id: str | None = None
+    replaced_by: str | None = None
+    replaced_pccn: str | None = None  # REF*F8 of a replacement
+    prior: PriorAdjudication | None = None
+    total_charge_cents: int
+    lines: list[SubmittedLine]
+    x12: dict[str, Any] | None = None  # the ProfessionalClaim; None when it could not be built
+    status: ClaimStatus
+    closed: bool = False
+    outcome: ClaimOutcome | None = None
+    interchange_control_number: int | None = None
+    transaction_control_number: str | None = None
+    batch_id: str | None = None
+    payer_claim_control_number: str | None = None
+    awaiting_recode: bool = False
+    work: WorkItem | None = None
+    rejection: WorkItem | None = None
+    denial_category: DenialCategory | None = None
+    denial_reasons: list[DeniedReason] = Field(default_factory=list)
+    paid_cents: int | None = None
+    patient_responsibility_cents: int | None = None
+    postings: list[str] = Field(default_factory=list)
+    queued_at: datetime
+    submitted_at: datetime | None = None
+    clearinghouse_accepted_at: datetime | None = None
+    accepted_at: datetime | None = None
+    rejected_at: datetime | None = None
+    denied_at: datetime | None = None
+    paid_at: datetime | None = None
+    closed_at: datetime | None = None
+    audit: list[AuditEntry] = Field(default_factory=list)
+
+    @property
+    def unsent(self) -> bool:
+        return not self.closed and self.status in (ClaimStatus.QUEUED, ClaimStatus.SENDING)
+
+    def view(self, episode_id: str) -> dict[str, Any]:
+        """What the biller sees: everything but the X12 (names, birth date)."""
+        data = self.model_dump(mode="json", exclude={"x12", "prior"})
+        data["episode_id"] = episode_id
+        data["prior_payer_id"] = self.prior.payer_id if self.prior else None
+        return data
+
+
+class Episode(Model):
+    episode_id: str
+    patient: Person | None = None
+    coverages: list[Coverage] | None = None  # None: coverage-updated not heard yet
+    verdicts: list[Verdict] = Field(default_factory=list)
+    coding: CodedEpisode | None = None
+    coding_at: datetime | None = None
+    claims: list[Claim] = Field(default_factory=list)
+    posting_ids: list[str] = Field(default_factory=list)
+    closings: int = 0
+
+    @classmethod
+    def load(cls, document: Document | None, episode_id: str) -> Episode:
+        if document is None:
+            return cls(episode_id=episode_id)
+        return cls.model_validate(document)
+
+    def state(self) -> Document:
+        """The document fields; `unsent` and `work` are kept for the batch and work queries."""
+        data = self.model_dump(mode="json")
+        data["unsent"] = [c.claim_id for c in self.claims if c.unsent]
+        data["work"] = [c.claim_id for c in self.claims if c.work is not None]
+        return data
+
+    def claim(self, claim_id: str) -> Claim:
+        for claim in self.claims:
+            if claim.claim_id == claim_id:
+                return claim
+        raise NotFound(f"claim {claim_id} not found")
+
+    def find(self, claim_id: str) -> Claim | None:
+        return next((c for c in self.claims if c.claim_id == claim_id), None)
+
+    def open_claims(self) -> int:
+        return sum(not c.closed for c in self.claims)
+
+    def next_claim_id(self) -> str:
+        return f"{self.episode_id}-{len(self.claims) + 1}"
+
+    def verdict(self, coverage_id: str | None) -> Verdict | None:
+        return next((v for v in self.verdicts if v.coverage_id == coverage_id), None)
+
+    def ranked_coverages(self) -> list[Coverage]:
+        return sorted(self.coverages or [], key=lambda c: RANK_ORDER[c.rank])
+
+    def coverage(self, coverage_id: str) -> Coverage | None:
+        return next((c for c in self.coverages or [] if c.coverage_id == coverage_id), None)
+
+
+def reject(claim: Claim, stage: str, codes: list[str], message: str, now: datetime) -> None:
+    item = WorkItem(
+        kind="rejection",
+        stage=stage,
+        opened_at=now,
+        message=message[:MAX_MESSAGE],
+        status_codes=codes,
+    )
+    claim.status = ClaimStatus.REJECTED
+    claim.rejected_at = now
+    claim.rejection = item
+    claim.work = item
+
+
+def close(episode: Episode, claim: Claim, outcome: ClaimOutcome, now: datetime) -> ClaimClosed:
+    """Closes a claim; call it after queueing any claim that takes its place, so that
+    `open_claims` counts it."""
+    if claim.closed:
+        raise AssertionError(f"claim {claim.claim_id} is closed already")
+    claim.closed = True
+    claim.outcome = outcome
+    claim.closed_at = now
+    claim.work = None
+    claim.awaiting_recode = False
+    episode.closings += 1
+    return ClaimClosed(
+        episode_id=episode.episode_id,
+        claim_id=claim.claim_id,
+        payer_id=claim.payer_id,
+        outcome=outcome,
+        open_claims=episode.open_claims(),
+        sequence=episode.closings,
+        posting_ids=list(episode.posting_ids),
+        closed_at=now,
+    )
+
+
+def change(episode: Episode, events: Iterable[Event] = ()) -> Change:
+    """The episode's new document and the events written with it."""
+    return Change(set=episode.state(), events=list(events))

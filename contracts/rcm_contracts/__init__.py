@@ -1,14 +1,16 @@
 """The v1 event catalog: the only code the services share about each other."""
 
 from . import claims, coding, collections, eligibility, payments, registration
-from .base import CATALOG, Cents, Contract, EpisodeEvent, Event, event
+from .base import CATALOG, Cents, Contract, EpisodeEvent, EpisodeRequest, Event, Request, event
 
 __all__ = [
     "CATALOG",
     "Cents",
     "Contract",
     "EpisodeEvent",
+    "EpisodeRequest",
     "Event",
+    "Request",
     "claims",
     "coding",
     "collections",

@@ -59,6 +59,18 @@ class EpisodeEvent(Event):
         return self.episode_id
 
 
+class Request(Event):
+    """A person's command, sent through Kafka to the one process that owns its key, which
+    applies it in order with that key's events and answers the asker (rcm_shared.requests).
+    Only the service that owns the key consumes it."""
+
+    requested_by: Id = Field(description="Who asked: the signed-in user's id.")
+
+
+class EpisodeRequest(EpisodeEvent, Request):
+    """A command about one patient episode."""
+
+
 E = TypeVar("E", bound=type[Event])
 
 CATALOG: dict[str, type[Event]] = {}

@@ -10,11 +10,15 @@ goes to `<topic>.dlq` with its provenance, and the partition moves on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -22,20 +26,23 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Counter
-from rcm_contracts import Event
+from rcm_contracts import Event, Request
 
 from .envelope import Envelope, InvalidEnvelope, decode
-from .errors import is_transient
+from .errors import Refusal, is_transient
+from .ownership import Ownership
+
+if TYPE_CHECKING:
+    from .requests import Replies
 
 log = logging.getLogger(__name__)
 
 E = TypeVar("E", bound=Event)
-Handler = Callable[[Envelope[E]], Awaitable[None]]
+Handler = Callable[[Envelope[E]], Awaitable[object]]
 
 DLQ_SUFFIX = ".dlq"
-# Each subscription is one group member; a joining member makes the others rejoin, which
-# they notice at their next heartbeat. Short heartbeats keep a service's start (one join
-# per subscription) and a restart after a crash to a few seconds.
+# A joining replica makes the others rejoin, which they notice at their next heartbeat;
+# a crashed one is noticed after the session timeout. Short ones keep both to seconds.
 HEARTBEAT_INTERVAL_MS = 300
 SESSION_TIMEOUT_MS = 6000
 DLQ_HEADER_PREFIX = "dlq_"
@@ -73,6 +80,31 @@ class Topics:
         return f"{self.prefix}{name}"
 
 
+async def ensure_topics(
+    bootstrap_servers: str, names: list[str], partitions: int, replication_factor: int
+) -> None:
+    """Create the topics that are missing; refuse topics of another partition count, on
+    which one process would no longer own all of an aggregate's messages."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in names if name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile
+                await admin.create_topics(
+                    [NewTopic(name, partitions, replication_factor) for name in missing]
+                )
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    wrong = sorted(topic["topic"] for topic in described if len(topic["partitions"]) != partitions)
+    if wrong:
+        raise RuntimeError(
+            f"topics without {partitions} partitions (RCM_TOPIC_PARTITIONS): {', '.join(wrong)}"
+        )
+
+
 class EventPublisher:
     def __init__(self, broker: KafkaBroker, topics: Topics) -> None:
         self.broker = broker
@@ -87,20 +119,32 @@ class EventPublisher:
         )
 
 
-async def _raw_body(message: Any) -> bytes:
+async def _no_body(message: Any) -> None:
     """Leave decoding to `decode`: FastStream's own JSON decoding would fail outside our
     dead-letter handling (in its middlewares), and a poison message would loop forever."""
-    return bytes(message.body)
+    return None
 
 
 class Consumer:
-    """Registers handlers for event types under one consumer group."""
+    """The service's one subscriber: every topic it consumes, dispatched on `ce_type`.
+
+    Messages come in batches. A batch is split by key (aggregate): one key's messages
+    are handled in order, different keys at once. Only messages of partitions this
+    process still owns are handled (rcm_shared.ownership). The offsets are committed
+    after the whole batch is handled or dead-lettered; a transient failure that outlasts
+    its retries rewinds the batch, and the handlers' idempotence absorbs the repeats.
+    A request (rcm_contracts.Request) is answered whether it is applied or refused.
+    """
+
+    MAX_BATCH = 100
+    MAX_CONCURRENT_KEYS = 32
 
     def __init__(
         self,
         broker: KafkaBroker,
         topics: Topics,
         group_id: str,
+        ownership: Ownership,
         retries: int = 5,
         backoff_s: float = 0.2,
         dead_letters: Counter | None = None,
@@ -108,43 +152,90 @@ class Consumer:
         self.broker = broker
         self.topics = topics
         self.group_id = group_id
+        self.ownership = ownership
         self.retries = retries
         self.backoff_s = backoff_s
         self.dead_letters = dead_letters
+        self.replies: Replies | None = None
+        self.handlers: dict[str, tuple[type[Event], Handler[Any]]] = {}
+
+    def subscribe(self, table: Mapping[type[Event], Handler[Any]]) -> None:
+        for event_type, handler in table.items():
+            self.on(event_type)(handler)
 
     def on(self, event_type: type[E]) -> Callable[[Handler[E]], Handler[E]]:
-        topic = self.topics.of(event_type)
-
         def register(handler: Handler[E]) -> Handler[E]:
-            async def consume(message: KafkaMessage) -> None:
-                await self._consume(message, event_type, handler)
-
-            consume.__name__ = handler.__name__
-            consume.__doc__ = handler.__doc__
-            self.broker.subscriber(
-                topic,
-                group_id=self.group_id,
-                ack_policy=AckPolicy.NACK_ON_ERROR,
-                auto_offset_reset="earliest",
-                heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-                session_timeout_ms=SESSION_TIMEOUT_MS,
-                decoder=_raw_body,
-                title=f"{topic}:{self.group_id}",
-            )(consume)
+            if event_type.event_type in self.handlers:
+                raise ValueError(f"{event_type.event_type} has a handler already")
+            self.handlers[event_type.event_type] = (event_type, handler)
             return handler
 
         return register
 
-    async def _consume(self, message: Any, event_type: type[E], handler: Handler[E]) -> None:
-        record = message.raw_message
+    @property
+    def topic_names(self) -> list[str]:
+        return sorted(self.topics.of(name) for name in self.handlers)
+
+    def start(self) -> None:
+        """Register the subscriber (before the broker starts), if there is anything to consume."""
+        if not self.handlers:
+            return
+        self.broker.subscriber(
+            *self.topic_names,
+            group_id=self.group_id,
+            batch=True,
+            max_records=self.MAX_BATCH,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            listener=self.ownership,
+            decoder=_no_body,
+            title=self.group_id,
+        )(self._consume_batch)
+
+    async def _consume_batch(self, message: KafkaMessage) -> None:
+        records = message.raw_message
+        records = records if isinstance(records, tuple) else (records,)
+        async with self.ownership.working():
+            by_key: dict[bytes | None, list[Any]] = {}
+            for record in records:
+                if record.partition in self.ownership.owned:  # else: no longer ours
+                    by_key.setdefault(record.key, []).append(record)
+            limit = asyncio.Semaphore(self.MAX_CONCURRENT_KEYS)
+
+            async def in_order(group: list[Any]) -> None:
+                async with limit:
+                    for record in group:
+                        await self._consume(record)
+
+            outcomes = await asyncio.gather(
+                *(in_order(group) for group in by_key.values()), return_exceptions=True
+            )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # FastStream rewinds the batch; it comes again
+
+    async def _consume(self, record: Any) -> None:
         try:
-            envelope = decode(dict(record.headers or ()), record.value or b"", event_type)
+            headers = dict(record.headers or ())
+            expected, handler = self.handlers.get(_header(headers, "ce_type"), (None, None))
+            envelope = decode(headers, record.value or b"", expected)
+            if handler is None:
+                raise InvalidEnvelope(f"no handler here for {envelope.type}")
         except InvalidEnvelope as error:
             await self.dead_letter(record, error)
             return
         for attempt in range(self.retries + 1):
             try:
-                await handler(envelope)
+                result = await handler(envelope)
+            except Refusal as refusal:
+                if isinstance(envelope.data, Request):
+                    await self._answer(envelope.id, refusal)
+                    return
+                log.warning("dead-lettering %s %s: %r", envelope.type, envelope.id, refusal)
+                await self.dead_letter(record, refusal)
                 return
             except Exception as error:
                 if not is_transient(error):
@@ -153,13 +244,21 @@ class Consumer:
                     return
                 if attempt == self.retries:
                     # Not dead-lettered: a transient failure is not the message's fault.
-                    # Raising makes FastStream seek back, so it is redelivered, in order.
                     raise
                 delay = self.backoff_s * 2**attempt
                 log.info(
                     "transient %r on %s, retry %d in %.1fs", error, envelope.id, attempt + 1, delay
                 )
                 await asyncio.sleep(delay)
+            else:
+                if isinstance(envelope.data, Request):
+                    await self._answer(envelope.id, result)
+                return
+
+    async def _answer(self, request_id: str, outcome: object) -> None:
+        if self.replies is None:
+            raise RuntimeError("a request arrived, but this consumer has no replies store")
+        await self.replies.answer(request_id, outcome)
 
     async def dead_letter(self, record: Any, error: BaseException) -> None:
         reason = str(error)[:MAX_REASON_LENGTH]
@@ -184,3 +283,8 @@ class Consumer:
         )
         if self.dead_letters is not None:
             self.dead_letters.labels(record.topic, self.group_id, type(error).__name__).inc()
+
+
+def _header(headers: Mapping[str, bytes], name: str) -> str:
+    value = headers.get(name)
+    return "" if value is None else value.decode(errors="replace")

@@ -6,7 +6,9 @@ failure stops that aggregate until the next round so the order holds.
 
 A write in this process names its aggregate, and the relay publishes that one at once
 (a read by id). A full sweep of the collections, which FerretDB answers by reading every
-document, runs only at start and every `sweep_interval_s`: it finds what a crash left.
+document, runs at start, when this process is given partitions and every
+`sweep_interval_s`: it finds what a crash left. It publishes only the aggregates this
+process owns: their owner is the only writer of their documents.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from opentelemetry import context as otel_context
@@ -23,7 +25,7 @@ from rcm_contracts import CATALOG
 
 from .envelope import Envelope
 from .kafka import EventPublisher
-from .store import AggregateStore, Document
+from .store import Document, Outboxed
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +43,25 @@ def envelope_of(entry: Document) -> Envelope:  # type: ignore[type-arg]
 class OutboxRelay:
     def __init__(
         self,
-        stores: Sequence[AggregateStore],
+        stores: Sequence[Outboxed],
         publisher: EventPublisher,
         interval_s: float = 0.5,
         sweep_interval_s: float = 10.0,
+        owns: Callable[[str], bool] = lambda aggregate_id: True,
     ) -> None:
         self.stores = stores
+        self.owns = owns
         self.publisher = publisher
         self.interval_s = interval_s
         self.sweep_interval_s = sweep_interval_s
         self.published = 0
         self._wake = asyncio.Event()
-        self._changed: dict[AggregateStore, set[str]] = {}
+        self._sweep_now = False
+        self._changed: dict[Outboxed, set[str]] = {}
         for store in stores:
             self.watch(store)
 
-    def watch(self, store: AggregateStore) -> None:
+    def watch(self, store: Outboxed) -> None:
         """Publish this store's changes as they are written."""
 
         def changed(aggregate_id: str) -> None:
@@ -65,13 +70,19 @@ class OutboxRelay:
 
         store.on_change = changed
 
+    def sweep_soon(self) -> None:
+        """Sweep at the next round (e.g. partitions were just given to this process)."""
+        self._sweep_now = True
+        self._wake.set()
+
     async def run(self) -> None:
         """Relay until cancelled: changed aggregates at once, a full sweep now and then."""
         loop = asyncio.get_running_loop()
         next_sweep = loop.time()
         while True:
             self._wake.clear()  # before draining: a write during the drain wakes the next round
-            sweep = loop.time() >= next_sweep
+            sweep = self._sweep_now or loop.time() >= next_sweep
+            self._sweep_now = False
             try:
                 await self.drain(sweep)
                 if sweep:
@@ -92,8 +103,9 @@ class OutboxRelay:
                 ids = changed.pop(store, set())
                 if ids:
                     sent += await self._relay(store, await store.pending_of(sorted(ids)))
-                while sweep and (documents := await store.pending()):
-                    sent += await self._relay(store, documents)
+                if sweep:
+                    pending = await store.pending()
+                    sent += await self._relay(store, [d for d in pending if self.owns(d["_id"])])
         except BaseException:
             for store, ids in changed.items():  # not reached yet: keep them for next round
                 self._changed.setdefault(store, set()).update(ids)
@@ -102,7 +114,7 @@ class OutboxRelay:
             self.published += sent
         return sent
 
-    async def _relay(self, store: AggregateStore, documents: list[Document]) -> int:
+    async def _relay(self, store: Outboxed, documents: list[Document]) -> int:
         sent = 0
         for document in documents:
             for entry in document["outbox"]:

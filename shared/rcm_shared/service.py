@@ -1,30 +1,45 @@
 """The runtime every service shares: one composition of broker, database, relay and HTTP.
 
-A service builds a `Service`, registers its stores, handlers and routes on it, and calls
-`run()`. Start-up order: database indexes, Kafka broker (publisher and subscribers),
-outbox relay, HTTP; shutdown in reverse on SIGTERM/SIGINT.
+A service builds a `Service` and declares on it its aggregates, its subscription table
+(`{EventType: handler}`), its singleton jobs and its routes, then calls `run()`. Start-up
+order: database indexes, topics, Kafka (publisher and the one subscriber), outbox relay,
+jobs, HTTP; shutdown in reverse on SIGTERM/SIGINT. Any number of replicas may run: Kafka
+gives each one its share of the aggregates (rcm_shared.ownership).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import IndexModel
+from rcm_contracts import CATALOG, Event
+from rcm_contracts import Request as CommandRequest
 
-from .kafka import Consumer, EventPublisher, Topics, make_broker
+from .aggregates import A
+from .envelope import Envelope
+from .errors import Refusal, TransientError, is_transient
+from .kafka import Consumer, EventPublisher, Topics, ensure_topics, make_broker
+from .ownership import Ownership
 from .relay import OutboxRelay
+from .requests import Replies, Reply, Requester
 from .settings import ServiceSettings
-from .store import AggregateStore, connect
+from .store import AggregateStore, MongoAggregates, Outboxed, connect
 from .telemetry import Metrics, setup_tracing
 
 log = logging.getLogger(__name__)
+
+H = TypeVar("H")
+# A service's subscription table: which handler method takes each event or request.
+Subscriptions = Mapping[type[Event], Callable[[H, Envelope[Any]], Awaitable[object]]]
 
 LAG_INTERVAL_S = 5.0
 
@@ -40,32 +55,98 @@ class Service:
         )
         self.topics = Topics(settings.topic_prefix)
         self.publisher = EventPublisher(self.broker, self.topics)
+        self.ownership = Ownership(settings.topic_partitions)
         self.consumer = Consumer(
             self.broker,
             self.topics,
             group_id=f"{settings.topic_prefix}{self.name}",
+            ownership=self.ownership,
             retries=settings.handler_retries,
             backoff_s=settings.handler_retry_backoff_s,
             dead_letters=self.metrics.dead_letters,
         )
         self.mongo = connect(settings.mongodb_url)
         self.database = self.mongo[settings.database_name]
-        self.stores: list[AggregateStore] = []
+        self.consumer.replies = Replies(self.database)
+        self.requester = Requester(
+            self.publisher, self.consumer.replies, f"rcm/{self.name}", settings.request_timeout_s
+        )
+        self.stores: list[Outboxed] = []
         self.indexes: dict[str, list[IndexModel]] = {}
-        self.relay = OutboxRelay(self.stores, self.publisher, settings.relay_interval_s)
+        self.relay = OutboxRelay(
+            self.stores, self.publisher, settings.relay_interval_s, owns=self.ownership.owns
+        )
+        self.ownership.on_assigned = self.relay.sweep_soon
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         # Closed after the broker stopped, when no handler can use them any more.
         self.closers: list[Callable[[], Awaitable[None]]] = []
         self.api = FastAPI(title=f"rcm {self.name}", lifespan=self._lifespan)
+        self._add_error_handlers()
         self._add_operational_routes()
 
+    def aggregates(
+        self, collection: str, model: type[A], indexes: list[IndexModel] | None = None
+    ) -> MongoAggregates[A]:
+        """An aggregate collection (the port of rcm_shared.aggregates), relayed from here."""
+        aggregates = MongoAggregates(self.database, collection, f"rcm/{self.name}", model)
+        self._keep(aggregates, collection, indexes)
+        return aggregates
+
     def store(self, collection: str, indexes: list[IndexModel] | None = None) -> AggregateStore:
-        """An aggregate collection whose outbox this service's relay publishes."""
+        """An untyped aggregate collection, for services not yet on the typed port."""
         store = AggregateStore(self.database, collection, source=f"rcm/{self.name}")
+        self._keep(store, collection, indexes)
+        return store
+
+    def _keep(self, store: Outboxed, collection: str, indexes: list[IndexModel] | None) -> None:
         self.stores.append(store)
         self.relay.watch(store)
         self.indexes[collection] = indexes or []
-        return store
+
+    def subscribe(self, handlers: H, table: Subscriptions[H]) -> None:
+        """Consume the events and requests of the service's subscription table (a module
+        constant, `{EventType: Handlers.method}`), each handled by `handlers`."""
+        self.consumer.subscribe(
+            {
+                event_type: functools.partial(handle, handlers)
+                for event_type, handle in table.items()
+            }
+        )
+
+    def singleton(
+        self, name: str, interval_s: float, step: Callable[[], Coroutine[Any, Any, Any]]
+    ) -> None:
+        """A job that runs every `interval_s` in exactly one replica: the one that owns
+        the partition its name hashes to. A hand-over waits until a round is done."""
+
+        async def loop() -> None:
+            while True:
+                async with self.ownership.working():
+                    if self.ownership.holds(name):
+                        try:
+                            await step()
+                        except Exception as error:
+                            if not is_transient(error):
+                                log.exception("%s round failed", name)
+                            else:
+                                log.warning("%s: %r (retrying)", name, error)
+                await asyncio.sleep(interval_s)
+
+        loop.__name__ = name
+        self.background.append(loop)
+
+    async def ask(self, request: CommandRequest, idempotency_key: str | None = None) -> Reply:
+        """Send a person's command to the replica that owns its aggregate; its answer,
+        or the refusal as an HTTP error."""
+        reply = await self.requester.ask(request, idempotency_key)
+        if reply.status >= 400:
+            raise HTTPException(reply.status, reply.body)
+        return reply
+
+    def _own_topics(self) -> list[str]:
+        """The topics this service consumes and those it publishes to."""
+        produced = [name for name in CATALOG if name.split(".")[1] == self.name]
+        return sorted({*self.consumer.topic_names, *map(self.topics.of, produced)})
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +155,16 @@ class Service:
                 # One per call: FerretDB drops the connection when a multi-index
                 # createIndexes meets indexes that already exist (a restart).
                 await self.database[collection].create_indexes([index])
+        await ensure_topics(
+            self.settings.kafka_bootstrap_servers,
+            self._own_topics(),
+            self.settings.topic_partitions,
+            self.settings.topic_replication_factor,
+        )
+        if self.consumer.handlers:
+            self.consumer.start()
+        else:  # consumes nothing, so no partitions are handed out: it owns all it writes
+            self.ownership.owned = frozenset(range(self.settings.topic_partitions))
         await self.broker.start()
         tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]
         tasks.append(asyncio.create_task(self._watch(), name="metrics"))
@@ -117,6 +208,18 @@ class Service:
             await self.database.command("ping")
             checks["mongodb"] = True
         return checks
+
+    def _add_error_handlers(self) -> None:
+        """Refusals and transient failures mean the same on every endpoint of every service."""
+
+        @self.api.exception_handler(Refusal)
+        async def refused(_: Request, error: Refusal) -> JSONResponse:
+            return JSONResponse({"detail": error.detail()}, status_code=error.http_status)
+
+        @self.api.exception_handler(TransientError)
+        async def busy(_: Request, error: TransientError) -> JSONResponse:
+            log.warning("answered 503: %s", error)
+            return JSONResponse({"detail": "busy, try again"}, status_code=503)
 
     def _add_operational_routes(self) -> None:
         @self.api.get("/health/live", tags=["operations"])

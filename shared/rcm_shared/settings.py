@@ -40,6 +40,14 @@ class ServiceSettings(BaseSettings):
     handler_retries: int = Field(default=5, ge=0, le=20)
     handler_retry_backoff_s: float = Field(default=0.2, gt=0, le=10)
     relay_interval_s: float = Field(default=0.5, gt=0, le=60)
+    topic_partitions: int = Field(
+        default=6,
+        ge=1,
+        le=1000,
+        description="Partitions of every topic: the most replicas a service can spread over.",
+    )
+    topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    request_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -2,14 +2,15 @@
 
 The database may be FerretDB (no transactions), so every change of an aggregate is ONE
 single-document write that at once:
-  - sets the new state and bumps `version` (optimistic concurrency),
+  - sets the new state and bumps `version` (optimistic concurrency on MongoDB),
   - pushes the events it emits onto `outbox` (published later by the relay),
-  - pushes the id of the consumed event onto `applied` (a redelivery changes nothing).
+  - pushes the id of the cause (consumed event or command) onto `applied`, so a
+    redelivery changes nothing.
 
-FerretDB on SQLite does not apply an update atomically (it reads, then writes), so the
-version guard alone lets two concurrent writers both win. Writes to one aggregate are
-therefore also serialised within the process (decisions.md §12): a service runs as one
-process per database, and on MongoDB the guard covers several processes as well.
+FerretDB applies an update by reading, then writing, so its version guard lets two
+concurrent writers both win (decisions.md §12). Correctness does not rest on the guard:
+one process owns each aggregate (rcm_shared.ownership) and handles one message of it at
+a time; the guard still catches a stray writer on MongoDB.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import contextlib
 import logging
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Generic
 
 from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
@@ -33,6 +34,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from rcm_contracts import Event
 
+from . import aggregates
+from .aggregates import A, Applied, R
+from .aggregates import Outcome as Outcome
 from .errors import TransientError
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,8 @@ Document = dict[str, Any]
 # command) continues it, so one episode is one trace across services and people.
 TRACE = "trace"
 HIDDEN = {"outbox": 0, TRACE: 0}
+# What the adapter keeps beside an aggregate's state.
+BOOKKEEPING = frozenset({"_id", "version", "applied", "outbox", TRACE})
 tracer = trace.get_tracer(__name__)
 
 
@@ -75,25 +81,43 @@ def outbox_entry(event: Event, source: str, event_id: str | None = None) -> Docu
     }
 
 
-class Outcome(Enum):
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"  # the consumed event was applied before: nothing to do
-    UNCHANGED = "unchanged"  # the decision was to change nothing
-
-
 @dataclass
 class Change:
-    """What a decision does to an aggregate: new field values and events to emit."""
+    """What an untyped decision does to an aggregate: new field values and events."""
 
     set: Document = field(default_factory=dict)
     events: Sequence[Event] = ()
 
 
+# The untyped decisions of services not yet on the typed port (aggregates.Decide).
 Decide = Callable[[Document | None], Change | None]
+RawDecide = Callable[[Document | None], tuple[Document | None, Sequence[Event], Any]]
 
 
-class AggregateStore:
-    """One collection of aggregates with `version`, `applied` and `outbox` fields."""
+def to_bson(value: Any) -> Any:
+    """A model dump as BSON can store it: dates as ISO strings, enums as their values."""
+    if isinstance(value, dict):
+        return {key: to_bson(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_bson(item) for item in value]
+    if isinstance(value, Enum):
+        return to_bson(value.value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _state(document: Document) -> Document:
+    return {key: value for key, value in document.items() if key not in BOOKKEEPING}
+
+
+class Outboxed:
+    """One collection of aggregates with `version`, `applied` and `outbox` fields.
+
+    The in-process lock keeps the relay's removal of published entries and a handler's
+    write to the same document apart: FerretDB applies neither atomically. Handlers of
+    one aggregate never race each other (one owner, one handler at a time per key).
+    """
 
     MAX_CONFLICT_RETRIES = 10
 
@@ -105,42 +129,40 @@ class AggregateStore:
 
     @contextlib.asynccontextmanager
     async def locked(self, aggregate_id: str) -> AsyncIterator[None]:
-        """Hold the aggregate's write lock (also for a read-then-act outside `apply`)."""
         lock = self._locks.get(aggregate_id)
         if lock is None:
             lock = self._locks[aggregate_id] = asyncio.Lock()
         async with lock:
             yield
 
-    async def get(self, aggregate_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": aggregate_id}, HIDDEN)
-
-    async def apply(
-        self, aggregate_id: str, decide: Decide, event_id: str | None = None
-    ) -> Outcome:
-        """Load, decide, save, as one guarded write; retried when another writer won."""
+    async def _apply(
+        self, aggregate_id: str, decide: RawDecide, cause: str | None
+    ) -> tuple[Outcome, Document | None, Any]:
+        """Load, decide, save as one guarded write; returns the outcome, the document
+        after it and the decision's result."""
         async with self.locked(aggregate_id):
             for _ in range(self.MAX_CONFLICT_RETRIES):
                 current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
                 trace_parent = current.pop(TRACE, None) if current is not None else None
                 applied = current["applied"] if current is not None else ()
-                if event_id is not None and event_id in applied:
-                    return Outcome.DUPLICATE
-                change = decide(current)
-                if change is None:
-                    return Outcome.UNCHANGED
+                if cause is not None and cause in applied:
+                    return Outcome.DUPLICATE, current, None
+                values, events, result = decide(current)
+                if values is None and not events:
+                    return Outcome.UNCHANGED, current, result
+                change = Change(set=values or {}, events=events)
                 with _traced(f"{self.collection.name} change", trace_parent):
-                    written = await self._write(aggregate_id, current, change, event_id)
+                    written = await self._write(aggregate_id, current, change, cause)
                 if written:
                     self.on_change(aggregate_id)
-                    return Outcome.APPLIED
+                    return Outcome.APPLIED, {**(current or {}), **change.set}, result
         raise TransientError(f"{self.collection.name}/{aggregate_id}: too many write conflicts")
 
     async def _write(
-        self, aggregate_id: str, current: Document | None, change: Change, event_id: str | None
+        self, aggregate_id: str, current: Document | None, change: Change, cause: str | None
     ) -> bool:
         entries = [outbox_entry(event, self.source) for event in change.events]
-        applied = [event_id] if event_id else []
+        applied = [cause] if cause else []
         if current is None:
             carrier: dict[str, str] = {}
             inject(carrier)
@@ -163,8 +185,8 @@ class AggregateStore:
         if entries:
             pushes["outbox"] = {"$each": entries}
         if applied:
-            guard["applied"] = {"$ne": event_id}
-            pushes["applied"] = event_id
+            guard["applied"] = {"$ne": cause}
+            pushes["applied"] = cause
         if pushes:
             update["$push"] = pushes
         if not change.set:
@@ -172,9 +194,9 @@ class AggregateStore:
         result = await self.collection.update_one(guard, update)
         return result.modified_count == 1
 
-    async def pending(self, limit: int = 100) -> list[Document]:
-        """Aggregates whose outbox still holds unpublished events."""
-        cursor = self.collection.find({"outbox.0": {"$exists": True}}, {"outbox": 1}).limit(limit)
+    async def pending(self) -> list[Document]:
+        """Aggregates whose outbox still holds unpublished events (a scan: for sweeps)."""
+        cursor = self.collection.find({"outbox.0": {"$exists": True}}, {"outbox": 1})
         return [document async for document in cursor]
 
     async def pending_of(self, aggregate_ids: list[str]) -> list[Document]:
@@ -189,6 +211,57 @@ class AggregateStore:
 
     async def backlog(self) -> int:
         return await self.collection.count_documents({"outbox.0": {"$exists": True}})
+
+
+class MongoAggregates(Outboxed, Generic[A]):
+    """The aggregate port (rcm_shared.aggregates) on MongoDB or FerretDB."""
+
+    def __init__(
+        self, database: AsyncDatabase[Document], name: str, source: str, model: type[A]
+    ) -> None:
+        super().__init__(database, name, source)
+        self.model = model
+
+    def _load(self, document: Document | None) -> A | None:
+        return None if document is None else self.model.model_validate(_state(document))
+
+    async def get(self, aggregate_id: str) -> A | None:
+        return self._load(await self.collection.find_one({"_id": aggregate_id}, HIDDEN))
+
+    async def find(self, where: Mapping[str, object], limit: int = 100) -> list[A]:
+        cursor = self.collection.find(dict(where), HIDDEN).limit(limit)
+        return [self.model.model_validate(_state(document)) async for document in cursor]
+
+    async def apply(
+        self, aggregate_id: str, decide: aggregates.Decide[A, R], cause: str | None = None
+    ) -> Applied[A, R]:
+        def raw(document: Document | None) -> tuple[Document | None, Sequence[Event], Any]:
+            decision = decide(self._load(document))
+            values = None if decision.state is None else to_bson(decision.state.model_dump())
+            return values, decision.events, decision.result
+
+        outcome, document, result = await self._apply(aggregate_id, raw, cause)
+        return Applied(outcome, self._load(document), result)
+
+
+class AggregateStore(Outboxed):
+    """Untyped aggregates: `decide` gets the document and returns a `Change` (or None)."""
+
+    async def get(self, aggregate_id: str) -> Document | None:
+        return await self.collection.find_one({"_id": aggregate_id}, HIDDEN)
+
+    async def apply(
+        self,
+        aggregate_id: str,
+        decide: Decide,
+        event_id: str | None = None,
+    ) -> Outcome:
+        def raw(document: Document | None) -> tuple[Document | None, Sequence[Event], Any]:
+            change = decide(document)
+            return (None, (), None) if change is None else (change.set, change.events, None)
+
+        outcome, _, _ = await self._apply(aggregate_id, raw, event_id)
+        return outcome
 
 
 class ControlNumbers:

@@ -19,6 +19,7 @@ from rcm_contracts.payments import PatientPaymentReceived, PaymentMethod
 from rcm_shared.envelope import Envelope
 from rcm_shared.errors import PermanentError
 from rcm_shared.kafka import Consumer, EventPublisher, Topics, make_broker
+from rcm_shared.ownership import Ownership
 from rcm_shared.relay import OutboxRelay
 from rcm_shared.store import AggregateStore, Change, ControlNumbers, Outcome
 from rcm_shared.telemetry import setup_tracing
@@ -28,6 +29,8 @@ from tests.conftest import REPO, Infra
 from .helpers import eventually, headers_of, read_topic
 
 pytestmark = pytest.mark.integration
+
+PARTITIONS = 6  # the local broker's default for topics it creates
 
 
 def payment(episode: str, cents: int = 1500) -> PatientPaymentReceived:
@@ -44,13 +47,16 @@ async def test_round_trip_keeps_headers_key_and_trace(infra: Infra, topics: Topi
     provider = setup_tracing("test-producer", None)
     broker = make_broker(infra.kafka, "test-round-trip", provider)
     received: list[Envelope[PatientPaymentReceived]] = []
-    consumer = Consumer(broker, topics, group_id=f"{topics.prefix}g")
+    consumer = Consumer(
+        broker, topics, ownership=Ownership(PARTITIONS), group_id=f"{topics.prefix}g"
+    )
 
     @consumer.on(PatientPaymentReceived)
     async def collect(envelope: Envelope[PatientPaymentReceived]) -> None:
         received.append(envelope)
 
     sent = Envelope(data=payment("ep-rt-1"), source="rcm/test")
+    consumer.start()
     await broker.start()
     try:
         with provider.get_tracer("test").start_as_current_span("request") as span:
@@ -138,7 +144,9 @@ async def test_crash_between_write_and_publish_loses_no_event(
 async def test_duplicate_delivery_applies_once(infra: Infra, topics: Topics, database: Any) -> None:
     broker = make_broker(infra.kafka, "test-duplicates")
     store = AggregateStore(database, "ledgers", source="rcm/test")
-    consumer = Consumer(broker, topics, group_id=f"{topics.prefix}ledger")
+    consumer = Consumer(
+        broker, topics, ownership=Ownership(PARTITIONS), group_id=f"{topics.prefix}ledger"
+    )
     handled: list[Outcome] = []
 
     @consumer.on(PatientPaymentReceived)
@@ -152,6 +160,7 @@ async def test_duplicate_delivery_applies_once(infra: Infra, topics: Topics, dat
     first = Envelope(data=payment("ep-dup", 1000), source="rcm/test")
     second = Envelope(data=payment("ep-dup", 700), source="rcm/test")
     publisher = EventPublisher(broker, topics)
+    consumer.start()
     await broker.start()
     try:
         for envelope in (first, first, second, first):
@@ -175,7 +184,9 @@ async def test_poison_messages_go_to_dead_letters_and_the_flow_goes_on(
     infra: Infra, topics: Topics
 ) -> None:
     broker = make_broker(infra.kafka, "test-poison")
-    consumer = Consumer(broker, topics, group_id=f"{topics.prefix}poison")
+    consumer = Consumer(
+        broker, topics, ownership=Ownership(PARTITIONS), group_id=f"{topics.prefix}poison"
+    )
     processed: list[str] = []
 
     @consumer.on(PatientPaymentReceived)
@@ -188,6 +199,7 @@ async def test_poison_messages_go_to_dead_letters_and_the_flow_goes_on(
     good = Envelope(data=payment("ep-p", 100), source="rcm/test")
     valid_headers = good.headers()
     wrong_type = {**valid_headers, "ce_type": "rcm.payments.no-such-event.v1"}
+    consumer.start()
     await broker.start()
     try:
         await broker.publish(b"{not json", topic=topic, key=b"ep-p", headers=valid_headers)
@@ -276,7 +288,14 @@ async def test_transient_database_error_is_retried_not_dead_lettered(
     )
     store = AggregateStore(client[database.name], "ledgers", source="rcm/test")
     broker = make_broker(infra.kafka, "test-transient")
-    consumer = Consumer(broker, topics, group_id=f"{topics.prefix}t", retries=2, backoff_s=0.1)
+    consumer = Consumer(
+        broker,
+        topics,
+        ownership=Ownership(PARTITIONS),
+        group_id=f"{topics.prefix}t",
+        retries=2,
+        backoff_s=0.1,
+    )
     attempts = 0
 
     @consumer.on(PatientPaymentReceived)
@@ -292,6 +311,7 @@ async def test_transient_database_error_is_retried_not_dead_lettered(
         )
 
     sent = Envelope(data=payment("ep-t", 4200), source="rcm/test")
+    consumer.start()
     await broker.start()
     try:
         await EventPublisher(broker, topics).publish(sent)

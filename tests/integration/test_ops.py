@@ -18,6 +18,7 @@ from rcm_ops.timeline import read_episode
 from rcm_shared.envelope import Envelope
 from rcm_shared.errors import PermanentError
 from rcm_shared.kafka import Consumer, EventPublisher, Topics, make_broker
+from rcm_shared.ownership import Ownership
 from rcm_shared.telemetry import setup_tracing
 
 from tests.conftest import REPO, Infra
@@ -134,7 +135,9 @@ async def test_timeline_orders_one_episode_across_topics(infra: Infra, topics: T
 
 async def test_dead_letter_listed_replayed_once_and_applied(infra: Infra, topics: Topics) -> None:
     broker = make_broker(infra.kafka, "test-ops-dlq")
-    consumer = Consumer(broker, topics, group_id=f"{topics.prefix}collections")
+    consumer = Consumer(
+        broker, topics, group_id=f"{topics.prefix}collections", ownership=Ownership(6)
+    )
     applied: list[str] = []
     fixed = False
 
@@ -147,6 +150,7 @@ async def test_dead_letter_listed_replayed_once_and_applied(infra: Infra, topics
     topic = topics.of(PatientPaymentReceived)
     poison = Envelope(data=payment("E00000000000c", 666), source="rcm/payments")
     good = Envelope(data=payment("E00000000000c", 100), source="rcm/payments")
+    consumer.start()
     await broker.start()
     try:
         for envelope in (good, poison):

@@ -1,0 +1,114 @@
+"""The aggregate port: how a handler loads, decides and saves, whatever the store.
+
+A handler calls `apply(id, decide, cause)`. `decide` is pure: it gets the aggregate's
+current state (None if it does not exist yet) and returns a `Decision`: the new state
+(None: nothing changes), the events the change emits and a result for the caller. The
+store saves state and events together and remembers the cause (the consumed event's or
+the command's id), so a redelivered cause changes nothing. Only the adapter knows how:
+`MongoAggregates` (rcm_shared.store) keeps the outbox, the applied ids, the version and
+the trace inside the document; `InMemoryAggregates` below serves unit tests of handlers.
+
+Every change of an aggregate comes from the one process that owns its Kafka partition
+(the aggregate id is the key of every message that changes it), so there is one writer
+per aggregate by design; see rcm_shared.ownership.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+from rcm_contracts import Event
+
+A = TypeVar("A", bound=BaseModel)
+R = TypeVar("R")
+
+
+class Outcome(Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # the cause was applied before: nothing to do
+    UNCHANGED = "unchanged"  # the decision was to change nothing
+
+
+@dataclass(frozen=True)
+class Decision(Generic[A, R]):
+    """What a rule decided: the new state (None: no change), events to emit, a result."""
+
+    state: A | None = None
+    events: Sequence[Event] = ()
+    result: R | None = None
+
+
+@dataclass(frozen=True)
+class Applied(Generic[A, R]):
+    """How `apply` ended, the state after it, and the decision's result (None when the
+    cause was a duplicate: the decision did not run again)."""
+
+    outcome: Outcome
+    state: A | None
+    result: R | None = None
+
+
+Decide = Callable[[A | None], Decision[A, R]]
+
+
+class Aggregates(Protocol[A]):
+    async def get(self, aggregate_id: str) -> A | None: ...
+
+    async def apply(
+        self, aggregate_id: str, decide: Decide[A, R], cause: str | None = None
+    ) -> Applied[A, R]: ...
+
+    async def find(self, where: Mapping[str, object], limit: int = 100) -> list[A]:
+        """Aggregates whose fields equal `where` (dotted paths reach inside)."""
+        ...
+
+
+def _field(document: Mapping[str, Any], path: str) -> object:
+    value: object = document
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+@dataclass
+class InMemoryAggregates(Generic[A]):
+    """The port in a dict, for unit tests of handlers: same outcomes, same events."""
+
+    model: type[A]
+    states: dict[str, A] = field(default_factory=dict)
+    applied: dict[str, set[str]] = field(default_factory=dict)
+    emitted: list[Event] = field(default_factory=list)
+
+    async def get(self, aggregate_id: str) -> A | None:
+        return self.states.get(aggregate_id)
+
+    async def apply(
+        self, aggregate_id: str, decide: Decide[A, R], cause: str | None = None
+    ) -> Applied[A, R]:
+        current = self.states.get(aggregate_id)
+        if cause is not None and cause in self.applied.get(aggregate_id, set()):
+            return Applied(Outcome.DUPLICATE, current)
+        decision = decide(current)
+        if decision.state is None and not decision.events:
+            return Applied(Outcome.UNCHANGED, current, decision.result)
+        state = decision.state or current
+        if state is not None:
+            self.states[aggregate_id] = state
+        if cause is not None:
+            self.applied.setdefault(aggregate_id, set()).add(cause)
+        self.emitted += decision.events
+        return Applied(Outcome.APPLIED, state, decision.result)
+
+    async def find(self, where: Mapping[str, object], limit: int = 100) -> list[A]:
+        found = [
+            state
+            for state in self.states.values()
+            if all(_field(state.model_dump(mode="json"), k) == v for k, v in where.items())
+        ]
+        return found[:limit]

@@ -1,0 +1,72 @@
+"""Which aggregates and singleton jobs this process owns: Kafka's group coordinator decides.
+
+Every replica of a service is one member of the service's consumer group, subscribed to
+the same topics, which all have the same number of partitions. The range assignor gives
+partition p of every topic to the same member, and every message that changes an
+aggregate is keyed by its id, so one member owns an aggregate: its events, the commands
+sent to it (rcm_shared.requests) and its outbox. A singleton job (a batch sender, a
+mailbox reader) belongs to whoever owns the partition its name hashes to.
+
+The hand-over is clean: when partitions are revoked, the member first stops taking work
+for them and then waits until the work in flight is done, before Kafka gives them to
+another member. Membership is a lease: a member that stops heartbeating for the session
+timeout (a crash, SIGKILL) loses its partitions to the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.partitioner import murmur2
+
+log = logging.getLogger(__name__)
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives this key (murmur2, as in Java)."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self.owned: frozenset[int] = frozenset()  # partition numbers, the same on every topic
+        self.on_assigned: Callable[[], None] = lambda: None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def owns(self, key: str) -> bool:
+        """Whether the aggregate with this id (the messages' key) is this process's."""
+        return partition_of(key, self.partitions) in self.owned
+
+    def holds(self, job: str) -> bool:
+        """Whether this process runs the singleton job of that name now."""
+        return zlib.crc32(job.encode()) % self.partitions in self.owned
+
+    @contextlib.asynccontextmanager
+    async def working(self) -> AsyncIterator[None]:
+        """Work on owned partitions; a revocation waits until it is done."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
+        self.owned = frozenset()  # no new work from here on, then finish what runs
+        await self._idle.wait()
+
+    async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
+        self.owned = frozenset(partition.partition for partition in assigned)
+        log.info("owning partitions %s", sorted(self.owned))
+        self.on_assigned()

@@ -81,7 +81,11 @@ class Topics:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, names: list[str], partitions: int, replication_factor: int
+    bootstrap_servers: str,
+    names: list[str],
+    partitions: int,
+    replication_factor: int,
+    settle_s: float = 15.0,
 ) -> None:
     """Create the topics that are missing; refuse topics of another partition count, on
     which one process would no longer own all of an aggregate's messages."""
@@ -95,10 +99,16 @@ async def ensure_topics(
                 await admin.create_topics(
                     [NewTopic(name, partitions, replication_factor) for name in missing]
                 )
-        described = await admin.describe_topics(names)
+        # A topic just created (here or by another service) may show no partitions yet.
+        deadline = asyncio.get_running_loop().time() + settle_s
+        while True:
+            described = await admin.describe_topics(names)
+            wrong = sorted(t["topic"] for t in described if len(t["partitions"]) != partitions)
+            if not wrong or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.2)
     finally:
         await admin.close()
-    wrong = sorted(topic["topic"] for topic in described if len(topic["partitions"]) != partitions)
     if wrong:
         raise RuntimeError(
             f"topics without {partitions} partitions (RCM_TOPIC_PARTITIONS): {', '.join(wrong)}"

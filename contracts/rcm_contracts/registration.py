@@ -2,6 +2,7 @@
 
 These stay inside the clinical and administrative core (eligibility, coding, claims),
 which needs demographics to build X12 270 and 837P; nothing here is for public topics.
+The requests at the end are the front desk's commands; only registration consumes them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from .base import Contract, EpisodeEvent, Id, Npi, UtcDatetime, event
+from .base import Contract, EpisodeEvent, EpisodeRequest, Id, Npi, UtcDatetime, event
 
 
 class Sex(StrEnum):
@@ -128,3 +129,68 @@ class EncounterCompleted(EpisodeEvent):
     place_of_service: str = Field(pattern=r"^\d{2}$", description="CMS place-of-service code.")
     rendering_provider_npi: Npi
     documentation: ClinicalDocumentation
+
+
+# --- the front desk's commands ----------------------------------------------------------
+
+
+class CoverageDraft(Contract):
+    """A coverage as a person enters it: the id is optional (kept or made by registration)."""
+
+    coverage_id: str | None = Field(default=None, pattern=r"^V[0-9a-f]{12}$")
+    rank: CoverageRank
+    payer_id: Id = Field(min_length=2)
+    payer_name: str = Field(min_length=1, max_length=60)
+    member_id: str = Field(min_length=2, max_length=80)
+    group_number: str | None = Field(default=None, min_length=1, max_length=50)
+    relationship: Relationship = Relationship.SELF
+    subscriber: Person | None = None
+
+
+@event("rcm.registration.appointment-requested.v1")
+class AppointmentRequested(EpisodeRequest):
+    """Opens the episode `episode_id`, an id the asker made (from its Idempotency-Key, if any)."""
+
+    patient_id: Id | None = Field(default=None, description="A returning patient's id; else new.")
+    scheduled_start: UtcDatetime
+    rendering_provider_npi: Npi
+    visit_type: str = Field(min_length=1, max_length=40)
+
+
+@event("rcm.registration.registration-requested.v1")
+class RegistrationRequested(EpisodeRequest):
+    """Records the patient, guarantor and coverages of the episode (the front desk's entry)."""
+
+    patient: Person
+    guarantor_id: Id | None = Field(default=None, description="Else the one on file or a new one.")
+    coverages: list[CoverageDraft] = Field(default_factory=list, max_length=2)
+
+
+@event("rcm.registration.coverage-update-requested.v1")
+class CoverageUpdateRequested(EpisodeRequest):
+    """Replaces the registered episode's coverages; an empty list means self-pay."""
+
+    coverages: list[CoverageDraft] = Field(default_factory=list, max_length=2)
+
+
+@event("rcm.registration.check-in-requested.v1")
+class CheckInRequested(EpisodeRequest):
+    """The patient arrived for the episode's appointment."""
+
+
+@event("rcm.registration.encounter-completion-requested.v1")
+class EncounterCompletionRequested(EpisodeRequest):
+    """The checked-in patient's visit is documented, ready for coding."""
+
+    place_of_service: str = Field(pattern=r"^\d{2}$")
+    rendering_provider_npi: Npi | None = Field(
+        default=None, description="Defaults to the appointment's provider."
+    )
+    documentation: ClinicalDocumentation
+
+
+@event("rcm.registration.cancellation-requested.v1")
+class CancellationRequested(EpisodeRequest):
+    """Cancels the appointment, as long as no encounter is completed."""
+
+    reason: str = Field(min_length=1, max_length=200)

@@ -3,30 +3,39 @@
 Every problem with a request is a 422 that names the field and the rule, and nothing is
 stored; a command that does not fit the episode's state is a 409; an unknown episode 404.
 Repeating a command is safe: it answers 200 with the current state and emits nothing.
+Commands are asked of the replica that owns the episode (rcm_shared.requests).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Response
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from rcm_contracts import registration as contracts
 from rcm_contracts.registration import ClinicalDocumentation, Person
+from rcm_shared.aggregates import Aggregates
+from rcm_shared.errors import NotFound
+from rcm_shared.requests import Reply
+from rcm_shared.service import Service
 
 from .domain import (
+    EPISODE_ID,
     GUARANTOR_ID,
     PATIENT_ID,
-    Conflict,
-    CoverageDraft,
-    UnknownEpisode,
+    AppointmentCreated,
+    Episode,
     coverage_list_problems,
     npi_problem,
     person_problems,
 )
-from .handlers import Registration
+from .handlers import episode_id_for, new_id
+
+# The front desk's requests carry no user yet.
+REQUESTED_BY = "api"
 
 
 def _valid_npi(value: str) -> str:
@@ -60,10 +69,8 @@ class AppointmentRequest(Request):
     visit_type: str = Field(min_length=1, max_length=40)
 
 
-class AppointmentCreated(BaseModel):
-    episode_id: str
-    appointment_id: str
-    patient_id: str
+class CoverageDraft(contracts.CoverageDraft):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class CoveragesRequest(Request):
@@ -101,86 +108,89 @@ class CancelRequest(Request):
     reason: str = Field(min_length=1, max_length=200)
 
 
-@contextlib.contextmanager
-def _http_errors() -> Iterator[None]:
-    try:
-        yield
-    except UnknownEpisode as error:
-        raise HTTPException(404, str(error)) from None
-    except Conflict as error:
-        raise HTTPException(409, str(error)) from None
+def _answer(reply: Reply) -> JSONResponse:
+    return JSONResponse(reply.body, status_code=reply.status)
 
 
-def router(registration: Registration) -> APIRouter:
+def _episode_id(episode_id: str) -> str:
+    """Only ids registration made name an episode; the owner need not be asked of others."""
+    if not re.fullmatch(EPISODE_ID, episode_id):
+        raise NotFound(f"no episode {episode_id}")
+    return episode_id
+
+
+def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
     api = APIRouter(tags=["registration"])
 
-    @api.post("/appointments", status_code=201)
+    @api.post("/appointments", status_code=201, response_model=AppointmentCreated)
     async def schedule(
         body: AppointmentRequest,
-        response: Response,
         idempotency_key: Annotated[
             str | None, Header(min_length=1, max_length=200, description="Resubmission guard.")
         ] = None,
-    ) -> AppointmentCreated:
+    ) -> JSONResponse:
         """Opens an episode. With an Idempotency-Key, the same request again answers 200
         with the same ids; another request under that key is a 409."""
-        with _http_errors():
-            episode, created = await registration.schedule(
-                body.scheduled_start,
-                body.rendering_provider_npi,
-                body.visit_type,
-                body.patient_id,
-                idempotency_key,
-            )
-        if not created:
-            response.status_code = 200
-        return AppointmentCreated(
-            episode_id=episode.episode_id,
-            appointment_id=episode.appointment.appointment_id,
-            patient_id=episode.patient_id,
+        request = contracts.AppointmentRequested(
+            episode_id=episode_id_for(idempotency_key) if idempotency_key else new_id("E"),
+            requested_by=REQUESTED_BY,
+            patient_id=body.patient_id,
+            scheduled_start=body.scheduled_start.astimezone(UTC),
+            rendering_provider_npi=body.rendering_provider_npi,
+            visit_type=body.visit_type,
         )
+        return _answer(await service.ask(request, idempotency_key))
 
-    @api.post("/episodes/{episode_id}/registration")
-    async def register(episode_id: str, body: RegistrationRequest) -> dict[str, Any]:
-        with _http_errors():
-            episode = await registration.register(
-                episode_id, body.patient, body.guarantor_id, body.coverages
-            )
-        return episode.view()
+    @api.post("/episodes/{episode_id}/registration", response_model=Episode)
+    async def register(episode_id: str, body: RegistrationRequest) -> JSONResponse:
+        request = contracts.RegistrationRequested(
+            episode_id=_episode_id(episode_id),
+            requested_by=REQUESTED_BY,
+            patient=body.patient,
+            guarantor_id=body.guarantor_id,
+            coverages=body.coverages,
+        )
+        return _answer(await service.ask(request))
 
-    @api.put("/episodes/{episode_id}/coverages")
-    async def coverages(episode_id: str, body: CoveragesRequest) -> dict[str, Any]:
-        with _http_errors():
-            episode = await registration.update_coverages(episode_id, body.coverages)
-        return episode.view()
+    @api.put("/episodes/{episode_id}/coverages", response_model=Episode)
+    async def coverages(episode_id: str, body: CoveragesRequest) -> JSONResponse:
+        request = contracts.CoverageUpdateRequested(
+            episode_id=_episode_id(episode_id),
+            requested_by=REQUESTED_BY,
+            coverages=body.coverages,
+        )
+        return _answer(await service.ask(request))
 
-    @api.post("/episodes/{episode_id}/check-in")
-    async def check_in(episode_id: str) -> dict[str, Any]:
-        with _http_errors():
-            episode = await registration.check_in(episode_id)
-        return episode.view()
+    @api.post("/episodes/{episode_id}/check-in", response_model=Episode)
+    async def check_in(episode_id: str) -> JSONResponse:
+        request = contracts.CheckInRequested(
+            episode_id=_episode_id(episode_id), requested_by=REQUESTED_BY
+        )
+        return _answer(await service.ask(request))
 
-    @api.post("/episodes/{episode_id}/encounter")
-    async def encounter(episode_id: str, body: EncounterRequest) -> dict[str, Any]:
-        with _http_errors():
-            episode = await registration.complete_encounter(
-                episode_id,
-                body.place_of_service,
-                body.rendering_provider_npi,
-                body.documentation,
-            )
-        return episode.view()
+    @api.post("/episodes/{episode_id}/encounter", response_model=Episode)
+    async def encounter(episode_id: str, body: EncounterRequest) -> JSONResponse:
+        request = contracts.EncounterCompletionRequested(
+            episode_id=_episode_id(episode_id),
+            requested_by=REQUESTED_BY,
+            place_of_service=body.place_of_service,
+            rendering_provider_npi=body.rendering_provider_npi,
+            documentation=body.documentation,
+        )
+        return _answer(await service.ask(request))
 
-    @api.post("/episodes/{episode_id}/cancel")
-    async def cancel(episode_id: str, body: CancelRequest) -> dict[str, Any]:
-        with _http_errors():
-            episode = await registration.cancel(episode_id, body.reason)
-        return episode.view()
+    @api.post("/episodes/{episode_id}/cancel", response_model=Episode)
+    async def cancel(episode_id: str, body: CancelRequest) -> JSONResponse:
+        request = contracts.CancellationRequested(
+            episode_id=_episode_id(episode_id), requested_by=REQUESTED_BY, reason=body.reason
+        )
+        return _answer(await service.ask(request))
 
     @api.get("/episodes/{episode_id}")
-    async def get(episode_id: str) -> dict[str, Any]:
-        with _http_errors():
-            episode = await registration.get(episode_id)
-        return episode.view()
+    async def get(episode_id: str) -> Episode:
+        episode = await episodes.get(_episode_id(episode_id))
+        if episode is None:
+            raise NotFound(f"no episode {episode_id}")
+        return episode
 
     return api

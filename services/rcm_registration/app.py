@@ -6,8 +6,8 @@ from rcm_shared.service import Service
 from rcm_shared.settings import ServiceSettings, load_settings
 from rcm_shared.topology import SERVICES
 
-from .api import router
-from .handlers import Registration
+from . import api
+from .handlers import SUBSCRIPTIONS, Handlers
 from .store import episodes
 
 PORT = next(process.http_port for process in SERVICES if process.module == __package__)
@@ -20,7 +20,9 @@ class Settings(ServiceSettings):
 
 def build(settings: Settings) -> Service:
     service = Service(settings)
-    service.api.include_router(router(Registration(episodes(service))))
+    store = episodes(service)
+    service.subscribe(Handlers(store), SUBSCRIPTIONS)
+    service.api.include_router(api.router(service, store))
     return service
 
 

@@ -1,24 +1,25 @@
 """Registration rules: one episode's appointment, patient, coverages, check-in and encounter.
 
 Pure: ids and clocks come in as arguments. Every command is idempotent by state: a command
-that would not change the episode decides `None` (no write, no event); a command that does
-not fit the episode's state raises `Conflict`.
+that would not change the episode decides no change (no write, no event); a command that
+does not fit the episode's state raises `Conflict`, one on no episode `NotFound`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from rcm_contracts.base import Event, Id, Npi
+from pydantic import BaseModel, ConfigDict, computed_field
+from rcm_contracts.base import Event, Npi
 from rcm_contracts.registration import (
     AppointmentCancelled,
     AppointmentScheduled,
     ClinicalDocumentation,
     Coverage,
+    CoverageDraft,
     CoverageRank,
     CoverageUpdated,
     EncounterCompleted,
@@ -27,7 +28,8 @@ from rcm_contracts.registration import (
     Person,
     Relationship,
 )
-from rcm_shared.store import Change, Document
+from rcm_shared.aggregates import Decision
+from rcm_shared.errors import Conflict, NotFound
 from rcm_x12 import npi_check_digit_ok
 
 Status = Literal["scheduled", "registered", "checked-in", "completed", "cancelled"]
@@ -35,19 +37,11 @@ Status = Literal["scheduled", "registered", "checked-in", "completed", "cancelle
 RANK_ORDER = {CoverageRank.PRIMARY: 0, CoverageRank.SECONDARY: 1}
 PATIENT_ID = r"^P[0-9a-f]{12}$"
 GUARANTOR_ID = r"^G[0-9a-f]{12}$"
-COVERAGE_ID = r"^V[0-9a-f]{12}$"
+EPISODE_ID = r"^E[0-9a-f]{12}$"
 
 # What survives an X12 element: printable ASCII, no blank at either end, no delimiter.
 _X12_TEXT = re.compile(r"^[!-~](?:[ -~]*[!-~])?$")
 _X12_DELIMITERS = frozenset("*^:~")
-
-
-class Conflict(Exception):
-    """The command does not fit the episode's state (HTTP 409)."""
-
-
-class UnknownEpisode(Exception):
-    """No episode has this id (HTTP 404)."""
 
 
 # --- input rules (the API turns each problem into a 422) -------------------------------
@@ -84,24 +78,6 @@ def person_problems(person: Person, today: date) -> list[str]:
     if person.birth_date > today:
         problems.append("birth_date: must not be in the future")
     return problems
-
-
-class CoverageDraft(BaseModel):
-    """A coverage as a person enters it: the id is optional (kept or made by registration)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    coverage_id: str | None = Field(default=None, pattern=COVERAGE_ID)
-    rank: CoverageRank
-    payer_id: Id = Field(min_length=2)
-    payer_name: str = Field(min_length=1, max_length=60)
-    member_id: str = Field(min_length=2, max_length=80)
-    group_number: str | None = Field(default=None, min_length=1, max_length=50)
-    relationship: Relationship = Relationship.SELF
-    subscriber: Person | None = None
-
-    def with_id(self, coverage_id: str) -> Coverage:
-        return Coverage.model_validate({**self.model_dump(), "coverage_id": coverage_id})
 
 
 def coverage_problems(draft: CoverageDraft, today: date) -> list[str]:
@@ -145,6 +121,12 @@ def coverage_list_problems(drafts: Sequence[CoverageDraft], today: date) -> list
 # --- the episode -------------------------------------------------------------------------
 
 
+def instant(moment: datetime) -> datetime:
+    """A time as the store keeps it (BSON: milliseconds), so that the answer, the event and
+    every later read of the episode say the same time."""
+    return moment.astimezone(UTC).replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 class Appointment(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -174,7 +156,7 @@ class Cancellation(BaseModel):
 
 
 class Episode(BaseModel):
-    """The aggregate as stored (JSON-safe: dates as ISO strings) and as the API shows it."""
+    """The aggregate, as stored and as the API shows it (with its status)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -187,10 +169,12 @@ class Episode(BaseModel):
     encounter: Encounter | None = None
     cancellation: Cancellation | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def patient_id(self) -> str:
         return self.appointment.patient_id
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> Status:
         if self.cancellation is not None:
@@ -203,43 +187,55 @@ class Episode(BaseModel):
             return "registered"
         return "scheduled"
 
-    def view(self) -> Document:
-        return {
-            **self.model_dump(mode="json"),
-            "patient_id": self.patient_id,
-            "status": self.status,
-        }
+
+class AppointmentCreated(BaseModel):
+    """The answer to scheduling: the ids the front desk goes on with."""
+
+    episode_id: str
+    appointment_id: str
+    patient_id: str
+
+    @classmethod
+    def of(cls, episode: Episode) -> AppointmentCreated:
+        return cls(
+            episode_id=episode.episode_id,
+            appointment_id=episode.appointment.appointment_id,
+            patient_id=episode.patient_id,
+        )
 
 
-def load(document: Document | None) -> Episode:
-    if document is None:
-        raise UnknownEpisode("no such episode")
-    return Episode.model_validate(document)
+EpisodeDecision = Decision[Episode, None]
+UNCHANGED: EpisodeDecision = Decision()
 
 
-def _save(episode: Episode, events: Iterable[Event]) -> Change:
-    return Change(set=episode.view(), events=list(events))
+def existing(episode: Episode | None) -> Episode:
+    if episode is None:
+        raise NotFound("no such episode")
+    return episode
 
 
-def _open(episode: Episode) -> None:
+def _open(episode: Episode | None) -> Episode:
+    episode = existing(episode)
     if episode.cancellation is not None:
         raise Conflict("the appointment is cancelled")
+    return episode
 
 
 # --- commands ----------------------------------------------------------------------------
 
 
 def schedule(
-    current: Document | None, episode_id: str, appointment: Appointment, patient_given: bool
-) -> Change | None:
+    current: Episode | None, episode_id: str, appointment: Appointment, patient_given: bool
+) -> EpisodeDecision:
     """Opens the episode. Scheduling it again (same idempotency key) with the same request
     changes nothing; a different request under an existing episode id is a conflict."""
     if current is not None:
-        existing = load(current).appointment
-        if not same_request(existing, appointment, patient_given):
+        if not same_request(current.appointment, appointment, patient_given):
             raise Conflict("this idempotency key was used for a different appointment")
-        return None
-    episode = Episode(episode_id=episode_id, appointment=appointment)
+        return UNCHANGED
+    appointment = appointment.model_copy(
+        update={"scheduled_start": instant(appointment.scheduled_start)}
+    )
     event = AppointmentScheduled(
         episode_id=episode_id,
         appointment_id=appointment.appointment_id,
@@ -248,14 +244,20 @@ def schedule(
         rendering_provider_npi=appointment.rendering_provider_npi,
         visit_type=appointment.visit_type,
     )
-    return _save(episode, [event])
+    return Decision(Episode(episode_id=episode_id, appointment=appointment), [event])
 
 
 def same_request(existing: Appointment, requested: Appointment, patient_given: bool) -> bool:
-    fields = ["scheduled_start", "rendering_provider_npi", "visit_type"]
+    fields = ["rendering_provider_npi", "visit_type"]
     if patient_given:
         fields.append("patient_id")
-    return all(getattr(existing, name) == getattr(requested, name) for name in fields)
+    return instant(existing.scheduled_start) == instant(requested.scheduled_start) and all(
+        getattr(existing, name) == getattr(requested, name) for name in fields
+    )
+
+
+def with_id(draft: CoverageDraft, coverage_id: str) -> Coverage:
+    return Coverage.model_validate({**draft.model_dump(), "coverage_id": coverage_id})
 
 
 def resolve_coverages(
@@ -267,7 +269,7 @@ def resolve_coverages(
     resolved = []
     for draft in sorted(drafts, key=lambda d: RANK_ORDER[d.rank]):
         coverage_id = draft.coverage_id or on_file.get((draft.payer_id, draft.member_id))
-        resolved.append(draft.with_id(coverage_id or next(fresh_ids)))
+        resolved.append(with_id(draft, coverage_id or next(fresh_ids)))
     return resolved
 
 
@@ -280,19 +282,18 @@ def _coverage_event(episode: Episode) -> CoverageUpdated:
 
 
 def register(
-    current: Document | None,
+    current: Episode | None,
     patient: Person,
     guarantor_id: str | None,
     drafts: Sequence[CoverageDraft],
     new_guarantor_id: str,
     fresh_coverage_ids: Iterator[str],
-) -> Change | None:
+) -> EpisodeDecision:
     """Records the patient, guarantor and coverages; emits only what changed (the first
     registration emits both events, so eligibility learns of a self-pay episode too).
     Without a guarantor id the one on file stays; the first time, the patient gets a new one.
     """
-    episode = load(current)
-    _open(episode)
+    episode = _open(current)
     guarantor = guarantor_id or episode.guarantor_id or new_guarantor_id
     coverages = resolve_coverages(episode.coverages or [], drafts, fresh_coverage_ids)
     updated = episode.model_copy(
@@ -310,49 +311,46 @@ def register(
         )
     if episode.coverages != coverages:
         events.append(_coverage_event(updated))
-    return _save(updated, events) if events else None
+    return Decision(updated, events) if events else UNCHANGED
 
 
 def update_coverages(
-    current: Document | None, drafts: Sequence[CoverageDraft], fresh_ids: Iterator[str]
-) -> Change | None:
-    episode = load(current)
-    _open(episode)
+    current: Episode | None, drafts: Sequence[CoverageDraft], fresh_ids: Iterator[str]
+) -> EpisodeDecision:
+    episode = _open(current)
     if episode.patient is None:
         raise Conflict("register the patient before changing coverages")
     coverages = resolve_coverages(episode.coverages or [], drafts, fresh_ids)
     if coverages == episode.coverages:
-        return None
+        return UNCHANGED
     updated = episode.model_copy(update={"coverages": coverages})
-    return _save(updated, [_coverage_event(updated)])
+    return Decision(updated, [_coverage_event(updated)])
 
 
-def check_in(current: Document | None, now: datetime) -> Change | None:
-    episode = load(current)
-    _open(episode)
+def check_in(current: Episode | None, now: datetime) -> EpisodeDecision:
+    episode = _open(current)
     if episode.checked_in_at is not None:
-        return None
-    updated = episode.model_copy(update={"checked_in_at": now})
+        return UNCHANGED
+    now = instant(now)
     event = PatientCheckedIn(
         episode_id=episode.episode_id,
         appointment_id=episode.appointment.appointment_id,
         checked_in_at=now,
     )
-    return _save(updated, [event])
+    return Decision(episode.model_copy(update={"checked_in_at": now}), [event])
 
 
 def complete_encounter(
-    current: Document | None,
+    current: Episode | None,
     encounter_id: str,
     place_of_service: str,
     rendering_provider_npi: str | None,
     documentation: ClinicalDocumentation,
     now: datetime,
-) -> Change | None:
+) -> EpisodeDecision:
     """The visit is documented; coding takes it from here. The date of service is the
     appointment's (UTC) date, the same date eligibility was checked for."""
-    episode = load(current)
-    _open(episode)
+    episode = _open(current)
     npi = rendering_provider_npi or episode.appointment.rendering_provider_npi
     if episode.encounter is not None:
         done = episode.encounter
@@ -361,7 +359,7 @@ def complete_encounter(
             npi,
             documentation,
         ):
-            return None
+            return UNCHANGED
         raise Conflict("the encounter is already completed")
     if episode.patient is None:
         raise Conflict("register the patient before completing the encounter")
@@ -373,7 +371,7 @@ def complete_encounter(
         place_of_service=place_of_service,
         rendering_provider_npi=npi,
         documentation=documentation,
-        completed_at=now,
+        completed_at=instant(now),
     )
     event = EncounterCompleted(
         episode_id=episode.episode_id,
@@ -384,21 +382,19 @@ def complete_encounter(
         rendering_provider_npi=npi,
         documentation=documentation,
     )
-    return _save(episode.model_copy(update={"encounter": encounter}), [event])
+    return Decision(episode.model_copy(update={"encounter": encounter}), [event])
 
 
-def cancel(current: Document | None, reason: str, now: datetime) -> Change | None:
-    episode = load(current)
+def cancel(current: Episode | None, reason: str, now: datetime) -> EpisodeDecision:
+    episode = existing(current)
     if episode.cancellation is not None:
-        return None
+        return UNCHANGED
     if episode.encounter is not None:
         raise Conflict("the encounter is completed; the appointment can no longer be cancelled")
-    updated = episode.model_copy(
-        update={"cancellation": Cancellation(reason=reason, cancelled_at=now)}
-    )
+    cancellation = Cancellation(reason=reason, cancelled_at=instant(now))
     event = AppointmentCancelled(
         episode_id=episode.episode_id,
         appointment_id=episode.appointment.appointment_id,
         reason=reason,
     )
-    return _save(updated, [event])
+    return Decision(episode.model_copy(update={"cancellation": cancellation}), [event])

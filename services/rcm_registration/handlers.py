@@ -1,4 +1,4 @@
-"""Registration commands: load the episode, decide, save (state and events in one write).
+"""The front desk's commands, applied by the replica that owns the episode.
 
 Ids and the clock are made here, outside the pure decisions. A decision may run more than
 once (another writer won the race); only the write that succeeds counts.
@@ -8,15 +8,28 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from typing import TypeVar
 
-from rcm_contracts.registration import ClinicalDocumentation, Person
-from rcm_shared.store import AggregateStore, Change, Document, Outcome
+from rcm_contracts.base import EpisodeRequest
+from rcm_contracts.registration import (
+    AppointmentRequested,
+    CancellationRequested,
+    CheckInRequested,
+    CoverageUpdateRequested,
+    EncounterCompletionRequested,
+    RegistrationRequested,
+)
+from rcm_shared.aggregates import Aggregates, Decide, Outcome
+from rcm_shared.clock import Clock, utc_now
+from rcm_shared.envelope import Envelope
+from rcm_shared.requests import Reply
+from rcm_shared.service import Subscriptions
 
 from . import domain
-from .domain import Appointment, CoverageDraft, Episode
-from .store import find
+from .domain import Appointment, AppointmentCreated, Episode
+
+R = TypeVar("R", bound=EpisodeRequest)
 
 
 def new_id(prefix: str) -> str:
@@ -33,93 +46,94 @@ def episode_id_for(idempotency_key: str) -> str:
     return "E" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]
 
 
-class Registration:
-    def __init__(self, episodes: AggregateStore) -> None:
+class Handlers:
+    def __init__(self, episodes: Aggregates[Episode], clock: Clock = utc_now) -> None:
         self.episodes = episodes
+        self.clock = clock
 
-    async def _apply(
-        self, episode_id: str, decide: Callable[[Document | None], Change | None]
-    ) -> Outcome:
-        return await self.episodes.apply(episode_id, decide)
+    async def _apply(self, envelope: Envelope[R], decide: Decide[Episode, None]) -> Episode:
+        """Applies the decision once per request; a repeat is answered from the episode."""
+        applied = await self.episodes.apply(envelope.data.episode_id, decide, cause=envelope.id)
+        return domain.existing(applied.state)
 
-    async def get(self, episode_id: str) -> Episode:
-        return await find(self.episodes, episode_id)
-
-    async def schedule(
-        self,
-        scheduled_start: datetime,
-        rendering_provider_npi: str,
-        visit_type: str,
-        patient_id: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> tuple[Episode, bool]:
-        """Opens an episode; returns it and whether it is new (False: a resubmission)."""
-        episode_id = episode_id_for(idempotency_key) if idempotency_key else new_id("E")
+    async def appointment_requested(self, envelope: Envelope[AppointmentRequested]) -> Reply:
+        request = envelope.data
         appointment = Appointment(
             appointment_id=new_id("A"),
-            patient_id=patient_id or new_id("P"),
-            scheduled_start=scheduled_start.astimezone(UTC),
-            rendering_provider_npi=rendering_provider_npi,
-            visit_type=visit_type,
+            patient_id=request.patient_id or new_id("P"),
+            scheduled_start=request.scheduled_start,
+            rendering_provider_npi=request.rendering_provider_npi,
+            visit_type=request.visit_type,
         )
-        outcome = await self._apply(
-            episode_id,
+        # No cause: a key's request id is the same for another appointment under that key,
+        # which must be a conflict; the episode's state tells a retry (200) from it.
+        applied = await self.episodes.apply(
+            request.episode_id,
             lambda current: domain.schedule(
-                current, episode_id, appointment, patient_given=patient_id is not None
+                current, request.episode_id, appointment, request.patient_id is not None
             ),
         )
-        return await self.get(episode_id), outcome is Outcome.APPLIED
+        created = AppointmentCreated.of(domain.existing(applied.state))
+        return Reply(201 if applied.outcome is Outcome.APPLIED else 200, created)
 
-    async def register(
-        self,
-        episode_id: str,
-        patient: Person,
-        guarantor_id: str | None,
-        coverages: Sequence[CoverageDraft],
-    ) -> Episode:
+    async def registration_requested(self, envelope: Envelope[RegistrationRequested]) -> Episode:
+        request = envelope.data
         new_guarantor_id = new_id("G")
         coverage_ids = fresh_ids("V")
-        await self._apply(
-            episode_id,
+        return await self._apply(
+            envelope,
             lambda current: domain.register(
-                current, patient, guarantor_id, coverages, new_guarantor_id, coverage_ids
+                current,
+                request.patient,
+                request.guarantor_id,
+                request.coverages,
+                new_guarantor_id,
+                coverage_ids,
             ),
         )
-        return await self.get(episode_id)
 
-    async def update_coverages(
-        self, episode_id: str, coverages: Sequence[CoverageDraft]
+    async def coverage_update_requested(
+        self, envelope: Envelope[CoverageUpdateRequested]
     ) -> Episode:
+        coverages = envelope.data.coverages
         coverage_ids = fresh_ids("V")
-        await self._apply(
-            episode_id,
-            lambda current: domain.update_coverages(current, coverages, coverage_ids),
+        return await self._apply(
+            envelope, lambda current: domain.update_coverages(current, coverages, coverage_ids)
         )
-        return await self.get(episode_id)
 
-    async def check_in(self, episode_id: str) -> Episode:
-        now = datetime.now(UTC)
-        await self._apply(episode_id, lambda current: domain.check_in(current, now))
-        return await self.get(episode_id)
+    async def check_in_requested(self, envelope: Envelope[CheckInRequested]) -> Episode:
+        now = self.clock()
+        return await self._apply(envelope, lambda current: domain.check_in(current, now))
 
-    async def complete_encounter(
-        self,
-        episode_id: str,
-        place_of_service: str,
-        rendering_provider_npi: str | None,
-        documentation: ClinicalDocumentation,
+    async def encounter_completion_requested(
+        self, envelope: Envelope[EncounterCompletionRequested]
     ) -> Episode:
+        request = envelope.data
         encounter_id = new_id("N")
-        now = datetime.now(UTC)
-        await self._apply(
-            episode_id,
+        now = self.clock()
+        return await self._apply(
+            envelope,
             lambda current: domain.complete_encounter(
-                current, encounter_id, place_of_service, rendering_provider_npi, documentation, now
+                current,
+                encounter_id,
+                request.place_of_service,
+                request.rendering_provider_npi,
+                request.documentation,
+                now,
             ),
         )
-        return await self.get(episode_id)
 
-    async def cancel(self, episode_id: str, reason: str) -> Episode:
-        now = datetime.now(UTC)
-        await self._apply(episode_id, lambda current: domain.cancel(current, reason, now))
-        return await self.get(episode_id)
+    async def cancellation_requested(self, envelope: Envelope[CancellationRequested]) -> Episode:
+        reason = envelope.data.reason
+        now = self.clock()
+        return await self._apply(envelope, lambda current: domain.cancel(current, reason, now))
+
+
+SUBSCRIPTIONS: Subscriptions[Handlers] = {
+    AppointmentRequested: Handlers.appointment_requested,
+    RegistrationRequested: Handlers.registration_requested,
+    CoverageUpdateRequested: Handlers.coverage_update_requested,
+    CheckInRequested: Handlers.check_in_requested,
+    EncounterCompletionRequested: Handlers.encounter_completion_requested,
+    CancellationRequested: Handlers.cancellation_requested,
+}

@@ -1,27 +1,15 @@
-"""The registration service's collection: one document per episode (appointment, patient,
-guarantor, coverages, check-in, encounter), each with its outbox."""
+"""The registration service's collection: one episode per document (appointment, patient,
+guarantor, coverages, check-in, encounter), read and changed by its id only."""
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, IndexModel
+from rcm_shared.aggregates import Aggregates
 from rcm_shared.service import Service
-from rcm_shared.store import AggregateStore
 
-from .domain import Episode, load
+from .domain import Episode
 
 EPISODES = "episodes"
 
 
-def episodes(service: Service) -> AggregateStore:
-    return service.store(
-        EPISODES,
-        [
-            IndexModel([("appointment.patient_id", ASCENDING)]),  # a patient's episodes
-            IndexModel([("status", ASCENDING)]),
-        ],
-    )
-
-
-async def find(store: AggregateStore, episode_id: str) -> Episode:
-    """The episode, or `UnknownEpisode`."""
-    return load(await store.get(episode_id))
+def episodes(service: Service) -> Aggregates[Episode]:
+    return service.aggregates(EPISODES, Episode)

@@ -15,6 +15,7 @@ from rcm_contracts.registration import (
     AppointmentCancelled,
     AppointmentScheduled,
     ClinicalDocumentation,
+    CoverageDraft,
     CoverageRank,
     CoverageUpdated,
     DocumentedDiagnosis,
@@ -27,8 +28,9 @@ from rcm_contracts.registration import (
     Sex,
 )
 from rcm_registration import domain
-from rcm_registration.domain import Appointment, Conflict, CoverageDraft, UnknownEpisode
-from rcm_shared.store import Change, Document
+from rcm_registration.domain import Appointment, Episode, EpisodeDecision
+from rcm_shared.aggregates import Decision
+from rcm_shared.errors import Conflict, NotFound
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -64,12 +66,19 @@ def ids(prefix: str) -> Iterator[str]:
     return (f"{prefix}{n:012x}" for n in itertools.count(1))
 
 
-def after(document: Document | None, change: Change | None) -> Document:
-    assert change is not None
-    return {**(document or {}), **change.set}
+NO_CHANGE: EpisodeDecision = Decision()
 
 
-def scheduled() -> Document:
+def after(decision: EpisodeDecision) -> Episode:
+    assert decision.state is not None
+    return decision.state
+
+
+def coverage_ids(episode: Episode) -> list[str]:
+    return [coverage.coverage_id for coverage in episode.coverages or []]
+
+
+def scheduled() -> Episode:
     appointment = Appointment(
         appointment_id="A000000000001",
         patient_id="P000000000001",
@@ -77,25 +86,23 @@ def scheduled() -> Document:
         rendering_provider_npi=NPI,
         visit_type="office-visit-established",
     )
-    return after(None, domain.schedule(None, "E000000000001", appointment, patient_given=False))
+    return after(domain.schedule(None, "E000000000001", appointment, patient_given=False))
 
 
-def registered(*drafts: CoverageDraft) -> Document:
+def registered(*drafts: CoverageDraft) -> Episode:
     episode = scheduled()
-    return after(
-        episode, domain.register(episode, person(), None, drafts, "G000000000001", ids("V"))
-    )
+    return after(domain.register(episode, person(), None, drafts, "G000000000001", ids("V")))
 
 
-def types(change: Change | None) -> list[type]:
-    assert change is not None
-    return [type(event) for event in change.events]
+def types(decision: EpisodeDecision) -> list[type]:
+    assert decision != NO_CHANGE
+    return [type(event) for event in decision.events]
 
 
 def test_scheduling_opens_the_episode() -> None:
     episode = scheduled()
-    assert episode["status"] == "scheduled"
-    assert episode["patient_id"] == "P000000000001"
+    assert episode.status == "scheduled"
+    assert episode.patient_id == "P000000000001"
     change = domain.schedule(
         None,
         "E1",
@@ -120,7 +127,7 @@ def test_scheduling_again_under_one_key_is_no_change_or_a_conflict() -> None:
         rendering_provider_npi=NPI,
         visit_type="office-visit-established",
     )
-    assert domain.schedule(episode, "E000000000001", same, patient_given=False) is None
+    assert domain.schedule(episode, "E000000000001", same, patient_given=False) == NO_CHANGE
     other = same.model_copy(update={"visit_type": "new-patient"})
     with pytest.raises(Conflict):
         domain.schedule(episode, "E000000000001", other, patient_given=False)
@@ -130,7 +137,6 @@ def test_first_registration_emits_patient_and_coverages_even_when_self_pay() -> 
     episode = scheduled()
     change = domain.register(episode, person(), None, [], "G000000000001", ids("V"))
     assert types(change) == [PatientRegistered, CoverageUpdated]
-    assert change is not None
     registered_event, coverage_event = change.events
     assert isinstance(registered_event, PatientRegistered)
     assert registered_event.guarantor_id == "G000000000001"
@@ -140,11 +146,11 @@ def test_first_registration_emits_patient_and_coverages_even_when_self_pay() -> 
 
 def test_registering_identical_data_again_emits_nothing() -> None:
     episode = registered(SECONDARY, draft())
-    assert [c["rank"] for c in episode["coverages"]] == ["primary", "secondary"]
+    assert [c.rank for c in episode.coverages or []] == ["primary", "secondary"]
     again = domain.register(
         episode, person(), None, [draft(), SECONDARY], "G999999999999", ids("X")
     )
-    assert again is None
+    assert again == NO_CHANGE
 
 
 def test_only_what_changed_is_emitted() -> None:
@@ -155,10 +161,9 @@ def test_only_what_changed_is_emitted() -> None:
     assert types(moved) == [PatientRegistered]
     added = domain.register(episode, person(), None, [draft(), SECONDARY], "G9", ids("V9"))
     assert types(added) == [CoverageUpdated]
-    assert added is not None
     coverage_event = added.events[0]
     assert isinstance(coverage_event, CoverageUpdated)
-    first_id = episode["coverages"][0]["coverage_id"]
+    first_id = coverage_ids(episode)[0]
     assert coverage_event.coverages[0].coverage_id == first_id  # kept, not renumbered
     assert coverage_event.coverages[1].coverage_id.startswith("V9")
 
@@ -167,23 +172,23 @@ def test_an_explicit_guarantor_replaces_the_one_on_file() -> None:
     episode = registered()
     change = domain.register(episode, person(), "G00000000000a", [], "G9", ids("V"))
     assert types(change) == [PatientRegistered]
-    assert after(episode, change)["guarantor_id"] == "G00000000000a"
+    assert after(change).guarantor_id == "G00000000000a"
 
 
 def test_coverages_change_only_after_registration() -> None:
     with pytest.raises(Conflict, match="register"):
         domain.update_coverages(scheduled(), [draft()], ids("V"))
     episode = registered(draft())
-    assert domain.update_coverages(episode, [draft()], ids("X")) is None
+    assert domain.update_coverages(episode, [draft()], ids("X")) == NO_CHANGE
     change = domain.update_coverages(episode, [], ids("V"))
     assert types(change) == [CoverageUpdated]
-    assert after(episode, change)["coverages"] == []
+    assert after(change).coverages == []
 
 
 def test_commands_on_an_unknown_episode() -> None:
-    with pytest.raises(UnknownEpisode):
+    with pytest.raises(NotFound):
         domain.check_in(None, NOW)
-    with pytest.raises(UnknownEpisode):
+    with pytest.raises(NotFound):
         domain.register(None, person(), None, [], "G1", ids("V"))
 
 
@@ -191,12 +196,12 @@ def test_check_in_once() -> None:
     episode = scheduled()
     change = domain.check_in(episode, NOW)
     assert types(change) == [PatientCheckedIn]
-    assert domain.check_in(after(episode, change), NOW) is None
+    assert domain.check_in(after(change), NOW) == NO_CHANGE
 
 
 def test_encounter_needs_registration_and_check_in() -> None:
     episode = scheduled()
-    checked_in = after(episode, domain.check_in(episode, NOW))
+    checked_in = after(domain.check_in(episode, NOW))
     with pytest.raises(Conflict, match="register"):
         domain.complete_encounter(checked_in, "N1", "11", None, DOCUMENTATION, NOW)
     episode = registered()
@@ -206,17 +211,16 @@ def test_encounter_needs_registration_and_check_in() -> None:
 
 def test_encounter_defaults_to_the_appointment_provider_and_date() -> None:
     episode = registered(draft())
-    episode = after(episode, domain.check_in(episode, NOW))
+    episode = after(domain.check_in(episode, NOW))
     change = domain.complete_encounter(episode, "N1", "11", None, DOCUMENTATION, NOW)
     assert types(change) == [EncounterCompleted]
-    assert change is not None
     event = change.events[0]
     assert isinstance(event, EncounterCompleted)
     assert (event.rendering_provider_npi, event.date_of_service) == (NPI, TODAY)
     assert event.patient_id == "P000000000001"
-    done = after(episode, change)
-    assert done["status"] == "completed"
-    assert domain.complete_encounter(done, "N2", "11", NPI, DOCUMENTATION, NOW) is None
+    done = after(change)
+    assert done.status == "completed"
+    assert domain.complete_encounter(done, "N2", "11", NPI, DOCUMENTATION, NOW) == NO_CHANGE
     with pytest.raises(Conflict, match="already completed"):
         domain.complete_encounter(done, "N2", "11", OTHER_NPI, DOCUMENTATION, NOW)
 
@@ -225,16 +229,16 @@ def test_cancel_only_before_the_encounter_and_only_once() -> None:
     episode = registered()
     change = domain.cancel(episode, "patient called", NOW)
     assert types(change) == [AppointmentCancelled]
-    cancelled = after(episode, change)
-    assert cancelled["status"] == "cancelled"
-    assert domain.cancel(cancelled, "again", NOW) is None
+    cancelled = after(change)
+    assert cancelled.status == "cancelled"
+    assert domain.cancel(cancelled, "again", NOW) == NO_CHANGE
     with pytest.raises(Conflict, match="cancelled"):
         domain.check_in(cancelled, NOW)
     with pytest.raises(Conflict, match="cancelled"):
         domain.register(cancelled, person(), None, [], "G1", ids("V"))
 
-    episode = after(episode, domain.check_in(episode, NOW))
-    done = after(episode, domain.complete_encounter(episode, "N1", "11", None, DOCUMENTATION, NOW))
+    episode = after(domain.check_in(episode, NOW))
+    done = after(domain.complete_encounter(episode, "N1", "11", None, DOCUMENTATION, NOW))
     with pytest.raises(Conflict, match="encounter is completed"):
         domain.cancel(done, "too late", NOW)
 

@@ -1,4 +1,5 @@
-"""Events of the coding service: the codes and priced charge lines of an episode."""
+"""Events of the coding service: the codes and priced charge lines of an episode, and
+the coders' commands."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from .base import Contract, EpisodeEvent, Id, NonNegativeCents, UtcDatetime, event
+from .base import (
+    Contract,
+    EpisodeEvent,
+    EpisodeRequest,
+    Id,
+    NonNegativeCents,
+    UtcDatetime,
+    event,
+)
 
 Icd10Code = str  # validated by the coding service against the official release
 
@@ -58,3 +67,29 @@ class CodingCorrected(EpisodeEvent, CodedEpisode):
 
     reason: RecodeReason
     corrected_at: UtcDatetime
+
+
+# Coders' commands, applied by the replica that owns the episode's case.
+
+
+@event("rcm.coding.case-assignment-requested.v1")
+class CaseAssignmentRequested(EpisodeRequest):
+    """A coder takes the episode's coding case (`requested_by` is the coder)."""
+
+
+class SubmittedLine(Contract):
+    # Only types and sizes: the coding rules are checked by the coding service, which
+    # reports every problem at once instead of stopping at the first.
+    procedure_code: str = Field(max_length=40)
+    modifiers: list[str] = Field(default_factory=list, max_length=20)
+    units: int = 1
+    diagnosis_pointers: list[int] = Field(max_length=20)
+
+
+@event("rcm.coding.codes-submission-requested.v1")
+class CodesSubmissionRequested(EpisodeRequest):
+    """A coder submits the codes of the episode's case (`requested_by` is the coder),
+    as typed: validated and normalized by the coding service."""
+
+    diagnoses: list[str] = Field(max_length=100)
+    lines: list[SubmittedLine] = Field(max_length=200)

@@ -1,71 +1,57 @@
-"""The coders' work queue over HTTP."""
+"""The coders' work queue over HTTP: queries read the store, commands ask the case's owner."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
-from fastapi.encoders import jsonable_encoder
+from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from rcm_contracts.base import Id
-from rcm_shared.errors import TransientError
+from rcm_contracts.coding import CaseAssignmentRequested, CodesSubmissionRequested, SubmittedLine
+from rcm_shared.errors import Conflict, NotFound
+from rcm_shared.service import Service
 
 from . import domain
 from .domain import Status
-from .handlers import CodingHandlers
 from .store import CaseStore
 
+# Open cases tried per pull: enough that coders pulling together each find one.
+NEXT_CANDIDATES = 10
 
-class Request(BaseModel):
+IdempotencyKey = Header(
+    default=None, description="The same command sent again (a retry) is applied once."
+)
+
+
+class Body(BaseModel):
     # Only types here: the coding rules are checked by the domain, which reports every
     # problem at once instead of stopping at the first.
     model_config = ConfigDict(extra="forbid")
 
 
-class Assignment(Request):
+class Assignment(Body):
     coder_id: Id
 
 
-class Line(Request):
-    procedure_code: str = Field(max_length=40)
-    modifiers: list[str] = Field(default_factory=list, max_length=20)
-    units: int = 1
-    diagnosis_pointers: list[int] = Field(max_length=20)
+class Line(SubmittedLine):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Codes(Request):
+class Codes(Body):
     coder_id: Id
     diagnoses: list[str] = Field(max_length=100)
     lines: list[Line] = Field(max_length=200)
 
-    def coding(self) -> domain.Coding:
-        return domain.Coding(
-            diagnoses=tuple(self.diagnoses),
-            lines=tuple(
-                domain.LineInput(
-                    procedure_code=line.procedure_code,
-                    modifiers=tuple(line.modifiers),
-                    units=line.units,
-                    diagnosis_pointers=tuple(line.diagnosis_pointers),
-                )
-                for line in self.lines
-            ),
-        )
 
-
-def refusal(error: domain.Refusal | TransientError) -> HTTPException:
-    if isinstance(error, domain.InvalidCoding):
-        return HTTPException(422, detail=error.reasons)
-    if isinstance(error, domain.CaseNotFound):
-        return HTTPException(404, detail=str(error))
-    if isinstance(error, domain.CaseConflict):
-        return HTTPException(409, detail=str(error))
-    return HTTPException(503, detail="busy, try again")
-
-
-def router(handlers: CodingHandlers, cases: CaseStore, queue_limit: int) -> APIRouter:
+def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
     api = APIRouter(tags=["coding"])
+
+    async def episode_of(case_id: str) -> str:
+        episode_id = await cases.episode_of(case_id)
+        if episode_id is None:
+            raise NotFound(f"no coding case {case_id}")
+        return episode_id
 
     @api.get("/queue")
     async def queue(
@@ -75,41 +61,54 @@ def router(handlers: CodingHandlers, cases: CaseStore, queue_limit: int) -> APIR
     ) -> list[dict[str, Any]]:
         """Coding cases, oldest first; all of them unless filtered."""
         statuses = [Status(status)] if status is not None else list(domain.QUEUE_STATUSES)
-        return await cases.queue(statuses, coder_id, limit)
+        return [case.model_dump() for case in await cases.queue(statuses, coder_id, limit)]
 
     @api.post("/queue/next", responses={204: {"description": "The queue is empty."}})
-    async def take_next(body: Assignment) -> Response:
-        """Pull work: the coder's case in progress, else the oldest open case, assigned."""
-        try:
-            case = await handlers.take_next(body.coder_id)
-        except TransientError as error:
-            raise refusal(error) from None
-        if case is None:
-            return Response(status_code=204)
-        return JSONResponse(jsonable_encoder(case))
+    async def take_next(body: Assignment, idempotency_key: str | None = IdempotencyKey) -> Response:
+        """Pull work: the coder's case in progress, else the oldest open case, assigned.
+        Coders pulling at once get different cases: the owner of a case assigns it once,
+        and a case another coder took a moment ago is skipped."""
+        for candidate in await cases.workable(body.coder_id, NEXT_CANDIDATES):
+            request = CaseAssignmentRequested(
+                episode_id=candidate.episode_id, requested_by=body.coder_id
+            )
+            # One key per candidate: a retried pull asks each case the same once.
+            key = None if idempotency_key is None else f"{idempotency_key}:{candidate.case_id}"
+            reply = await service.requester.ask(request, key)
+            if reply.status == Conflict.http_status:
+                continue  # taken by another coder meanwhile
+            if reply.status >= 400:
+                raise HTTPException(reply.status, reply.body)
+            return JSONResponse(reply.body, status_code=reply.status)
+        return Response(status_code=204)
 
     @api.get("/cases/{case_id}")
     async def case(case_id: str) -> dict[str, Any]:
         """The documentation, suggested codes, state, coding and audit trail of a case."""
         found = await cases.get(case_id)
         if found is None:
-            raise HTTPException(404, detail=f"no coding case {case_id}")
-        return found
+            raise NotFound(f"no coding case {case_id}")
+        return found.model_dump()
 
     @api.post("/cases/{case_id}/assign")
-    async def assign(case_id: str, body: Assignment) -> dict[str, Any]:
+    async def assign(
+        case_id: str, body: Assignment, idempotency_key: str | None = IdempotencyKey
+    ) -> Any:
         """Take the case; 409 when another coder holds it."""
-        try:
-            return await handlers.assign(case_id, body.coder_id)
-        except (domain.Refusal, TransientError) as error:
-            raise refusal(error) from None
+        request = CaseAssignmentRequested(
+            episode_id=await episode_of(case_id), requested_by=body.coder_id
+        )
+        return (await service.ask(request, idempotency_key)).body
 
     @api.post("/cases/{case_id}/codes")
-    async def codes(case_id: str, body: Codes) -> dict[str, Any]:
+    async def codes(case_id: str, body: Codes, idempotency_key: str | None = IdempotencyKey) -> Any:
         """Submit the codes: 422 lists every problem; valid codes are priced and sent on."""
-        try:
-            return await handlers.submit_codes(case_id, body.coder_id, body.coding())
-        except (domain.Refusal, TransientError) as error:
-            raise refusal(error) from None
+        request = CodesSubmissionRequested(
+            episode_id=await episode_of(case_id),
+            requested_by=body.coder_id,
+            diagnoses=body.diagnoses,
+            lines=list(body.lines),
+        )
+        return (await service.ask(request, idempotency_key)).body
 
     return api

@@ -6,15 +6,13 @@ import asyncio
 import logging
 
 from pydantic import Field
-from rcm_contracts.claims import ClaimDenied
-from rcm_contracts.registration import EncounterCompleted
 from rcm_shared.service import Service
 from rcm_shared.settings import ServiceSettings, load_settings
 from rcm_shared.topology import SERVICES
 
 from . import api, codesets
-from .handlers import CodingHandlers
-from .store import cases_store
+from .handlers import SUBSCRIPTIONS, Handlers
+from .store import case_store
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +29,10 @@ def build(settings: Settings) -> Service:
     # A malformed chargemaster raises ChargemasterError here: the service does not start.
     chargemaster = codesets.load_chargemaster()
     service = Service(settings)
-    cases = cases_store(service)
-    handlers = CodingHandlers(cases, chargemaster)
-    service.consumer.on(EncounterCompleted)(handlers.encounter_completed)
-    service.consumer.on(ClaimDenied)(handlers.claim_denied)
-    service.api.include_router(api.router(handlers, cases, settings.queue_limit))
+    cases = case_store(service)
+    handlers = Handlers(cases.cases, cases, chargemaster)
+    service.subscribe(handlers, SUBSCRIPTIONS)
+    service.api.include_router(api.router(service, cases, settings.queue_limit))
 
     async def load_code_sets() -> None:
         """ICD-10-CM takes seconds to load: do it at start, off the event loop."""

@@ -3,8 +3,8 @@
 A case is opened per episode when the encounter is completed, with suggested codes that
 are advice only; a coder takes the case, submits codes, and the validated, priced codes
 go out as coding-completed. A coding denial reopens the case; the next submission goes
-out as coding-corrected. Decisions return a Change (or None: nothing to do) and raise a
-Refusal when a person asks for something the case's state does not allow.
+out as coding-corrected. Decisions are pure: they return a `Decision` and refuse a
+person's request with `NotFound`, `Conflict` or `Invalid` (every problem at once).
 """
 
 from __future__ import annotations
@@ -14,12 +14,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from rcm_contracts.claims import ClaimDenied, DenialCategory
-from rcm_contracts.coding import ChargeLine, CodingCompleted, CodingCorrected, RecodeReason
+from rcm_contracts.coding import (
+    ChargeLine,
+    CodesSubmissionRequested,
+    CodingCompleted,
+    CodingCorrected,
+    RecodeReason,
+)
 from rcm_contracts.registration import ClinicalDocumentation, EncounterCompleted
-from rcm_shared.store import Change, Document
+from rcm_shared.aggregates import Decision
+from rcm_shared.errors import Conflict, Invalid, NotFound
 
 from . import codesets
 from .codesets import Chargemaster
@@ -47,24 +55,6 @@ def case_id_for(episode_id: str) -> str:
     return "K" + hashlib.sha256(episode_id.encode()).hexdigest()[:12]
 
 
-class Refusal(Exception):
-    """A person asked for something the case does not allow; nothing was stored."""
-
-
-class CaseNotFound(Refusal):
-    pass
-
-
-class CaseConflict(Refusal):
-    pass
-
-
-class InvalidCoding(Refusal):
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
-
-
 # ---------------------------------------------------------------------------------------
 # Validation
 
@@ -84,19 +74,20 @@ class Coding:
     diagnoses: tuple[str, ...]
     lines: tuple[LineInput, ...] = field(default=())
 
-    def as_document(self) -> Document:
-        return {
-            "diagnoses": list(self.diagnoses),
-            "lines": [
-                {
-                    "procedure_code": line.procedure_code,
-                    "modifiers": list(line.modifiers),
-                    "units": line.units,
-                    "diagnosis_pointers": list(line.diagnosis_pointers),
-                }
-                for line in self.lines
-            ],
-        }
+    @classmethod
+    def of(cls, request: CodesSubmissionRequested) -> Coding:
+        return cls(
+            diagnoses=tuple(request.diagnoses),
+            lines=tuple(
+                LineInput(
+                    procedure_code=line.procedure_code,
+                    modifiers=tuple(line.modifiers),
+                    units=line.units,
+                    diagnosis_pointers=tuple(line.diagnosis_pointers),
+                )
+                for line in request.lines
+            ),
+        )
 
 
 class _Seen:
@@ -189,7 +180,7 @@ def _line_problems(
 
 
 def validate(submission: Coding, chargemaster: Chargemaster) -> Coding:
-    """The submission normalized, or InvalidCoding with every problem found, not just one."""
+    """The submission normalized, or Invalid with every problem found, not just one."""
     problems, diagnoses = _diagnosis_problems(submission.diagnoses)
     if not submission.lines:
         problems.append("lines: at least one line is required")
@@ -203,7 +194,7 @@ def validate(submission: Coding, chargemaster: Chargemaster) -> Coding:
         problems += line_problems
         lines.append(normalized)
     if problems:
-        raise InvalidCoding(problems)
+        raise Invalid("the codes break coding rules", problems)
     return Coding(tuple(diagnoses), tuple(lines))
 
 
@@ -258,54 +249,86 @@ def suggest_modifiers(codes: Sequence[str]) -> list[list[str]]:
     return suggested
 
 
-def suggest(documentation: ClinicalDocumentation, chargemaster: Chargemaster) -> Document:
+class SuggestedDiagnosis(BaseModel):
+    code: str
+    source: Literal["hint", "description"]
+    hint: str | None
+    hint_problem: str | None
+    documented: str
+    display: str = ""
+    description: str | None = None
+
+
+class SuggestedLine(BaseModel):
+    procedure_code: str
+    description: str
+    modifiers: list[str]
+    units: int
+    diagnosis_pointers: list[int]
+    documented: str
+
+
+class Unmatched(BaseModel):
+    kind: Literal["diagnosis", "procedure"]
+    documented: str
+    hint: str | None
+    problem: str
+
+
+class Suggestions(BaseModel):
+    diagnoses: list[SuggestedDiagnosis] = []
+    lines: list[SuggestedLine] = []
+    unmatched: list[Unmatched] = []
+
+
+def suggest(documentation: ClinicalDocumentation, chargemaster: Chargemaster) -> Suggestions:
     """Suggested codes for the coder: diagnoses, charge lines, and what could not be
     matched, each with the reason. Slow the first time (ICD-10-CM loads)."""
-    diagnoses: list[Document] = []
-    unmatched: list[Document] = []
+    diagnoses: list[SuggestedDiagnosis] = []
+    unmatched: list[Unmatched] = []
     for documented in documentation.diagnoses:
         hint_problem = None
         if documented.icd10_hint:
             check = codesets.check_icd10(documented.icd10_hint)
             if check.code is not None:
                 diagnoses.append(
-                    {
-                        "code": check.code,
-                        "source": "hint",
-                        "hint": documented.icd10_hint,
-                        "hint_problem": None,
-                        "documented": documented.description,
-                    }
+                    SuggestedDiagnosis(
+                        code=check.code,
+                        source="hint",
+                        hint=documented.icd10_hint,
+                        hint_problem=None,
+                        documented=documented.description,
+                    )
                 )
                 continue
             hint_problem = check.problem
         code = codesets.find_by_description(documented.description)
         if code is None:
             unmatched.append(
-                {
-                    "kind": "diagnosis",
-                    "documented": documented.description,
-                    "hint": documented.icd10_hint,
-                    "problem": hint_problem or "no billable code matches the description",
-                }
+                Unmatched(
+                    kind="diagnosis",
+                    documented=documented.description,
+                    hint=documented.icd10_hint,
+                    problem=hint_problem or "no billable code matches the description",
+                )
             )
             continue
         diagnoses.append(
-            {
-                "code": code,
-                "source": "description",
-                "hint": documented.icd10_hint,
-                "hint_problem": hint_problem,
-                "documented": documented.description,
-            }
+            SuggestedDiagnosis(
+                code=code,
+                source="description",
+                hint=documented.icd10_hint,
+                hint_problem=hint_problem,
+                documented=documented.description,
+            )
         )
-    unique: dict[str, Document] = {}
+    unique: dict[str, SuggestedDiagnosis] = {}
     for suggestion in diagnoses:
-        unique.setdefault(suggestion["code"], suggestion)
+        unique.setdefault(suggestion.code, suggestion)
     diagnoses = list(unique.values())[:MAX_DIAGNOSES]
     for suggestion in diagnoses:
-        suggestion["display"] = codesets.with_dot(suggestion["code"])
-        suggestion["description"] = codesets.icd10_description(suggestion["code"])
+        suggestion.display = codesets.with_dot(suggestion.code)
+        suggestion.description = codesets.icd10_description(suggestion.code)
 
     procedures = []
     for documented_procedure in documentation.procedures:
@@ -315,196 +338,259 @@ def suggest(documentation: ClinicalDocumentation, chargemaster: Chargemaster) ->
             procedures.append((code, documented_procedure))
             continue
         unmatched.append(
-            {
-                "kind": "procedure",
-                "documented": documented_procedure.description,
-                "hint": hint,
-                "problem": (
+            Unmatched(
+                kind="procedure",
+                documented=documented_procedure.description,
+                hint=hint,
+                problem=(
                     f"{hint} is not in the chargemaster" if hint else "the order carries no code"
                 ),
-            }
+            )
         )
     pointers = list(range(1, min(len(diagnoses), MAX_POINTERS) + 1))
     modifiers = suggest_modifiers([code for code, _ in procedures])
     lines = [
-        {
-            "procedure_code": code,
-            "description": chargemaster[code].description,
-            "modifiers": line_modifiers,
-            "units": documented_procedure.units,
-            "diagnosis_pointers": pointers,
-            "documented": documented_procedure.description,
-        }
+        SuggestedLine(
+            procedure_code=code,
+            description=chargemaster[code].description,
+            modifiers=line_modifiers,
+            units=documented_procedure.units,
+            diagnosis_pointers=pointers,
+            documented=documented_procedure.description,
+        )
         for (code, documented_procedure), line_modifiers in zip(procedures, modifiers, strict=True)
     ]
-    return {"diagnoses": diagnoses, "lines": lines, "unmatched": unmatched}
+    return Suggestions(diagnoses=diagnoses, lines=lines, unmatched=unmatched)
 
 
 # ---------------------------------------------------------------------------------------
 # The case
 
 
-def _audit(case: Document | None, who: str, action: str, now: datetime, **detail: Any) -> list[Any]:
-    entry = {"at": now, "who": who, "action": action, "detail": detail}
-    return [*(case or {}).get("audit", []), entry]
+class Recode(BaseModel):
+    reason: RecodeReason
+    claim_id: str
+    reason_codes: list[str]
+    requested_at: datetime
+
+
+class AuditEntry(BaseModel):
+    at: datetime
+    who: str
+    action: str
+    detail: dict[str, Any] = {}
+
+
+class CaseCoding(BaseModel):
+    """The codes a case went out with: as submitted (normalized) and as priced."""
+
+    submitted: Coding
+    diagnoses: list[str]
+    charge_lines: list[ChargeLine]
+    total_charge_cents: int
+    coder_id: str
+    coded_at: datetime
+    event_type: str
+
+
+class Case(BaseModel):
+    """One coding case per episode, stored under the episode id (the key of every message
+    that changes it). A stub (awaiting-encounter) holds only a denial that came first."""
+
+    case_id: str
+    episode_id: str
+    status: Status
+    encounter_id: str | None = None
+    patient_id: str | None = None
+    date_of_service: date | None = None
+    place_of_service: str | None = None
+    rendering_provider_npi: str | None = None
+    documentation: ClinicalDocumentation | None = None
+    suggestions: Suggestions | None = None
+    coder_id: str | None = None
+    coding: CaseCoding | None = None
+    recode: Recode | None = None
+    denied_claims: list[str] = []
+    opened_at: datetime | None = None
+    updated_at: datetime
+    audit: list[AuditEntry] = []
+
+    def audited(self, who: str, action: str, now: datetime, **detail: Any) -> list[AuditEntry]:
+        return [*self.audit, AuditEntry(at=now, who=who, action=action, detail=detail)]
+
+
+class CaseSummary(BaseModel):
+    """A case as the queue lists it."""
+
+    case_id: str
+    episode_id: str
+    status: Status
+    coder_id: str | None = None
+    date_of_service: date | None = None
+    opened_at: datetime | None = None
+    updated_at: datetime
+    recode: Recode | None = None
+
+
+CaseDecision = Decision[Case, Case]
 
 
 def open_case(
-    case: Document | None,
+    case: Case | None,
     event: EncounterCompleted,
-    suggestions: Document,
+    suggestions: Suggestions,
     source: str,
     now: datetime,
-) -> Change | None:
-    if case is not None and case["status"] != Status.AWAITING_ENCOUNTER:
-        return None  # opened already; the first encounter's documentation stands
-    return Change(
-        set={
-            "case_id": case_id_for(event.episode_id),
-            "episode_id": event.episode_id,
-            "encounter_id": event.encounter_id,
-            "patient_id": event.patient_id,
-            "date_of_service": event.date_of_service.isoformat(),
-            "place_of_service": event.place_of_service,
-            "rendering_provider_npi": event.rendering_provider_npi,
-            "documentation": event.documentation.model_dump(mode="json"),
-            "suggestions": suggestions,
-            "status": Status.OPEN.value,
-            "coder_id": None,
-            "coding": None,
-            "recode": (case or {}).get("recode"),
-            "denied_claims": (case or {}).get("denied_claims", []),
-            "opened_at": now,
-            "updated_at": now,
-            "audit": _audit(case, source, "opened", now, encounter_id=event.encounter_id),
-        }
+) -> CaseDecision:
+    if case is not None and case.status != Status.AWAITING_ENCOUNTER:
+        return Decision()  # opened already; the first encounter's documentation stands
+    opened = Case(
+        case_id=case_id_for(event.episode_id),
+        episode_id=event.episode_id,
+        encounter_id=event.encounter_id,
+        patient_id=event.patient_id,
+        date_of_service=event.date_of_service,
+        place_of_service=event.place_of_service,
+        rendering_provider_npi=event.rendering_provider_npi,
+        documentation=event.documentation,
+        suggestions=suggestions,
+        status=Status.OPEN,
+        recode=case.recode if case else None,
+        denied_claims=case.denied_claims if case else [],
+        opened_at=now,
+        updated_at=now,
+        audit=[],
     )
+    audit = (case or opened).audited(source, "opened", now, encounter_id=event.encounter_id)
+    return Decision(state=opened.model_copy(update={"audit": audit}))
 
 
 def reopen_for_recode(
-    case: Document | None, event: ClaimDenied, source: str, now: datetime
-) -> Change | None:
+    case: Case | None, event: ClaimDenied, source: str, now: datetime
+) -> CaseDecision:
     """A coding denial sends the case back to the queue; other denials are billers' work."""
     if event.category is not DenialCategory.CODING:
-        return None
-    denied_claims = (case or {}).get("denied_claims", [])
-    if event.claim_id in denied_claims:
-        return None  # this claim's denial was handled already
-    recode = {
-        "reason": RecodeReason.CODING_DENIAL.value,
-        "claim_id": event.claim_id,
-        "reason_codes": [f"{r.group_code}-{r.reason_code}" for r in event.reasons],
-        "requested_at": now,
-    }
-    change: Document = {
+        return Decision()
+    if case is not None and event.claim_id in case.denied_claims:
+        return Decision()  # this claim's denial was handled already
+    recode = Recode(
+        reason=RecodeReason.CODING_DENIAL,
+        claim_id=event.claim_id,
+        reason_codes=[f"{r.group_code}-{r.reason_code}" for r in event.reasons],
+        requested_at=now,
+    )
+    if case is None:
+        case = Case(
+            case_id=case_id_for(event.episode_id),
+            episode_id=event.episode_id,
+            status=Status.AWAITING_ENCOUNTER,
+            updated_at=now,
+        )
+    update: dict[str, Any] = {
         "recode": recode,
-        "denied_claims": [*denied_claims, event.claim_id],
+        "denied_claims": [*case.denied_claims, event.claim_id],
         "updated_at": now,
-        "audit": _audit(
-            case,
+        "audit": case.audited(
             source,
             "reopened",
             now,
-            reason=recode["reason"],
+            reason=recode.reason.value,
             claim_id=event.claim_id,
-            reason_codes=recode["reason_codes"],
+            reason_codes=recode.reason_codes,
         ),
     }
-    if case is None:
-        change |= {
-            "case_id": case_id_for(event.episode_id),
-            "episode_id": event.episode_id,
-            "status": Status.AWAITING_ENCOUNTER.value,
-        }
-    elif case["status"] == Status.DONE:
-        change |= {"status": Status.OPEN.value, "coder_id": None}
-    return Change(set=change)
+    if case.status == Status.DONE:
+        update |= {"status": Status.OPEN, "coder_id": None}
+    return Decision(state=case.model_copy(update=update))
 
 
-def _require_case(case: Document | None, case_id: str) -> Document:
-    if case is None or case["status"] == Status.AWAITING_ENCOUNTER:
-        raise CaseNotFound(f"no coding case {case_id}")
+def _require_case(case: Case | None, case_id: str) -> Case:
+    if case is None or case.status == Status.AWAITING_ENCOUNTER:
+        raise NotFound(f"no coding case {case_id}")
     return case
 
 
-def assign(case: Document | None, case_id: str, coder_id: str, now: datetime) -> Change | None:
+def assign(case: Case | None, case_id: str, coder_id: str, now: datetime) -> CaseDecision:
+    """The case taken by the coder; the decision's result is the case as it then is."""
     case = _require_case(case, case_id)
-    status, holder = case["status"], case.get("coder_id")
-    if status == Status.DONE:
-        raise CaseConflict(f"case {case_id} is done; it reopens only after a coding denial")
-    if status == Status.IN_PROGRESS:
-        if holder == coder_id:
-            return None  # asked twice: already theirs
-        raise CaseConflict(f"case {case_id} is held by coder {holder}")
-    return Change(
-        set={
-            "status": Status.IN_PROGRESS.value,
+    if case.status == Status.DONE:
+        raise Conflict(f"case {case_id} is done; it reopens only after a coding denial")
+    if case.status == Status.IN_PROGRESS:
+        if case.coder_id == coder_id:
+            return Decision(result=case)  # asked twice: already theirs
+        raise Conflict(f"case {case_id} is held by coder {case.coder_id}")
+    taken = case.model_copy(
+        update={
+            "status": Status.IN_PROGRESS,
             "coder_id": coder_id,
             "updated_at": now,
-            "audit": _audit(case, coder_id, "assigned", now),
+            "audit": case.audited(coder_id, "assigned", now),
         }
     )
+    return Decision(state=taken, result=taken)
 
 
-def check_may_submit(case: Document | None, case_id: str, coder_id: str) -> Document:
+def _check_may_submit(case: Case | None, case_id: str, coder_id: str) -> Case:
     """Who may submit codes: the coder holding the case (or who finished it, to repeat)."""
     case = _require_case(case, case_id)
-    if case["status"] == Status.OPEN:
-        raise CaseConflict(f"case {case_id} is not assigned; assign it first")
-    if case.get("coder_id") != coder_id:
-        raise CaseConflict(f"case {case_id} is held by coder {case.get('coder_id')}")
+    if case.status == Status.OPEN:
+        raise Conflict(f"case {case_id} is not assigned; assign it first")
+    if case.coder_id != coder_id:
+        raise Conflict(f"case {case_id} is held by coder {case.coder_id}")
     return case
 
 
 def submit(
-    case: Document | None,
+    case: Case | None,
     case_id: str,
     coder_id: str,
-    coding: Coding,
+    submission: Coding,
     chargemaster: Chargemaster,
     now: datetime,
-) -> Change | None:
-    """Price validated codes and emit them: coding-completed the first time,
-    coding-corrected after a recode. The same codes again change nothing."""
-    case = check_may_submit(case, case_id, coder_id)
-    if case["status"] == Status.DONE:
-        if case["coding"] is not None and case["coding"]["submitted"] == coding.as_document():
-            return None
-        raise CaseConflict(f"case {case_id} is done; it reopens only after a coding denial")
-    episode_id = case["episode_id"]
-    lines = price(coding, chargemaster, episode_id, date.fromisoformat(case["date_of_service"]))
+) -> CaseDecision:
+    """Validate and price the codes and emit them: coding-completed the first time,
+    coding-corrected after a recode. The same codes again change nothing (no state, no
+    event); the result is the case either way. Who may submit is checked (404, 409)
+    before the codes are (422)."""
+    case = _check_may_submit(case, case_id, coder_id)
+    coding = validate(submission, chargemaster)
+    if case.status == Status.DONE:
+        if case.coding is not None and case.coding.submitted == coding:
+            return Decision(result=case)
+        raise Conflict(f"case {case_id} is done; it reopens only after a coding denial")
+    if case.date_of_service is None or case.place_of_service is None:
+        raise NotFound(f"no coding case {case_id}")  # an open case has its encounter
+    lines = price(coding, chargemaster, case.episode_id, case.date_of_service)
     coded: dict[str, Any] = {
-        "episode_id": episode_id,
+        "episode_id": case.episode_id,
         "coding_case_id": case_id,
         "diagnoses": list(coding.diagnoses),
         "charge_lines": lines,
         "total_charge_cents": total_cents(lines),
-        "place_of_service": case["place_of_service"],
-        "rendering_provider_npi": case["rendering_provider_npi"],
+        "place_of_service": case.place_of_service,
+        "rendering_provider_npi": case.rendering_provider_npi,
         "coder_id": coder_id,
     }
-    recode = case.get("recode")
     event: CodingCompleted | CodingCorrected
-    if recode is None:
+    if case.recode is None:
         event = CodingCompleted(**coded, completed_at=now)
     else:
-        event = CodingCorrected(**coded, reason=RecodeReason(recode["reason"]), corrected_at=now)
-    return Change(
-        set={
-            "status": Status.DONE.value,
+        event = CodingCorrected(**coded, reason=case.recode.reason, corrected_at=now)
+    done = case.model_copy(
+        update={
+            "status": Status.DONE,
             "recode": None,
-            "coding": {
-                "submitted": coding.as_document(),
-                "diagnoses": list(coding.diagnoses),
-                "charge_lines": [line.model_dump(mode="json") for line in lines],
-                "total_charge_cents": event.total_charge_cents,
-                "coder_id": coder_id,
-                "coded_at": now,
-                "event_type": event.event_type,
-            },
+            "coding": CaseCoding(
+                submitted=coding,
+                diagnoses=list(coding.diagnoses),
+                charge_lines=lines,
+                total_charge_cents=event.total_charge_cents,
+                coder_id=coder_id,
+                coded_at=now,
+                event_type=event.event_type,
+            ),
             "updated_at": now,
-            "audit": _audit(
-                case,
+            "audit": case.audited(
                 coder_id,
                 "coded",
                 now,
@@ -513,6 +599,6 @@ def submit(
                 procedure_codes=[line.procedure_code for line in coding.lines],
                 total_charge_cents=event.total_charge_cents,
             ),
-        },
-        events=[event],
+        }
     )
+    return Decision(state=done, events=[event], result=done)

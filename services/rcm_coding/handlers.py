@@ -1,115 +1,127 @@
-"""One function per consumed event and per coder command: load, decide, save."""
+"""One method per consumed event and per coder request: load, decide, save."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from rcm_contracts.claims import ClaimDenied, DenialCategory
+from rcm_contracts.coding import CaseAssignmentRequested, CodesSubmissionRequested
 from rcm_contracts.registration import EncounterCompleted
+from rcm_shared.aggregates import Aggregates, Outcome
+from rcm_shared.clock import Clock, utc_now
 from rcm_shared.envelope import Envelope
-from rcm_shared.store import Document, Outcome
+from rcm_shared.errors import NotFound
+from rcm_shared.service import Subscriptions
 
 from . import codesets, domain
 from .codesets import Chargemaster
-from .store import CaseStore
+from .domain import Case, Coding
 
 log = logging.getLogger(__name__)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+class CaseIds(Protocol):
+    """Which episode a case id names (people know cases by id, the store by episode)."""
+
+    async def remember(self, case_id: str, episode_id: str) -> None: ...
 
 
-# Open cases tried per pull: enough that coders pulling together each find one.
-NEXT_CANDIDATES = 10
-
-
-class CodingHandlers:
+class Handlers:
     def __init__(
         self,
-        cases: CaseStore,
+        cases: Aggregates[Case],
+        case_ids: CaseIds,
         chargemaster: Chargemaster,
-        now: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self.cases = cases
+        self.case_ids = case_ids
         self.chargemaster = chargemaster
-        self.now = now
+        self.clock = clock
 
     async def encounter_completed(self, envelope: Envelope[EncounterCompleted]) -> None:
         event = envelope.data
         # Suggestions depend on the event alone; the first ones load ICD-10-CM (seconds),
-        # so they are worked out in a thread, outside the store's decide.
+        # so they are worked out in a thread, outside the decision.
         suggestions = await asyncio.to_thread(
             domain.suggest, event.documentation, self.chargemaster
         )
-        now = self.now()
+        now = self.clock()
         case_id = domain.case_id_for(event.episode_id)
-        outcome = await self.cases.aggregates.apply(
-            case_id,
+        # Before the case: a case people can list is one they can open by its id.
+        await self.case_ids.remember(case_id, event.episode_id)
+        applied = await self.cases.apply(
+            event.episode_id,
             lambda case: domain.open_case(case, event, suggestions, envelope.source, now),
-            event_id=envelope.id,
+            cause=envelope.id,
         )
-        log.info("encounter %s: case %s %s", event.encounter_id, case_id, outcome.value)
+        log.info("encounter %s: case %s %s", event.encounter_id, case_id, applied.outcome.value)
 
     async def claim_denied(self, envelope: Envelope[ClaimDenied]) -> None:
         event = envelope.data
         if event.category is not DenialCategory.CODING:
             return  # billers work the other denials
-        now = self.now()
-        case_id = domain.case_id_for(event.episode_id)
-        outcome = await self.cases.aggregates.apply(
-            case_id,
+        now = self.clock()
+        applied = await self.cases.apply(
+            event.episode_id,
             lambda case: domain.reopen_for_recode(case, event, envelope.source, now),
-            event_id=envelope.id,
+            cause=envelope.id,
         )
-        log.info("coding denial of %s: case %s %s", event.claim_id, case_id, outcome.value)
+        log.info("coding denial of %s: %s", event.claim_id, applied.outcome.value)
 
-    async def assign(self, case_id: str, coder_id: str) -> Document:
-        now = self.now()
-        await self.cases.aggregates.apply(
-            case_id, lambda case: domain.assign(case, case_id, coder_id, now)
+    async def case_assignment_requested(
+        self, envelope: Envelope[CaseAssignmentRequested]
+    ) -> dict[str, Any]:
+        """The case as it is once the coder holds it."""
+        request = envelope.data
+        case_id = domain.case_id_for(request.episode_id)
+        now = self.clock()
+        applied = await self.cases.apply(
+            request.episode_id,
+            lambda case: domain.assign(case, case_id, request.requested_by, now),
+            cause=envelope.id,
         )
-        return await self._reload(case_id)
+        return _view(applied.state, case_id)
 
-    async def take_next(self, coder_id: str) -> Document | None:
-        """The coder's case in progress, else the oldest open case, now theirs; None when
-        the queue is empty. Coders pulling at once get different cases: assigning is one
-        guarded write, and a case taken a moment ago is skipped."""
-        for case in await self.cases.workable(coder_id, NEXT_CANDIDATES):
-            if case["status"] == domain.Status.IN_PROGRESS:
-                return await self._reload(case["case_id"])
-            try:
-                return await self.assign(case["case_id"], coder_id)
-            except domain.CaseConflict:
-                continue  # another coder took it a moment ago
-        return None
-
-    async def submit_codes(
-        self, case_id: str, coder_id: str, submission: domain.Coding
-    ) -> Document:
-        """The priced coding; refusals (404, 409, 422) are raised before anything is stored."""
-        domain.check_may_submit(await self.cases.get(case_id), case_id, coder_id)
+    async def codes_submission_requested(
+        self, envelope: Envelope[CodesSubmissionRequested]
+    ) -> dict[str, Any]:
+        """The priced coding, and whether it repeated the codes the case went out with."""
+        request = envelope.data
+        case_id = domain.case_id_for(request.episode_id)
+        coder_id = request.requested_by
         await asyncio.to_thread(codesets.warm_up)  # a no-op once ICD-10-CM is loaded
-        coding = domain.validate(submission, self.chargemaster)
-        now = self.now()
-        outcome = await self.cases.aggregates.apply(
-            case_id,
-            lambda case: domain.submit(case, case_id, coder_id, coding, self.chargemaster, now),
+        submission = Coding.of(request)
+        now = self.clock()
+        applied = await self.cases.apply(
+            request.episode_id,
+            lambda case: domain.submit(case, case_id, coder_id, submission, self.chargemaster, now),
+            cause=envelope.id,
         )
-        case = await self._reload(case_id)
-        log.info("case %s coded by %s: %s", case_id, coder_id, outcome.value)
+        case = applied.state
+        if case is None or case.coding is None:  # cases are never deleted
+            raise NotFound(f"no coding case {case_id}")
+        log.info("case %s coded by %s: %s", case_id, coder_id, applied.outcome.value)
         return {
             "case_id": case_id,
-            "episode_id": case["episode_id"],
-            **case["coding"],
-            "repeated": outcome is Outcome.UNCHANGED,  # the same codes again: no new event
+            "episode_id": case.episode_id,
+            **case.coding.model_dump(),
+            # The same codes again (or this request again): no new event.
+            "repeated": applied.outcome is not Outcome.APPLIED,
         }
 
-    async def _reload(self, case_id: str) -> Document:
-        case = await self.cases.get(case_id)
-        if case is None:  # cases are never deleted
-            raise domain.CaseNotFound(f"no coding case {case_id}")
-        return case
+
+def _view(case: Case | None, case_id: str) -> dict[str, Any]:
+    if case is None:  # cases are never deleted
+        raise NotFound(f"no coding case {case_id}")
+    return case.model_dump()
+
+
+SUBSCRIPTIONS: Subscriptions[Handlers] = {
+    EncounterCompleted: Handlers.encounter_completed,
+    ClaimDenied: Handlers.claim_denied,
+    CaseAssignmentRequested: Handlers.case_assignment_requested,
+    CodesSubmissionRequested: Handlers.codes_submission_requested,
+}

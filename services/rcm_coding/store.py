@@ -1,80 +1,74 @@
-"""The coding cases collection: one document per episode, outbox inside."""
+"""The coding cases, stored under their episode id, and the queries people make of them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from rcm_shared.service import Service
-from rcm_shared.store import AggregateStore, Document
+from rcm_shared.store import Document, MongoAggregates
 
-from .domain import Status
+from .domain import Case, CaseSummary, Status
 
 CASES = "cases"
-HIDDEN = {"outbox": 0, "applied": 0, "version": 0}
-SUMMARY = {
-    "case_id": 1,
-    "episode_id": 1,
-    "status": 1,
-    "coder_id": 1,
-    "date_of_service": 1,
-    "opened_at": 1,
-    "updated_at": 1,
-    "recode": 1,
-}
+# case id -> episode id: people name a case by its id, the store keys it by its episode.
+CASE_IDS = "case_ids"
+SUMMARY = {field: 1 for field in CaseSummary.model_fields}
+OLDEST_FIRST = [("opened_at", ASCENDING), ("_id", ASCENDING)]
 
 
 class CaseStore:
-    def __init__(self, aggregates: AggregateStore) -> None:
-        self.aggregates = aggregates
+    def __init__(self, cases: MongoAggregates[Case], case_ids: AsyncCollection[Document]) -> None:
+        self.cases = cases
+        self.case_ids = case_ids
 
-    async def get(self, case_id: str) -> Document | None:
+    async def episode_of(self, case_id: str) -> str | None:
+        found = await self.case_ids.find_one({"_id": case_id})
+        return None if found is None else str(found["episode_id"])
+
+    async def remember(self, case_id: str, episode_id: str) -> None:
+        """Idempotent: every delivery of an encounter writes the same entry."""
+        await self.case_ids.update_one(
+            {"_id": case_id}, {"$set": {"episode_id": episode_id}}, upsert=True
+        )
+
+    async def get(self, case_id: str) -> Case | None:
         """A case as people see it (not a stub waiting for its encounter)."""
-        case = await self.aggregates.collection.find_one({"_id": case_id}, HIDDEN)
-        if case is None or case["status"] == Status.AWAITING_ENCOUNTER:
+        episode_id = await self.episode_of(case_id)
+        case = None if episode_id is None else await self.cases.get(episode_id)
+        if case is None or case.status == Status.AWAITING_ENCOUNTER:
             return None
-        case.pop("_id")
         return case
 
     async def queue(
         self, statuses: Sequence[Status], coder_id: str | None, limit: int
-    ) -> list[Document]:
+    ) -> list[CaseSummary]:
         """Cases in the work queue, oldest first."""
         query: Document = {"status": {"$in": [status.value for status in statuses]}}
         if coder_id is not None:
             query["coder_id"] = coder_id
-        cursor = (
-            self.aggregates.collection.find(query, SUMMARY)
-            .sort([("opened_at", ASCENDING), ("_id", ASCENDING)])
-            .limit(limit)
-        )
-        cases = []
-        async for case in cursor:
-            case.pop("_id")
-            cases.append(case)
-        return cases
+        return await self._summaries(query, limit)
 
-    async def workable(self, coder_id: str, limit: int) -> list[Document]:
-        """The coder's cases in progress, then open cases, oldest first (one query)."""
-        query = {
-            "$or": [
-                {"status": Status.IN_PROGRESS.value, "coder_id": coder_id},
-                {"status": Status.OPEN.value},
-            ]
-        }
-        cursor = self.aggregates.collection.find(query, SUMMARY).sort(
-            [("opened_at", ASCENDING), ("_id", ASCENDING)]
-        )
-        cases = [case async for case in cursor]
-        cases.sort(key=lambda case: case["status"] != Status.IN_PROGRESS.value)  # stable
-        return cases[:limit]
+    async def workable(self, coder_id: str, limit: int) -> list[CaseSummary]:
+        """The coder's case in progress, then the oldest open cases: at most `limit`."""
+        held = await self._summaries({"status": Status.IN_PROGRESS.value, "coder_id": coder_id}, 1)
+        if held or limit <= 1:
+            return held[:limit]
+        return await self._summaries({"status": Status.OPEN.value}, limit)
+
+    async def _summaries(self, query: Document, limit: int) -> list[CaseSummary]:
+        cursor = self.cases.collection.find(query, SUMMARY).sort(OLDEST_FIRST).limit(limit)
+        found: list[dict[str, Any]] = [document async for document in cursor]
+        return [CaseSummary.model_validate(document) for document in found]
 
 
-def cases_store(service: Service) -> CaseStore:
-    return CaseStore(
-        service.store(
-            CASES,
-            # One index: the queue filters by status (and maybe coder) and sorts by age.
-            [IndexModel([("status", ASCENDING), ("opened_at", ASCENDING)])],
-        )
+def case_store(service: Service) -> CaseStore:
+    cases = service.aggregates(
+        CASES,
+        Case,
+        # The queue filters by status (and maybe coder) and sorts by age.
+        [IndexModel([("status", ASCENDING), ("opened_at", ASCENDING)])],
     )
+    return CaseStore(cases, service.database[CASE_IDS])

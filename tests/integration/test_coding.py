@@ -192,7 +192,7 @@ async def test_a_coder_codes_an_encounter_and_coding_completed_goes_out_priced(
         assert event.coder_id == "coder-1"
 
         async def published() -> bool:
-            document = await database["cases"].find_one({"_id": case_id})
+            document = await database["cases"].find_one({"_id": episode})  # keyed by episode
             return document is not None and document["outbox"] == []
 
         await eventually(published)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rcm_coding import codesets
-from rcm_coding.domain import Coding, LineInput, suggest, suggest_modifiers, validate
+from rcm_coding import codesets, domain
+from rcm_coding.domain import Coding, LineInput, suggest_modifiers, validate
 from rcm_contracts.registration import (
     ClinicalDocumentation,
     DocumentedDiagnosis,
@@ -13,6 +13,11 @@ from rcm_contracts.registration import (
 )
 
 CHARGEMASTER = codesets.load_chargemaster()
+
+
+def suggest(documented: ClinicalDocumentation, chargemaster: codesets.Chargemaster) -> Any:
+    """The suggestions as the case stores and shows them."""
+    return domain.suggest(documented, chargemaster).model_dump()
 
 
 def documentation(diagnoses: list[Any], procedures: list[Any]) -> ClinicalDocumentation:

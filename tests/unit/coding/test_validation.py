@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from rcm_coding import codesets
-from rcm_coding.domain import Coding, InvalidCoding, LineInput, validate
+from rcm_coding.domain import Coding, LineInput, validate
+from rcm_shared.errors import Invalid
 
 CHARGEMASTER = codesets.load_chargemaster()
 
@@ -19,7 +20,7 @@ def line(
 
 
 def problems(diagnoses: tuple[str, ...], *lines: LineInput) -> list[str]:
-    with pytest.raises(InvalidCoding) as refused:
+    with pytest.raises(Invalid) as refused:
         validate(Coding(diagnoses, lines), CHARGEMASTER)
     return refused.value.reasons
 

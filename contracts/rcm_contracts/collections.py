@@ -1,4 +1,5 @@
-"""Events of the collections service: the episode's patient account."""
+"""Events of the collections service: the episode's patient account, and the requests
+people make of it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from .base import Cents, Contract, EpisodeEvent, Id, NonNegativeCents, UtcDatetime, event
+from .base import (
+    Cents,
+    Contract,
+    EpisodeEvent,
+    EpisodeRequest,
+    Id,
+    NonNegativeCents,
+    UtcDatetime,
+    event,
+)
 
 
 @event("rcm.collections.statement-issued.v1")
@@ -62,3 +72,21 @@ class EpisodeClosed(EpisodeEvent):
 
     totals: LedgerTotals
     closed_at: UtcDatetime
+
+
+@event("rcm.collections.payment-plan-requested.v1")
+class PaymentPlanRequested(EpisodeRequest):
+    """Split what the open statement's episode owes into installments (once per episode)."""
+
+    installments: int = Field(ge=2, le=60)
+
+
+@event("rcm.collections.write-off-requested.v1")
+class WriteOffRequested(EpisodeRequest):
+    """Forgive part or all of the balance once billing is over; `requested_by` is the user."""
+
+    amount_cents: int = Field(ge=1, description="1 up to the balance, in cents.")
+    reason: WriteOffReason
+    write_off_id: Id | None = Field(
+        default=None, description="The same write-off sent twice counts once."
+    )

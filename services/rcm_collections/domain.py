@@ -1,9 +1,9 @@
 """The episode's patient account: ledger transitions, billing over, statements, plans.
 
-Pure rules, no I/O. Every decision loads the stored document into an `Account`, changes
-it, settles it (close, small-balance write-off or statement when billing is over),
-checks the ledger and returns the whole new state with the events it emits as one
-`Change`. A change after which the ledger does not hold is refused (`LedgerError`).
+Pure rules, no I/O. Every decision changes a copy of the `Account`, settles it (close,
+small-balance write-off or statement when billing is over), checks the ledger and
+returns the whole new state with the events it emits as one `Decision`. A change after
+which the ledger does not hold is refused (`LedgerError`).
 
 The ledger keeps its balance in two buckets moved by every transition, never computed
 as a remainder: `insurance_balance` (charges not yet resolved by a payer) and
@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, computed_field
 from rcm_contracts import Event
 from rcm_contracts.claims import ClaimClosed
 from rcm_contracts.collections import (
@@ -39,8 +39,8 @@ from rcm_contracts.payments import (
     RefundRecipient,
 )
 from rcm_contracts.registration import CoverageRank
-from rcm_shared.errors import PermanentError
-from rcm_shared.store import Change, Document
+from rcm_shared.aggregates import Decision
+from rcm_shared.errors import Conflict, Invalid, NotFound
 
 # BSON has no date type: a due date is stored (and shown) as an ISO string.
 IsoDate = Annotated[date, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
@@ -54,20 +54,8 @@ class Rules:
     statement_due_days: int = 30
 
 
-class LedgerError(PermanentError):
+class LedgerError(Conflict):
     """The change would break the ledger: nothing is stored."""
-
-
-class UnknownAccount(PermanentError):
-    """A command for an episode collections has never heard of."""
-
-
-class Conflict(PermanentError):
-    """The account's state does not allow the command (now, or any more)."""
-
-
-class InvalidRequest(PermanentError):
-    """The command's values do not fit the account (e.g. more than the balance)."""
 
 
 class AccountState(StrEnum):
@@ -316,20 +304,22 @@ class Account(Model):
     ledger: Ledger = Field(default_factory=Ledger)
     closed_at: datetime | None = None
 
-    @classmethod
-    def load(cls, document: Document | None, episode_id: str) -> Account:
-        if document is None:
-            return cls(episode_id=episode_id)
-        return cls.model_validate(document)
+    # Stored beside the state (ignored when loaded) for the list views and the summary.
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def totals(self) -> LedgerTotals:
+        return self.ledger.totals()
 
-    def dump(self) -> Document:
-        """The stored document; the derived top-level fields serve queries and summaries."""
-        document = self.model_dump(mode="python")
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def open_statement_id(self) -> str | None:
         statement = self.open_statement
-        document["totals"] = self.ledger.totals().model_dump()
-        document["open_statement_id"] = statement.statement_id if statement else None
-        document["invariant_holds"] = not self.ledger.problems()
-        return document
+        return statement.statement_id if statement else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def invariant_holds(self) -> bool:
+        return not self.ledger.problems()
 
     @property
     def coverage(self) -> CoverageStatus:
@@ -468,22 +458,23 @@ Mutation = Callable[[Account], list[Event] | None]
 
 
 def decide(
-    document: Document | None, episode_id: str, mutate: Mutation, rules: Rules, now: datetime
-) -> Change | None:
+    account: Account | None, episode_id: str, mutate: Mutation, rules: Rules, now: datetime
+) -> Decision[Account, None]:
     """Apply one input to the account, settle it and check the ledger before storing."""
-    account = Account.load(document, episode_id)
-    events = mutate(account)
+    # A copy: the state given is what is stored until the decision is saved.
+    candidate = Account(episode_id=episode_id) if account is None else account.model_copy(deep=True)
+    events = mutate(candidate)
     if events is None:
-        return None
-    events += account.settle(rules, now)
-    problems = account.ledger.problems()
+        return Decision()
+    events += candidate.settle(rules, now)
+    problems = candidate.ledger.problems()
     if problems:
         raise LedgerError(f"episode {episode_id}: refused, the ledger would break: {problems}")
-    return Change(set=account.dump(), events=events)
+    return Decision(state=candidate, events=events)
 
 
 def record_coding(
-    document: Document | None,
+    account: Account | None,
     episode_id: str,
     coding_case_id: str,
     total_charge_cents: int,
@@ -491,7 +482,7 @@ def record_coding(
     at: datetime,
     rules: Rules,
     now: datetime,
-) -> Change | None:
+) -> Decision[Account, None]:
     """Charges are the latest coding's total; a correction replaces them."""
     incoming = CodingRef(
         coding_case_id=coding_case_id,
@@ -503,7 +494,7 @@ def record_coding(
 
     def mutate(account: Account) -> list[Event] | None:
         if account.cancelled:
-            raise PermanentError(f"episode {episode_id} was cancelled and cannot have charges")
+            raise Conflict(f"episode {episode_id} was cancelled and cannot have charges")
         if account.coding is not None and not incoming.replaces(account.coding):
             return None
         account.coding = incoming
@@ -514,11 +505,11 @@ def record_coding(
         account.reshare(coding_case_id, at, "charges")
         return []
 
-    return decide(document, episode_id, mutate, rules, now)
+    return decide(account, episode_id, mutate, rules, now)
 
 
 def record_eligibility(
-    document: Document | None,
+    account: Account | None,
     episode_id: str,
     verified_rank: CoverageRank | None,
     self_pay: bool,
@@ -526,7 +517,7 @@ def record_eligibility(
     at: datetime,
     rules: Rules,
     now: datetime,
-) -> Change | None:
+) -> Decision[Account, None]:
     """A verified coverage makes the episode insured; a failure that says self-pay makes
     it self-pay unless some coverage was verified."""
 
@@ -542,29 +533,29 @@ def record_eligibility(
         account.reshare(reference, at, f"coverage {account.coverage.value}")
         return []
 
-    return decide(document, episode_id, mutate, rules, now)
+    return decide(account, episode_id, mutate, rules, now)
 
 
 def record_guarantor(
-    document: Document | None, episode_id: str, guarantor_id: str, rules: Rules, now: datetime
-) -> Change | None:
+    account: Account | None, episode_id: str, guarantor_id: str, rules: Rules, now: datetime
+) -> Decision[Account, None]:
     def mutate(account: Account) -> list[Event] | None:
         if account.guarantor_id == guarantor_id:
             return None
         account.guarantor_id = guarantor_id
         return []
 
-    return decide(document, episode_id, mutate, rules, now)
+    return decide(account, episode_id, mutate, rules, now)
 
 
 def record_posting(
-    document: Document | None, event: PaymentPosted, rules: Rules, now: datetime
-) -> Change | None:
+    account: Account | None, event: PaymentPosted, rules: Rules, now: datetime
+) -> Decision[Account, None]:
     """CO/OA/PI are adjustments, except a secondary's OA-23 (the primary's part); PR is
     the patient's share; a reversal (negative amounts) undoes its posting."""
     adjusted = sum(adjustment.amount_cents for adjustment in event.adjustments)
     if event.paid_cents + adjusted != event.charge_cents:
-        raise PermanentError(
+        raise Invalid(
             f"posting {event.posting_id} does not balance: charge {event.charge_cents}"
             f" != paid {event.paid_cents} + adjustments {adjusted}"
         )
@@ -612,12 +603,12 @@ def record_posting(
         account.reshare(event.posting_id, event.posted_at, f"PR {event.rank.value}")
         return []
 
-    return decide(document, event.episode_id, mutate, rules, now)
+    return decide(account, event.episode_id, mutate, rules, now)
 
 
 def record_claim_closed(
-    document: Document | None, event: ClaimClosed, rules: Rules, now: datetime
-) -> Change | None:
+    account: Account | None, event: ClaimClosed, rules: Rules, now: datetime
+) -> Decision[Account, None]:
     """Only the newest closing (highest sequence) speaks for the episode."""
 
     def mutate(account: Account) -> list[Event] | None:
@@ -630,12 +621,12 @@ def record_claim_closed(
         )
         return []
 
-    return decide(document, event.episode_id, mutate, rules, now)
+    return decide(account, event.episode_id, mutate, rules, now)
 
 
 def record_patient_payment(
-    document: Document | None, event: PatientPaymentReceived, rules: Rules, now: datetime
-) -> Change | None:
+    account: Account | None, event: PatientPaymentReceived, rules: Rules, now: datetime
+) -> Decision[Account, None]:
     def mutate(account: Account) -> list[Event] | None:
         if event.payment_id in account.payment_ids:
             return None
@@ -645,12 +636,12 @@ def record_patient_payment(
         )
         return []
 
-    return decide(document, event.episode_id, mutate, rules, now)
+    return decide(account, event.episode_id, mutate, rules, now)
 
 
 def record_refund(
-    document: Document | None, event: RefundIssued, rules: Rules, now: datetime
-) -> Change | None:
+    account: Account | None, event: RefundIssued, rules: Rules, now: datetime
+) -> Decision[Account, None]:
     """A refund to the patient reduces patient paid (one beyond it breaks the ledger)."""
 
     def mutate(account: Account) -> list[Event] | None:
@@ -660,32 +651,32 @@ def record_refund(
         account.ledger.refund(event.recipient, event.amount_cents, event.refund_id, event.issued_at)
         return []
 
-    return decide(document, event.episode_id, mutate, rules, now)
+    return decide(account, event.episode_id, mutate, rules, now)
 
 
 def record_cancellation(
-    document: Document | None, episode_id: str, rules: Rules, now: datetime
-) -> Change | None:
+    account: Account | None, episode_id: str, rules: Rules, now: datetime
+) -> Decision[Account, None]:
     """A visit cancelled before any coding: nothing was billed; the episode closes at zero."""
 
     def mutate(account: Account) -> list[Event] | None:
         if account.cancelled:
             return None
         if account.coding is not None:
-            raise PermanentError(f"episode {episode_id} has charges and cannot be cancelled")
+            raise Conflict(f"episode {episode_id} has charges and cannot be cancelled")
         account.cancelled = True
         return []
 
-    return decide(document, episode_id, mutate, rules, now)
+    return decide(account, episode_id, mutate, rules, now)
 
 
-# --- commands (people) ----------------------------------------------------------------
+# --- requests (people) ----------------------------------------------------------------
 
 
-def _existing(document: Document | None, episode_id: str) -> Account:
-    if document is None:
-        raise UnknownAccount(f"no account for episode {episode_id}")
-    return Account.load(document, episode_id)
+def _existing(account: Account | None, episode_id: str) -> Account:
+    if account is None:
+        raise NotFound(f"no account for episode {episode_id}")
+    return account
 
 
 def split_installments(balance: int, installments: int) -> tuple[int, int]:
@@ -693,34 +684,29 @@ def split_installments(balance: int, installments: int) -> tuple[int, int]:
     each = -(-balance // installments)
     last = balance - each * (installments - 1)
     if last <= 0:
-        raise InvalidRequest(
+        raise Invalid(
             f"installments: a balance of {balance} cents cannot be split into"
             f" {installments} installments"
         )
     return each, last
 
 
-@dataclass(frozen=True)
-class PlanDecision:
-    plan: PaymentPlan
-    change: Change | None  # None: the same plan was asked for again
-
-
 def create_payment_plan(
-    document: Document | None, episode_id: str, installments: int, rules: Rules, now: datetime
-) -> PlanDecision:
-    """One plan per episode, only while a statement is open; asking again is harmless."""
-    account = _existing(document, episode_id)
-    if account.plan is not None:
-        if account.plan.installments == installments:
-            return PlanDecision(account.plan, None)
+    account: Account | None, episode_id: str, installments: int, rules: Rules, now: datetime
+) -> Decision[Account, PaymentPlan]:
+    """One plan per episode, only while a statement is open; asking again is harmless
+    (no new state: the plan that exists is the result)."""
+    existing = _existing(account, episode_id)
+    if existing.plan is not None:
+        if existing.plan.installments == installments:
+            return Decision(result=existing.plan)
         raise Conflict(
-            f"episode {episode_id} already has a plan of {account.plan.installments} installments"
+            f"episode {episode_id} already has a plan of {existing.plan.installments} installments"
         )
-    statement = account.open_statement
-    if account.state is AccountState.CLOSED or statement is None:
+    statement = existing.open_statement
+    if existing.state is AccountState.CLOSED or statement is None:
         raise Conflict(f"episode {episode_id} has no open statement")
-    balance = account.ledger.balance_cents
+    balance = existing.ledger.balance_cents
     if balance <= 0:
         raise Conflict(f"episode {episode_id} owes nothing (balance {balance})")
     each, last = split_installments(balance, installments)
@@ -748,17 +734,12 @@ def create_payment_plan(
             )
         ]
 
-    return PlanDecision(plan, decide(document, episode_id, mutate, rules, now))
-
-
-@dataclass(frozen=True)
-class WriteOffDecision:
-    write_off: WriteOff
-    change: Change | None  # None: the same write-off was submitted again
+    decision = decide(existing, episode_id, mutate, rules, now)
+    return Decision(state=decision.state, events=decision.events, result=plan)
 
 
 def write_off(
-    document: Document | None,
+    account: Account | None,
     episode_id: str,
     amount_cents: int,
     reason: WriteOffReason,
@@ -766,35 +747,112 @@ def write_off(
     write_off_id: str | None,
     rules: Rules,
     now: datetime,
-) -> WriteOffDecision:
-    """A person forgives part or all of what is owed, once billing is over."""
-    account = _existing(document, episode_id)
-    known = next((w for w in account.write_offs if w.write_off_id == write_off_id), None)
+) -> Decision[Account, WriteOff]:
+    """A person forgives part or all of what is owed, once billing is over. The same
+    write-off (id and values) submitted again changes nothing and is the result."""
+    existing = _existing(account, episode_id)
+    known = next((w for w in existing.write_offs if w.write_off_id == write_off_id), None)
     if known is not None:
         if (known.amount_cents, known.reason, known.user_id) == (amount_cents, reason, user_id):
-            return WriteOffDecision(known, None)
+            return Decision(result=known)
         raise Conflict(f"write-off {write_off_id} exists with other values")
-    if account.state is AccountState.CLOSED:
+    if existing.state is AccountState.CLOSED:
         raise Conflict(f"episode {episode_id} is closed")
-    if not account.billing_over:
+    if not existing.billing_over:
         raise Conflict(f"episode {episode_id}: billing is not over, payers may still pay")
-    balance = account.ledger.balance_cents
+    balance = existing.ledger.balance_cents
     if balance <= 0:
         raise Conflict(f"episode {episode_id} owes nothing (balance {balance})")
     if amount_cents > balance:
-        raise InvalidRequest(f"amount_cents: {amount_cents} is more than the balance {balance}")
+        raise Invalid(f"amount_cents: {amount_cents} is more than the balance {balance}")
     if reason is WriteOffReason.SMALL_BALANCE and amount_cents > rules.small_balance_cents:
-        raise InvalidRequest(
+        raise Invalid(
             f"reason: small-balance is for at most {rules.small_balance_cents} cents,"
             f" not {amount_cents}"
         )
-    chosen_id = write_off_id or account.next_write_off_id()
+    chosen_id = write_off_id or existing.next_write_off_id()
 
     def mutate(candidate: Account) -> list[Event] | None:
         return [candidate.write_off_balance(chosen_id, amount_cents, reason, user_id, now)]
 
-    change = decide(document, episode_id, mutate, rules, now)
+    decision = decide(existing, episode_id, mutate, rules, now)
     record = WriteOff(
         write_off_id=chosen_id, amount_cents=amount_cents, reason=reason, user_id=user_id, at=now
     )
-    return WriteOffDecision(record, change)
+    return Decision(state=decision.state, events=decision.events, result=record)
+
+
+def written_off(
+    account: Account,
+    amount_cents: int,
+    reason: WriteOffReason,
+    user_id: str,
+    write_off_id: str | None,
+) -> WriteOff | None:
+    """The write-off an applied request made, to answer it again: by its id, else the
+    latest with its values."""
+    for record in reversed(account.write_offs):
+        if write_off_id is not None:
+            if record.write_off_id == write_off_id:
+                return record
+        elif (record.amount_cents, record.reason, record.user_id) == (
+            amount_cents,
+            reason,
+            user_id,
+        ):
+            return record
+    return None
+
+
+# --- views ----------------------------------------------------------------------------
+
+
+def account_view(account: Account) -> dict[str, Any]:
+    ledger = account.ledger
+    balance = ledger.balance_cents
+    problems = ledger.problems()
+    return {
+        "episode_id": account.episode_id,
+        "state": account.state.value,
+        "coverage": account.coverage.value,
+        "billing_over": account.billing_over,
+        "cancelled": account.cancelled,
+        "guarantor_id": account.guarantor_id,
+        "totals": ledger.totals().model_dump(),
+        "insurance_balance_cents": ledger.insurance_balance_cents,
+        "patient_balance_cents": ledger.patient_balance_cents,
+        "patient_share_cents": ledger.patient_share_cents,
+        "credit_balance_cents": max(-balance, 0),
+        "invariant_holds": not problems,
+        "invariant_problems": problems,
+        "coding": account.coding.model_dump(mode="json") if account.coding else None,
+        "claims": account.claims.model_dump(mode="json") if account.claims else None,
+        "postings": [p.model_dump(mode="json") for p in account.postings],
+        "entries": [e.model_dump(mode="json") for e in ledger.entries],
+        "statements": [s.model_dump(mode="json") for s in account.statements],
+        "plan": account.plan.model_dump(mode="json") if account.plan else None,
+        "write_offs": [w.model_dump(mode="json") for w in account.write_offs],
+        "closed_at": account.closed_at.isoformat() if account.closed_at else None,
+    }
+
+
+def statement_views(account: Account, wanted: StatementStatus) -> list[dict[str, Any]]:
+    balance = account.ledger.balance_cents
+    return [
+        {
+            "episode_id": account.episode_id,
+            "statement_id": statement.statement_id,
+            "sequence": statement.sequence,
+            "guarantor_id": statement.guarantor_id,
+            "status": statement.status.value,
+            # what is due is what is owed now, not what the statement said at issue
+            "amount_due_cents": max(balance, 0) if statement.status is StatementStatus.OPEN else 0,
+            "credit_balance_cents": max(-balance, 0),
+            "issued_amount_cents": statement.amount_due_cents,
+            "due_date": statement.due_date.isoformat(),
+            "issued_at": statement.issued_at.isoformat(),
+            "plan_id": account.plan.plan_id if account.plan else None,
+        }
+        for statement in account.statements
+        if statement.status is wanted
+    ]

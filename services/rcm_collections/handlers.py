@@ -1,34 +1,36 @@
-"""One function per consumed event and per command: load, decide, save (one write)."""
+"""One method per consumed event and per request: load, decide, save (one write)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any, TypeVar
 
 from rcm_contracts.claims import ClaimClosed
 from rcm_contracts.coding import CodingCompleted, CodingCorrected
-from rcm_contracts.collections import WriteOffReason
+from rcm_contracts.collections import PaymentPlanRequested, WriteOffRequested
 from rcm_contracts.eligibility import EligibilityFailed, EligibilityVerified
 from rcm_contracts.payments import PatientPaymentReceived, PaymentPosted, RefundIssued
 from rcm_contracts.registration import AppointmentCancelled, PatientRegistered
+from rcm_shared.aggregates import Aggregates, Applied, Decision, Outcome
+from rcm_shared.clock import Clock, utc_now
 from rcm_shared.envelope import Envelope
-from rcm_shared.store import Change, Document, Outcome
+from rcm_shared.requests import Reply
+from rcm_shared.service import Subscriptions
 
 from . import domain
-from .store import Accounts
+from .domain import Account
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+R = TypeVar("R")
 
 
 class Handlers:
-    def __init__(self, accounts: Accounts, rules: domain.Rules, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, accounts: Aggregates[Account], rules: domain.Rules, clock: Clock = utc_now
+    ) -> None:
         self.accounts = accounts
         self.rules = rules
         self.clock = clock
@@ -36,16 +38,16 @@ class Handlers:
     async def _apply(
         self,
         episode_id: str,
-        event_id: str,
+        cause: str,
         kind: str,
-        decide: Callable[[Document | None, datetime], Change | None],
-    ) -> Outcome:
+        decide: Callable[[Account | None, datetime], Decision[Account, R]],
+    ) -> Applied[Account, R]:
         now = self.clock()
-        outcome = await self.accounts.aggregates.apply(
-            episode_id, lambda document: decide(document, now), event_id=event_id
+        applied = await self.accounts.apply(
+            episode_id, lambda account: decide(account, now), cause=cause
         )
-        log.info("%s %s for %s: %s", kind, event_id, episode_id, outcome.value)
-        return outcome
+        log.info("%s %s for %s: %s", kind, cause, episode_id, applied.outcome.value)
+        return applied
 
     # --- events ---------------------------------------------------------------------
 
@@ -55,8 +57,8 @@ class Handlers:
             data.episode_id,
             envelope.id,
             "coding-completed",
-            lambda document, now: domain.record_coding(
-                document,
+            lambda account, now: domain.record_coding(
+                account,
                 data.episode_id,
                 data.coding_case_id,
                 data.total_charge_cents,
@@ -73,8 +75,8 @@ class Handlers:
             data.episode_id,
             envelope.id,
             "coding-corrected",
-            lambda document, now: domain.record_coding(
-                document,
+            lambda account, now: domain.record_coding(
+                account,
                 data.episode_id,
                 data.coding_case_id,
                 data.total_charge_cents,
@@ -91,8 +93,8 @@ class Handlers:
             data.episode_id,
             envelope.id,
             "eligibility-verified",
-            lambda document, now: domain.record_eligibility(
-                document,
+            lambda account, now: domain.record_eligibility(
+                account,
                 data.episode_id,
                 data.rank,
                 False,
@@ -109,8 +111,8 @@ class Handlers:
             data.episode_id,
             envelope.id,
             "eligibility-failed",
-            lambda document, now: domain.record_eligibility(
-                document,
+            lambda account, now: domain.record_eligibility(
+                account,
                 data.episode_id,
                 None,
                 data.self_pay,
@@ -127,8 +129,8 @@ class Handlers:
             data.episode_id,
             envelope.id,
             "patient-registered",
-            lambda document, now: domain.record_guarantor(
-                document, data.episode_id, data.guarantor_id, self.rules, now
+            lambda account, now: domain.record_guarantor(
+                account, data.episode_id, data.guarantor_id, self.rules, now
             ),
         )
 
@@ -138,7 +140,7 @@ class Handlers:
             data.episode_id,
             envelope.id,
             f"payment-posted {data.posting_id}",
-            lambda document, now: domain.record_posting(document, data, self.rules, now),
+            lambda account, now: domain.record_posting(account, data, self.rules, now),
         )
 
     async def claim_closed(self, envelope: Envelope[ClaimClosed]) -> None:
@@ -147,7 +149,7 @@ class Handlers:
             data.episode_id,
             envelope.id,
             f"claim-closed #{data.sequence}",
-            lambda document, now: domain.record_claim_closed(document, data, self.rules, now),
+            lambda account, now: domain.record_claim_closed(account, data, self.rules, now),
         )
 
     async def patient_payment_received(self, envelope: Envelope[PatientPaymentReceived]) -> None:
@@ -156,7 +158,7 @@ class Handlers:
             data.episode_id,
             envelope.id,
             f"patient-payment {data.payment_id}",
-            lambda document, now: domain.record_patient_payment(document, data, self.rules, now),
+            lambda account, now: domain.record_patient_payment(account, data, self.rules, now),
         )
 
     async def refund_issued(self, envelope: Envelope[RefundIssued]) -> None:
@@ -165,7 +167,7 @@ class Handlers:
             data.episode_id,
             envelope.id,
             f"refund {data.refund_id}",
-            lambda document, now: domain.record_refund(document, data, self.rules, now),
+            lambda account, now: domain.record_refund(account, data, self.rules, now),
         )
 
     async def appointment_cancelled(self, envelope: Envelope[AppointmentCancelled]) -> None:
@@ -174,56 +176,74 @@ class Handlers:
             data.episode_id,
             envelope.id,
             "appointment-cancelled",
-            lambda document, now: domain.record_cancellation(
-                document, data.episode_id, self.rules, now
+            lambda account, now: domain.record_cancellation(
+                account, data.episode_id, self.rules, now
             ),
         )
 
-    # --- commands -------------------------------------------------------------------
+    # --- requests -------------------------------------------------------------------
+    # 201 when the request made the plan or write-off (a duplicate is that same request,
+    # answered from the state), 200 when it existed already.
 
-    async def create_payment_plan(
-        self, episode_id: str, installments: int
-    ) -> tuple[domain.PaymentPlan, bool]:
-        """The plan, and whether this request created it (False: it existed already)."""
-        now = self.clock()
-        decisions: list[domain.PlanDecision] = []
+    async def payment_plan_requested(self, envelope: Envelope[PaymentPlanRequested]) -> Any:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            "payment-plan-requested",
+            lambda account, now: domain.create_payment_plan(
+                account, data.episode_id, data.installments, self.rules, now
+            ),
+        )
+        plan = applied.result
+        if applied.outcome is Outcome.DUPLICATE and applied.state is not None:
+            plan = applied.state.plan
+        assert plan is not None  # every outcome but a refusal has the plan
+        body = {"episode_id": data.episode_id, **plan.model_dump(mode="json")}
+        return body if applied.outcome is Outcome.UNCHANGED else Reply(201, body)
 
-        def decide(document: Document | None) -> Change | None:
-            decisions.append(
-                domain.create_payment_plan(document, episode_id, installments, self.rules, now)
+    async def write_off_requested(self, envelope: Envelope[WriteOffRequested]) -> Any:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"write-off-requested by {data.requested_by}",
+            lambda account, now: domain.write_off(
+                account,
+                data.episode_id,
+                data.amount_cents,
+                data.reason,
+                data.requested_by,
+                data.write_off_id,
+                self.rules,
+                now,
+            ),
+        )
+        record, account = applied.result, applied.state
+        assert account is not None  # a request on no account is refused
+        if applied.outcome is Outcome.DUPLICATE:
+            record = domain.written_off(
+                account, data.amount_cents, data.reason, data.requested_by, data.write_off_id
             )
-            return decisions[-1].change
+        assert record is not None
+        body = {
+            "write_off": record.model_dump(mode="json"),
+            "account": domain.account_view(account),
+        }
+        return body if applied.outcome is Outcome.UNCHANGED else Reply(201, body)
 
-        outcome = await self.accounts.aggregates.apply(episode_id, decide)
-        return decisions[-1].plan, outcome is Outcome.APPLIED
 
-    async def write_off(
-        self,
-        episode_id: str,
-        amount_cents: int,
-        reason: WriteOffReason,
-        user_id: str,
-        write_off_id: str | None,
-    ) -> tuple[domain.WriteOff, bool]:
-        """The write-off, and whether this request made it (False: the same one again)."""
-        now = self.clock()
-        decisions: list[domain.WriteOffDecision] = []
-
-        def decide(document: Document | None) -> Change | None:
-            decisions.append(
-                domain.write_off(
-                    document,
-                    episode_id,
-                    amount_cents,
-                    reason,
-                    user_id,
-                    write_off_id,
-                    self.rules,
-                    now,
-                )
-            )
-            return decisions[-1].change
-
-        outcome = await self.accounts.aggregates.apply(episode_id, decide)
-        log.info("write-off on %s by %s: %s", episode_id, user_id, outcome.value)
-        return decisions[-1].write_off, outcome is Outcome.APPLIED
+SUBSCRIPTIONS: Subscriptions[Handlers] = {
+    CodingCompleted: Handlers.coding_completed,
+    CodingCorrected: Handlers.coding_corrected,
+    EligibilityVerified: Handlers.eligibility_verified,
+    EligibilityFailed: Handlers.eligibility_failed,
+    PatientRegistered: Handlers.patient_registered,
+    PaymentPosted: Handlers.payment_posted,
+    ClaimClosed: Handlers.claim_closed,
+    PatientPaymentReceived: Handlers.patient_payment_received,
+    RefundIssued: Handlers.refund_issued,
+    AppointmentCancelled: Handlers.appointment_cancelled,
+    PaymentPlanRequested: Handlers.payment_plan_requested,
+    WriteOffRequested: Handlers.write_off_requested,
+}

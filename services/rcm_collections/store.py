@@ -1,4 +1,4 @@
-"""The accounts collection (one document per episode) and its queries."""
+"""The accounts (one aggregate per episode) and the queries of people's list views."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from rcm_shared.service import Service
-from rcm_shared.store import AggregateStore, Document
+from rcm_shared.store import HIDDEN, Document, MongoAggregates
 
+from .domain import Account
+
+INDEXES = [IndexModel([("state", ASCENDING)]), IndexModel([("open_statement_id", ASCENDING)])]
 TOTAL_FIELDS = (
     "charges_cents",
     "payer_paid_cents",
@@ -16,37 +19,29 @@ TOTAL_FIELDS = (
     "written_off_cents",
     "balance_cents",
 )
+STATE_ONLY = {**HIDDEN, "applied": 0}
 
 
 class Accounts:
+    """The aggregates and the list views' queries on their collection (scans on FerretDB,
+    so bounded, and never on an event's or request's path)."""
+
     def __init__(self, service: Service) -> None:
-        self.aggregates: AggregateStore = service.store(
-            "accounts",
-            [IndexModel([("state", ASCENDING)]), IndexModel([("open_statement_id", ASCENDING)])],
-        )
+        self.aggregates: MongoAggregates[Account] = service.aggregates("accounts", Account, INDEXES)
         self.collection = self.aggregates.collection
 
-    async def get(self, episode_id: str) -> Document | None:
-        return await self.aggregates.get(episode_id)
+    async def _listed(self, query: Document, limit: int) -> list[Account]:
+        cursor = self.collection.find(query, STATE_ONLY).sort("_id", ASCENDING).limit(limit)
+        return [Account.model_validate(document) async for document in cursor]
 
-    async def with_open_statement(self, limit: int) -> list[Document]:
-        cursor = (
-            self.collection.find({"open_statement_id": {"$ne": None}}, {"outbox": 0, "applied": 0})
-            .sort("_id", ASCENDING)
-            .limit(limit)
-        )
-        return [document async for document in cursor]
+    async def with_open_statement(self, limit: int) -> list[Account]:
+        return await self._listed({"open_statement_id": {"$ne": None}}, limit)
 
-    async def with_statements(self, limit: int) -> list[Document]:
-        cursor = (
-            self.collection.find({"statements.0": {"$exists": True}}, {"outbox": 0, "applied": 0})
-            .sort("_id", ASCENDING)
-            .limit(limit)
-        )
-        return [document async for document in cursor]
+    async def with_statements(self, limit: int) -> list[Account]:
+        return await self._listed({"statements.0": {"$exists": True}}, limit)
 
     async def summary(self, state: str | None) -> dict[str, Any]:
-        """Counts and summed totals.
+        """Counts and summed totals (the stored derived fields only).
 
         Added up here, not by the database: FerretDB 1.24 returns 0 for `$sum` over a
         nested field and computes only the first accumulator of a `$group` (decisions §13).

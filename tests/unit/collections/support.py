@@ -1,5 +1,5 @@
 """Builders of collections' input events and an in-memory account that applies decisions
-the way AggregateStore does (the document becomes document | change.set)."""
+the way the aggregate port does (a decision's state, when there is one, is the new state)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from rcm_contracts.payments import (
     RefundRecipient,
 )
 from rcm_contracts.registration import CoverageRank
-from rcm_shared.store import Change, Document
+from rcm_shared.aggregates import Decision
 
 EPISODE = "E0000000000a1"
 T0 = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
@@ -126,7 +126,7 @@ def refund(refund_id: str, cents: int) -> RefundIssued:
     )
 
 
-Decision = Callable[[Document | None, datetime], Change | None]
+Decide = Callable[[domain.Account | None, datetime], Decision[domain.Account, Any]]
 
 
 @dataclass
@@ -134,21 +134,25 @@ class Sim:
     """One account and everything it emitted."""
 
     rules: domain.Rules = RULES
-    document: Document | None = None
+    state: domain.Account | None = None
     events: list[Event] = field(default_factory=list)
 
-    def run(self, decision: Decision) -> bool:
+    def run(self, decide: Decide) -> bool:
         """Apply a decision; True when it changed the account."""
-        change = decision(self.document, later())
-        if change is None:
+        decision = decide(self.state, later())
+        if decision.state is None and not decision.events:
             return False
-        self.document = {**(self.document or {"_id": EPISODE}), **change.set}
-        self.events.extend(change.events)
+        self.state = decision.state or self.state
+        self.events.extend(decision.events)
         return True
+
+    def snapshot(self) -> domain.Account | None:
+        """The state as it is now, safe from any change made to the state in place."""
+        return None if self.state is None else self.state.model_copy(deep=True)
 
     @property
     def account(self) -> domain.Account:
-        return domain.Account.load(self.document, EPISODE)
+        return self.state or domain.Account(episode_id=EPISODE)
 
     @property
     def ledger(self) -> domain.Ledger:
@@ -161,50 +165,50 @@ class Sim:
     def coding(self, total: int, corrected: bool = False, at: datetime | None = None) -> bool:
         when = at or later()
         return self.run(
-            lambda d, now: domain.record_coding(
-                d, EPISODE, "K00000000000a", total, corrected, when, self.rules, now
+            lambda a, now: domain.record_coding(
+                a, EPISODE, "K00000000000a", total, corrected, when, self.rules, now
             )
         )
 
     def verified(self, rank: CoverageRank = CoverageRank.PRIMARY) -> bool:
         return self.run(
-            lambda d, now: domain.record_eligibility(
-                d, EPISODE, rank, False, "V00000000000a", later(), self.rules, now
+            lambda a, now: domain.record_eligibility(
+                a, EPISODE, rank, False, "V00000000000a", later(), self.rules, now
             )
         )
 
     def failed(self, self_pay: bool = True) -> bool:
         return self.run(
-            lambda d, now: domain.record_eligibility(
-                d, EPISODE, None, self_pay, "no-coverage", later(), self.rules, now
+            lambda a, now: domain.record_eligibility(
+                a, EPISODE, None, self_pay, "no-coverage", later(), self.rules, now
             )
         )
 
     def registered(self, guarantor_id: str = "G00000000000a") -> bool:
         return self.run(
-            lambda d, now: domain.record_guarantor(d, EPISODE, guarantor_id, self.rules, now)
+            lambda a, now: domain.record_guarantor(a, EPISODE, guarantor_id, self.rules, now)
         )
 
     def posted(self, event: PaymentPosted) -> bool:
-        return self.run(lambda d, now: domain.record_posting(d, event, self.rules, now))
+        return self.run(lambda a, now: domain.record_posting(a, event, self.rules, now))
 
     def claim_closed(self, event: ClaimClosed) -> bool:
-        return self.run(lambda d, now: domain.record_claim_closed(d, event, self.rules, now))
+        return self.run(lambda a, now: domain.record_claim_closed(a, event, self.rules, now))
 
     def paid(self, event: PatientPaymentReceived) -> bool:
-        return self.run(lambda d, now: domain.record_patient_payment(d, event, self.rules, now))
+        return self.run(lambda a, now: domain.record_patient_payment(a, event, self.rules, now))
 
     def refunded(self, event: RefundIssued) -> bool:
-        return self.run(lambda d, now: domain.record_refund(d, event, self.rules, now))
+        return self.run(lambda a, now: domain.record_refund(a, event, self.rules, now))
 
     def cancelled(self) -> bool:
-        return self.run(lambda d, now: domain.record_cancellation(d, EPISODE, self.rules, now))
+        return self.run(lambda a, now: domain.record_cancellation(a, EPISODE, self.rules, now))
 
     def write_off(
         self, cents: int, reason: str = "bad-debt", write_off_id: str | None = None
-    ) -> domain.WriteOffDecision:
+    ) -> Decision[domain.Account, domain.WriteOff]:
         decision = domain.write_off(
-            self.document,
+            self.state,
             EPISODE,
             cents,
             WriteOffReason(reason),
@@ -213,12 +217,12 @@ class Sim:
             self.rules,
             later(),
         )
-        self.run(lambda _d, _now: decision.change)
+        self.run(lambda _a, _now: decision)
         return decision
 
-    def plan(self, installments: int) -> domain.PlanDecision:
+    def plan(self, installments: int) -> Decision[domain.Account, domain.PaymentPlan]:
         decision = domain.create_payment_plan(
-            self.document, EPISODE, installments, self.rules, later()
+            self.state, EPISODE, installments, self.rules, later()
         )
-        self.run(lambda _d, _now: decision.change)
+        self.run(lambda _a, _now: decision)
         return decision

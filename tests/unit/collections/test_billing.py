@@ -81,9 +81,9 @@ def test_self_pay_small_charges_are_written_off_and_closed_in_one_change() -> No
     sim = Sim()
     sim.failed()
     change = domain.record_coding(
-        sim.document, EPISODE, "K1", 450, False, PRIMARY.posted_at, sim.rules, PRIMARY.posted_at
+        sim.state, EPISODE, "K1", 450, False, PRIMARY.posted_at, sim.rules, PRIMARY.posted_at
     )
-    assert change is not None
+    assert change.state is not None
     assert names(list(change.events)) == ["BalanceWrittenOff", "EpisodeClosed"]
     written, closing = change.events
     assert isinstance(written, BalanceWrittenOff)
@@ -98,7 +98,7 @@ def test_self_pay_small_charges_are_written_off_and_closed_in_one_change() -> No
         written_off_cents=450,
         balance_cents=0,
     )
-    assert change.set["state"] == "closed"
+    assert change.state.state is domain.AccountState.CLOSED
 
 
 def test_insured_billing_waits_for_the_newest_closing_and_all_its_postings() -> None:

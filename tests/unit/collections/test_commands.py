@@ -11,6 +11,7 @@ from rcm_contracts.collections import (
     StatementIssued,
     WriteOffReason,
 )
+from rcm_shared.errors import Conflict, Invalid, NotFound
 
 from .support import EPISODE, T0, Sim, closed, patient_payment, posting
 
@@ -40,7 +41,7 @@ def test_installments_round_up_and_the_last_is_smaller(
 
 
 def test_a_balance_too_small_for_the_installments_is_invalid() -> None:
-    with pytest.raises(domain.InvalidRequest, match="cannot be split"):
+    with pytest.raises(Invalid, match="cannot be split"):
         domain.split_installments(5, 4)
 
 
@@ -48,29 +49,30 @@ def test_a_plan_needs_an_open_statement_and_is_made_once() -> None:
     sim = Sim()
     sim.verified()
     sim.coding(10000)
-    with pytest.raises(domain.Conflict, match="no open statement"):
+    with pytest.raises(Conflict, match="no open statement"):
         sim.plan(3)
     sim = billed()
     decision = sim.plan(3)
-    assert decision.change is not None
+    assert decision.state is not None
+    assert decision.result is not None
     (event,) = sim.of_type(PaymentPlanCreated)
     assert (event.total_cents, event.installments, event.installment_cents) == (2000, 3, 667)
-    assert decision.plan.last_installment_cents == 666
+    assert decision.result.last_installment_cents == 666
     statement = sim.account.open_statement
     assert statement is not None
     assert event.first_due_date == statement.due_date
     again = sim.plan(3)  # a double submission
-    assert again.change is None
-    assert again.plan == decision.plan
-    with pytest.raises(domain.Conflict, match="already has a plan"):
+    assert again.state is None
+    assert again.result == decision.result
+    with pytest.raises(Conflict, match="already has a plan"):
         sim.plan(4)
     assert len(sim.of_type(PaymentPlanCreated)) == 1
 
 
 def test_commands_on_an_unknown_episode() -> None:
-    with pytest.raises(domain.UnknownAccount):
+    with pytest.raises(NotFound):
         domain.create_payment_plan(None, EPISODE, 3, domain.Rules(), T0)
-    with pytest.raises(domain.UnknownAccount):
+    with pytest.raises(NotFound):
         domain.write_off(None, EPISODE, 100, WriteOffReason.CHARITY, "U1", None, domain.Rules(), T0)
 
 
@@ -78,19 +80,20 @@ def test_write_off_needs_billing_over_and_at_most_the_balance() -> None:
     sim = Sim()
     sim.verified()
     sim.coding(10000)
-    with pytest.raises(domain.Conflict, match="billing is not over"):
+    with pytest.raises(Conflict, match="billing is not over"):
         sim.write_off(100)
     sim = billed()
-    with pytest.raises(domain.InvalidRequest, match="more than the balance 2000"):
+    with pytest.raises(Invalid, match="more than the balance 2000"):
         sim.write_off(2001)
-    with pytest.raises(domain.InvalidRequest, match="small-balance is for at most 500"):
+    with pytest.raises(Invalid, match="small-balance is for at most 500"):
         sim.write_off(501, "small-balance")
 
 
 def test_a_partial_write_off_leaves_the_statement_open() -> None:
     sim = billed()
     decision = sim.write_off(1000, "charity")
-    assert decision.write_off.amount_cents == 1000
+    assert decision.result is not None
+    assert decision.result.amount_cents == 1000
     assert sim.ledger.written_off_cents == 1000
     assert sim.ledger.balance_cents == 1000
     assert sim.account.open_statement is not None
@@ -112,15 +115,16 @@ def test_writing_off_to_a_small_remainder_writes_that_off_too_and_closes() -> No
 def test_a_write_off_with_an_id_counts_once() -> None:
     sim = billed()
     first = sim.write_off(2000, "administrative", write_off_id="WO-1")
-    assert first.change is not None
+    assert first.state is not None
     assert sim.account.state is domain.AccountState.CLOSED
     again = sim.write_off(2000, "administrative", write_off_id="WO-1")
-    assert again.change is None
-    assert again.write_off.write_off_id == "WO-1"
-    with pytest.raises(domain.Conflict, match="other values"):
+    assert again.state is None
+    assert again.result is not None
+    assert again.result.write_off_id == "WO-1"
+    with pytest.raises(Conflict, match="other values"):
         sim.write_off(1500, "administrative", write_off_id="WO-1")
     assert sim.ledger.written_off_cents == 2000
-    with pytest.raises(domain.Conflict, match="closed"):
+    with pytest.raises(Conflict, match="closed"):
         sim.write_off(100)
 
 

@@ -8,6 +8,7 @@ from rcm_contracts import Event
 from rcm_contracts.payments import PostedClaimStatus
 from rcm_contracts.registration import CoverageRank
 from rcm_shared.errors import PermanentError
+from rcm_shared.store import to_bson
 
 from .support import (
     EPISODE,
@@ -113,10 +114,10 @@ def test_secondary_other_adjustments_still_count() -> None:
 def test_a_posting_id_seen_twice_is_applied_once() -> None:
     sim = insured()
     assert sim.posted(PRIMARY)
-    before = dict(sim.document or {})
+    before = sim.snapshot()
     # the same posting in a new envelope (e.g. posted again by payments)
     assert not sim.posted(PRIMARY.model_copy(update={"posted_at": later()}))
-    assert sim.document == before
+    assert sim.state == before
 
 
 def test_reversal_undoes_a_posting_and_a_corrected_claim_replaces_it() -> None:
@@ -157,11 +158,11 @@ def test_reversing_the_secondary_gives_the_patient_the_primarys_share_again() ->
 
 def test_a_posting_that_does_not_balance_is_refused_and_nothing_changes() -> None:
     sim = insured()
-    before = dict(sim.document or {})
+    before = sim.snapshot()
     broken = posting("R1-1", 12000, [("CO", "45", 4000)], charge=20000)
     with pytest.raises(PermanentError, match="does not balance"):
         sim.posted(broken)
-    assert sim.document == before
+    assert sim.state == before
 
 
 def test_patient_payments_and_refunds() -> None:
@@ -180,10 +181,10 @@ def test_patient_payments_and_refunds() -> None:
 def test_a_refund_beyond_what_the_patient_paid_breaks_the_ledger_and_is_refused() -> None:
     sim = insured()
     sim.paid(patient_payment("pay-1", 1000))
-    before = dict(sim.document or {})
+    before = sim.snapshot()
     with pytest.raises(domain.LedgerError, match="patient_paid_cents -500 < 0"):
         sim.refunded(refund("rf-1", 1500))
-    assert sim.document == before
+    assert sim.state == before
 
 
 def test_the_check_compares_kept_figures_with_totals_and_entries() -> None:
@@ -200,21 +201,22 @@ def test_the_check_compares_kept_figures_with_totals_and_entries() -> None:
 
 def test_a_change_that_would_break_the_ledger_is_refused() -> None:
     sim = insured()
-    before = dict(sim.document or {})
+    before = sim.snapshot()
 
     def sloppy(account: domain.Account) -> list[Event] | None:
         account.ledger.payer_paid_cents += 100  # money without an entry or a bucket move
         return []
 
     with pytest.raises(domain.LedgerError, match="refused"):
-        sim.run(lambda d, now: domain.decide(d, EPISODE, sloppy, sim.rules, now))
-    assert sim.document == before
+        sim.run(lambda a, now: domain.decide(a, EPISODE, sloppy, sim.rules, now))
+    assert sim.state == before
 
 
 def test_stored_document_carries_totals_for_queries() -> None:
     sim = insured()
     sim.posted(PRIMARY)
-    document = sim.document or {}
+    assert sim.state is not None
+    document = to_bson(sim.state.model_dump())  # what the aggregate port stores
     assert document["totals"]["balance_cents"] == 4000
     assert document["totals"]["charges_cents"] == 20000
     assert document["invariant_holds"] is True
@@ -226,7 +228,8 @@ def test_a_coding_sent_again_is_not_newer_after_the_database_kept_milliseconds()
     sim = Sim()
     at = T0.replace(microsecond=123456)
     assert sim.coding(20000, at=at)
-    assert sim.document is not None
-    stored = sim.document["coding"]["at"]
-    sim.document["coding"]["at"] = stored.replace(microsecond=stored.microsecond // 1000 * 1000)
+    assert sim.state is not None
+    assert sim.state.coding is not None
+    stored = sim.state.coding.at
+    sim.state.coding.at = stored.replace(microsecond=stored.microsecond // 1000 * 1000)
     assert not sim.coding(20000, at=at)

@@ -111,7 +111,7 @@ def patient_money(draw: st.DrawFn) -> list[Step]:
     ):
 
         def write_off(s: Sim, cents: int = cents, reason: str = reason, i: int = i) -> bool:
-            return s.write_off(cents, reason, write_off_id=f"WO-{i}").change is not None
+            return s.write_off(cents, reason, write_off_id=f"WO-{i}").state is not None
 
         steps.append(Step(f"write-off-{i}", write_off))
     return steps
@@ -152,12 +152,12 @@ def assert_ledger_holds(sim: Sim) -> None:
 
 def run_step(sim: Sim, step: Step) -> bool:
     """Run a step; a refusal must leave the account untouched."""
-    before = sim.document
+    before = sim.snapshot()
     events = len(sim.events)
     try:
         return step.run(sim)
     except PermanentError:
-        assert sim.document == before
+        assert sim.state == before
         assert len(sim.events) == events
         return False
 
@@ -176,9 +176,9 @@ def test_invariant_holds_after_every_step_and_duplicates_change_nothing(
             applied.append(step)
         assert_ledger_holds(sim)
         if data.draw(st.booleans(), label=f"redeliver {step.name}"):
-            before, events = sim.document, len(sim.events)
+            before, events = sim.snapshot(), len(sim.events)
             assert not run_step(sim, step)
-            assert (sim.document, len(sim.events)) == (before, events)
+            assert (sim.state, len(sim.events)) == (before, events)
     # every billing input is in: payers owe nothing, the patient owes their share less
     # what they paid and what was forgiven
     ledger = sim.ledger
@@ -187,10 +187,10 @@ def test_invariant_holds_after_every_step_and_duplicates_change_nothing(
     assert ledger.patient_balance_cents == (
         scenario.patient_share - ledger.patient_paid_cents - ledger.written_off_cents
     )
-    before, events = sim.document, len(sim.events)
+    before, events = sim.snapshot(), len(sim.events)
     for step in applied:  # every input delivered once more, at the end
         assert not run_step(sim, step), step.name
-    assert (sim.document, len(sim.events)) == (before, events)
+    assert (sim.state, len(sim.events)) == (before, events)
 
 
 @settings(max_examples=300, deadline=None)

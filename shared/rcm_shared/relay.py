@@ -29,6 +29,8 @@ from .store import Document, Outboxed
 
 log = logging.getLogger(__name__)
 
+MAX_CONCURRENT_AGGREGATES = 32
+
 
 def envelope_of(entry: Document) -> Envelope:  # type: ignore[type-arg]
     time = entry["time"]
@@ -55,8 +57,10 @@ class OutboxRelay:
         self.interval_s = interval_s
         self.sweep_interval_s = sweep_interval_s
         self.published = 0
+        self.backlog = 0  # aggregates whose events are waiting for the next round
         self._wake = asyncio.Event()
         self._sweep_now = False
+        self._concurrency = asyncio.Semaphore(MAX_CONCURRENT_AGGREGATES)
         self._changed: dict[Outboxed, set[str]] = {}
         for store in stores:
             self.watch(store)
@@ -94,34 +98,39 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
 
     async def drain(self, sweep: bool = True) -> int:
-        """Publish what changed since the last round (with sweep: everything pending);
-        returns how many events went out."""
+        """Publish what changed since the last round (with sweep: everything pending that
+        this process owns); returns how many events went out."""
+        todo, self._changed = self._changed, {}
+        if sweep:
+            for store in self.stores:
+                pending = {d["_id"] for d in await store.pending() if self.owns(d["_id"])}
+                todo.setdefault(store, set()).update(pending)
         sent = 0
-        changed, self._changed = self._changed, {}
         try:
             for store in self.stores:
-                ids = changed.pop(store, set())
-                if ids:
-                    sent += await self._relay(store, await store.pending_of(sorted(ids)))
-                if sweep:
-                    pending = await store.pending()
-                    sent += await self._relay(store, [d for d in pending if self.owns(d["_id"])])
-        except BaseException:
-            for store, ids in changed.items():  # not reached yet: keep them for next round
-                self._changed.setdefault(store, set()).update(ids)
-            raise
+                ids = todo.get(store)
+                if not ids:
+                    continue
+                documents = await store.pending_of(sorted(ids))
+                counts = await asyncio.gather(
+                    *(self._relay(store, document) for document in documents)
+                )
+                sent += sum(counts)
+                del todo[store]
         finally:
+            for store, ids in todo.items():  # not done: kept for the next round
+                self._changed.setdefault(store, set()).update(ids)
             self.published += sent
+            self.backlog = sum(len(ids) for ids in self._changed.values())
         return sent
 
-    async def _relay(self, store: Outboxed, documents: list[Document]) -> int:
-        sent = 0
-        for document in documents:
+    async def _relay(self, store: Outboxed, document: Document) -> int:
+        """One aggregate's entries, in order; then they leave its outbox in one write."""
+        async with self._concurrency:
             for entry in document["outbox"]:
                 await self._publish(entry)
-                await store.mark_published(document["_id"], entry)
-                sent += 1
-        return sent
+            await store.mark_published(document["_id"], document["outbox"])
+        return len(document["outbox"])
 
     async def _publish(self, entry: Document) -> None:
         carrier = {"traceparent": entry["traceparent"]} if entry.get("traceparent") else {}

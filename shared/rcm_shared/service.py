@@ -185,8 +185,7 @@ class Service:
         """Refresh gauges that are read, not counted: outbox backlog and consumer lag."""
         while True:
             with contextlib.suppress(Exception):
-                backlog = sum([await store.backlog() for store in self.stores])
-                self.metrics.outbox_backlog.set(backlog)
+                self.metrics.outbox_backlog.set(self.relay.backlog)
                 for subscriber in self.broker.subscribers:
                     consumer: Any = getattr(subscriber, "consumer", None)
                     if consumer is None:

@@ -204,13 +204,12 @@ class Outboxed:
         query = {"_id": {"$in": aggregate_ids}, "outbox.0": {"$exists": True}}
         return [document async for document in self.collection.find(query, {"outbox": 1})]
 
-    async def mark_published(self, aggregate_id: str, entry: Document) -> None:
-        # The whole entry as read back: FerretDB's $pull matches exact values only.
+    async def mark_published(self, aggregate_id: str, entries: list[Document]) -> None:
+        # The whole entries as read back: FerretDB's $pull matches exact values only.
         async with self.locked(aggregate_id):
-            await self.collection.update_one({"_id": aggregate_id}, {"$pull": {"outbox": entry}})
-
-    async def backlog(self) -> int:
-        return await self.collection.count_documents({"outbox.0": {"$exists": True}})
+            await self.collection.update_one(
+                {"_id": aggregate_id}, {"$pullAll": {"outbox": entries}}
+            )
 
 
 class MongoAggregates(Outboxed, Generic[A]):

@@ -214,7 +214,7 @@ async def settled(service: Service) -> None:
     """Every event written so far has been published."""
 
     async def empty() -> bool:
-        return sum([await store.backlog() for store in service.stores]) == 0
+        return all([not await store.pending() for store in service.stores])
 
     await eventually(empty)
 

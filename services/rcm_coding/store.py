@@ -52,13 +52,12 @@ class CaseStore:
         return await self._summaries(query, limit)
 
     async def workable(self, coder_id: str, limit: int) -> list[CaseSummary]:
-        """The coder's case in progress, then the oldest open cases: at most `limit`."""
+        """The coder's case in progress if they hold one, else the oldest open cases."""
         held = await self._summaries({"status": Status.IN_PROGRESS.value, "coder_id": coder_id}, 1)
-        if held or limit <= 1:
-            return held[:limit]
-        return await self._summaries({"status": Status.OPEN.value}, limit)
+        return held or await self._summaries({"status": Status.OPEN.value}, limit)
 
     async def _summaries(self, query: Document, limit: int) -> list[CaseSummary]:
+        # On the collection, not the port: the queue is ordered by age, which `find` is not.
         cursor = self.cases.collection.find(query, SUMMARY).sort(OLDEST_FIRST).limit(limit)
         found: list[dict[str, Any]] = [document async for document in cursor]
         return [CaseSummary.model_validate(document) for document in found]

@@ -264,34 +264,39 @@ class AggregateStore(Outboxed):
 
 
 class ControlNumbers:
-    """Numbers that must never repeat (X12 ISA13/GS06/ST02) from a counter document.
+    """Numbers that must never repeat (X12 ISA13/GS06/ST02), one counter per partition.
 
-    `$inc` through find_one_and_update is atomic on MongoDB; on FerretDB (SQLite) two
-    concurrent increments can return the same value, hence the lock (one process).
+    The numbers are split into one range per partition and a partition's counter is
+    written only by the process that owns that partition, serialised within it: FerretDB's
+    `$inc` is not atomic across writers. So replicas never hand out the same number.
     """
 
-    def __init__(self, database: AsyncDatabase[Document], name: str, maximum: int) -> None:
+    def __init__(
+        self, database: AsyncDatabase[Document], name: str, maximum: int, partitions: int = 1
+    ) -> None:
         self.collection: AsyncCollection[Document] = database["counters"]
         self.name = name
-        self.maximum = maximum
+        self.partitions = partitions
+        self.span = maximum // partitions
         self._lock = asyncio.Lock()
 
-    async def next(self) -> int:
-        """1, 2, ..., maximum, then 1 again."""
+    async def next(self, partition: int = 0) -> int:
+        """In partition p's range: p*span + 1, ..., p*span + span, then round again."""
+        name = f"{self.name}:{partition}"
         async with self._lock:
             try:
-                counter = await self._increment()
-            except DuplicateKeyError:  # another process created the counter first
-                counter = await self._increment()
-        return (int(counter["value"]) - 1) % self.maximum + 1
+                counter = await self._increment(name)
+            except DuplicateKeyError:  # created at the same moment by a former owner
+                counter = await self._increment(name)
+        return partition * self.span + (int(counter["value"]) - 1) % self.span + 1
 
-    async def _increment(self) -> Document:
+    async def _increment(self, name: str) -> Document:
         counter = await self.collection.find_one_and_update(
-            {"_id": self.name},
+            {"_id": name},
             {"$inc": {"value": 1}},
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
         if counter is None:  # upsert with AFTER always returns the document
-            raise TransientError(f"counter {self.name} missing after upsert")
+            raise TransientError(f"counter {name} missing after upsert")
         return counter

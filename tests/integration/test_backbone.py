@@ -375,6 +375,16 @@ async def test_control_numbers_are_unique_under_concurrency_and_wrap(database: A
     assert [await small.next() for _ in range(5)] == [1, 2, 3, 1, 2]
 
 
+async def test_control_numbers_of_partitions_never_meet(database: Any) -> None:
+    """Replicas own different partitions: each draws from its partition's own range."""
+    numbers = ControlNumbers(database, "isa13", maximum=999_999_999, partitions=6)
+    drawn = {p: [await numbers.next(p) for _ in range(3)] for p in range(6)}
+    assert drawn[0] == [1, 2, 3]
+    assert drawn[5] == [5 * 166_666_666 + n for n in (1, 2, 3)]
+    assert len({n for numbers_of in drawn.values() for n in numbers_of}) == 18
+    assert max(max(numbers_of) for numbers_of in drawn.values()) <= 999_999_999
+
+
 async def test_changes_outside_a_trace_continue_the_aggregates_trace(
     infra: Infra, topics: Topics, database: Any
 ) -> None:

@@ -9,7 +9,7 @@ Commands are asked of the replica that owns the episode (rcm_shared.requests).
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from typing import Annotated
 
 from fastapi import APIRouter, Header
@@ -18,6 +18,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from rcm_contracts import registration as contracts
 from rcm_contracts.registration import ClinicalDocumentation, Person
 from rcm_shared.aggregates import Aggregates
+from rcm_shared.clock import utc_now
 from rcm_shared.errors import NotFound
 from rcm_shared.requests import Reply
 from rcm_shared.service import Service
@@ -48,7 +49,7 @@ NpiField = Annotated[str, Field(pattern=r"^\d{10}$"), AfterValidator(_valid_npi)
 
 
 def _today() -> date:
-    return datetime.now(UTC).date()
+    return utc_now().date()
 
 
 def _no_problems(problems: list[str]) -> None:
@@ -70,6 +71,7 @@ class AppointmentRequest(Request):
 
 
 class CoverageDraft(contracts.CoverageDraft):
+    # A person's typo in a field name is refused here; the contract ignores unknown fields.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -115,7 +117,7 @@ def _answer(reply: Reply) -> JSONResponse:
 def _episode_id(episode_id: str) -> str:
     """Only ids registration made name an episode; the owner need not be asked of others."""
     if not re.fullmatch(EPISODE_ID, episode_id):
-        raise NotFound(f"no episode {episode_id}")
+        raise NotFound("no such episode")
     return episode_id
 
 

@@ -111,7 +111,7 @@ async def billed(handlers: Handlers) -> None:
     await handlers.claim_closed(envelope(closed(1, 0, ["R1-1"])))
 
 
-def test_every_request_and_consumed_event_has_a_handler() -> None:
+def test_the_people_s_requests_are_subscribed() -> None:
     requests = {kind for kind in SUBSCRIPTIONS if issubclass(kind, Request)}
     assert requests == {PaymentPlanRequested, WriteOffRequested}
 

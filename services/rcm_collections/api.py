@@ -49,11 +49,12 @@ class AccountFilter(StrEnum):
 
 
 def _episode_id(episode_id: str) -> str:
-    """A path id no event could have used names no account (404, as any unknown one)."""
+    """A path id no event could have used names no account (404, as any unknown one); not
+    echoed, since it may be anything typed by mistake."""
     try:
         return EPISODE_ID.validate_python(episode_id)
     except ValidationError:
-        raise NotFound(f"no account for episode {episode_id}") from None
+        raise NotFound("no account for a malformed episode id") from None
 
 
 def router(service: Service, accounts: Accounts) -> APIRouter:

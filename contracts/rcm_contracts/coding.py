@@ -77,7 +77,7 @@ class CaseAssignmentRequested(EpisodeRequest):
     """A coder takes the episode's coding case (`requested_by` is the coder)."""
 
 
-class SubmittedLine(Contract):
+class CodedLine(Contract):
     # Only types and sizes: the coding rules are checked by the coding service, which
     # reports every problem at once instead of stopping at the first.
     procedure_code: str = Field(max_length=40)
@@ -92,4 +92,4 @@ class CodesSubmissionRequested(EpisodeRequest):
     as typed: validated and normalized by the coding service."""
 
     diagnoses: list[str] = Field(max_length=100)
-    lines: list[SubmittedLine] = Field(max_length=200)
+    lines: list[CodedLine] = Field(max_length=200)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from rcm_contracts.base import Id
-from rcm_contracts.coding import CaseAssignmentRequested, CodesSubmissionRequested, SubmittedLine
+from rcm_contracts.coding import CaseAssignmentRequested, CodedLine, CodesSubmissionRequested
 from rcm_shared.errors import Conflict, NotFound
 from rcm_shared.service import Service
 
@@ -34,7 +34,7 @@ class Assignment(Body):
     coder_id: Id
 
 
-class Line(SubmittedLine):
+class Line(CodedLine):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -74,11 +74,10 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
             )
             # One key per candidate: a retried pull asks each case the same once.
             key = None if idempotency_key is None else f"{idempotency_key}:{candidate.case_id}"
-            reply = await service.requester.ask(request, key)
-            if reply.status == Conflict.http_status:
+            try:
+                reply = await service.ask(request, key)
+            except Conflict:
                 continue  # taken by another coder meanwhile
-            if reply.status >= 400:
-                raise HTTPException(reply.status, reply.body)
             return JSONResponse(reply.body, status_code=reply.status)
         return Response(status_code=204)
 

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -31,9 +31,7 @@ from rcm_contracts import Event, Request
 from .envelope import Envelope, InvalidEnvelope, decode
 from .errors import Refusal, is_transient
 from .ownership import Ownership
-
-if TYPE_CHECKING:
-    from .requests import Replies
+from .requests import Replies, Reply
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +45,7 @@ HEARTBEAT_INTERVAL_MS = 300
 SESSION_TIMEOUT_MS = 6000
 DLQ_HEADER_PREFIX = "dlq_"
 MAX_REASON_LENGTH = 1000
+UNAPPLIED = Reply(500, "the request could not be applied; it is with the dead letters")
 
 
 def make_broker(
@@ -251,6 +250,8 @@ class Consumer:
                 if not is_transient(error):
                     log.warning("dead-lettering %s %s: %r", envelope.type, envelope.id, error)
                     await self.dead_letter(record, error)
+                    if isinstance(envelope.data, Request):  # the asker is waiting
+                        await self._answer(envelope.id, UNAPPLIED)
                     return
                 if attempt == self.retries:
                     # Not dead-lettered: a transient failure is not the message's fault.

@@ -7,26 +7,31 @@ aggregate's events (no second writer, whatever the store) and writes the answer 
 request is a duplicate: the owner answers again from the state as it is.
 
 A request id comes from the caller's Idempotency-Key when there is one, so a retried
-request is the same request; else it is new.
+request is the same request; else it is new. The first use of a key records a hash of the
+request (an insert, unique on any store): the same key with other content is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi.encoders import jsonable_encoder
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 from rcm_contracts import Request
 
 from .envelope import Envelope
-from .errors import Refusal, TransientError
-from .kafka import EventPublisher
+from .errors import Conflict, Refusal, TransientError
 from .store import Document
+
+if TYPE_CHECKING:
+    from .kafka import EventPublisher
 
 REQUESTS = uuid.UUID("5b0c3f4e-9a51-4f9e-8d0e-6c1f2f4b7a10")  # namespace of request ids
 
@@ -81,10 +86,16 @@ class Requester:
     """Sends a request to its owner and waits for the answer."""
 
     def __init__(
-        self, publisher: EventPublisher, replies: Replies, source: str, timeout_s: float
+        self,
+        publisher: EventPublisher,
+        replies: Replies,
+        database: AsyncDatabase[Document],
+        source: str,
+        timeout_s: float,
     ) -> None:
         self.publisher = publisher
         self.replies = replies
+        self.keys = database["idempotency_keys"]
         self.source = source
         self.timeout_s = timeout_s
 
@@ -94,6 +105,8 @@ class Requester:
             source=self.source,
             id=request_id(request.event_type, idempotency_key),
         )
+        if idempotency_key is not None:
+            await self._same_as_before(envelope.id, request)
         await self.publisher.publish(envelope)
         reply = await self.replies.wait(envelope.id, self.timeout_s)
         if reply is None:
@@ -102,3 +115,12 @@ class Requester:
                 "it may still be applied: retry with the same Idempotency-Key"
             )
         return reply
+
+    async def _same_as_before(self, request_id: str, request: Request) -> None:
+        digest = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+        try:
+            await self.keys.insert_one({"_id": request_id, "sha256": digest})
+        except DuplicateKeyError:
+            first = await self.keys.find_one({"_id": request_id})
+            if first is not None and first["sha256"] != digest:
+                raise Conflict("this Idempotency-Key was used for another request") from None

@@ -26,7 +26,7 @@ from rcm_contracts import Request as CommandRequest
 
 from .aggregates import A
 from .envelope import Envelope
-from .errors import Refusal, TransientError, is_transient
+from .errors import Conflict, Invalid, NotFound, Refusal, TransientError, is_transient
 from .kafka import Consumer, EventPublisher, Topics, ensure_topics, make_broker
 from .ownership import Ownership
 from .relay import OutboxRelay
@@ -36,6 +36,8 @@ from .store import AggregateStore, MongoAggregates, Outboxed, connect
 from .telemetry import Metrics, setup_tracing
 
 log = logging.getLogger(__name__)
+
+REFUSALS: dict[int, type[Refusal]] = {r.http_status: r for r in (NotFound, Conflict, Invalid)}
 
 H = TypeVar("H")
 # A service's subscription table: which handler method takes each event or request.
@@ -69,7 +71,11 @@ class Service:
         self.database = self.mongo[settings.database_name]
         self.consumer.replies = Replies(self.database)
         self.requester = Requester(
-            self.publisher, self.consumer.replies, f"rcm/{self.name}", settings.request_timeout_s
+            self.publisher,
+            self.consumer.replies,
+            self.database,
+            f"rcm/{self.name}",
+            settings.request_timeout_s,
         )
         self.stores: list[Outboxed] = []
         self.indexes: dict[str, list[IndexModel]] = {}
@@ -136,12 +142,19 @@ class Service:
         self.background.append(loop)
 
     async def ask(self, request: CommandRequest, idempotency_key: str | None = None) -> Reply:
-        """Send a person's command to the replica that owns its aggregate; its answer,
-        or the refusal as an HTTP error."""
+        """Send a person's command to the replica that owns its aggregate: its answer, or
+        the owner's refusal raised here (NotFound, Conflict, Invalid)."""
         reply = await self.requester.ask(request, idempotency_key)
-        if reply.status >= 400:
+        if reply.status < 400:
+            return reply
+        refusal = REFUSALS.get(reply.status)
+        if refusal is None:
             raise HTTPException(reply.status, reply.body)
-        return reply
+        body = reply.body
+        raise refusal(
+            body if isinstance(body, str) else "refused",
+            reasons=body if isinstance(body, list) else (),
+        )
 
     def _own_topics(self) -> list[str]:
         """The topics this service consumes and those it publishes to."""

@@ -95,14 +95,17 @@ RawDecide = Callable[[Document | None], tuple[Document | None, Sequence[Event], 
 
 
 def to_bson(value: Any) -> Any:
-    """A model dump as BSON can store it: dates as ISO strings, enums as their values."""
+    """A model dump as BSON stores it: times to the millisecond (so the state a write
+    returns is the state a read finds), dates as ISO strings, enums as their values."""
     if isinstance(value, dict):
         return {key: to_bson(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_bson(item) for item in value]
     if isinstance(value, Enum):
         return to_bson(value.value)
-    if isinstance(value, date) and not isinstance(value, datetime):
+    if isinstance(value, datetime):
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    if isinstance(value, date):
         return value.isoformat()
     return value
 

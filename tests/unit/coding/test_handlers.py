@@ -12,10 +12,10 @@ from rcm_coding.handlers import SUBSCRIPTIONS, Handlers
 from rcm_contracts.claims import ClaimDenied, DenialCategory
 from rcm_contracts.coding import (
     CaseAssignmentRequested,
+    CodedLine,
     CodesSubmissionRequested,
     CodingCompleted,
     CodingCorrected,
-    SubmittedLine,
 )
 from rcm_shared.aggregates import InMemoryAggregates
 from rcm_shared.envelope import Envelope
@@ -52,8 +52,8 @@ def codes(coder: str = "coder-1", diagnoses: tuple[str, ...] = ("M54.50", "I10")
             requested_by=coder,
             diagnoses=list(diagnoses),
             lines=[
-                SubmittedLine(procedure_code="99213", modifiers=["25"], diagnosis_pointers=[1, 2]),
-                SubmittedLine(procedure_code="36415", diagnosis_pointers=[2]),
+                CodedLine(procedure_code="99213", modifiers=["25"], diagnosis_pointers=[1, 2]),
+                CodedLine(procedure_code="36415", diagnosis_pointers=[2]),
             ],
         ),
         source="rcm/coding",

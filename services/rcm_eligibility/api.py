@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from fastapi import APIRouter
+from rcm_shared.aggregates import Aggregates
+from rcm_shared.errors import NotFound
 
-from fastapi import APIRouter, HTTPException
-
-from .handlers import Eligibility
+from .domain import Verification, VerificationView
 
 
-def router(eligibility: Eligibility) -> APIRouter:
+def router(verifications: Aggregates[Verification]) -> APIRouter:
     api = APIRouter(tags=["eligibility"])
 
     @api.get("/verifications/{episode_id}")
-    async def verification(episode_id: str) -> dict[str, Any]:
+    async def verification(episode_id: str) -> VerificationView:
         """Waiting for inputs, checking, or checked, with the newest check's results."""
-        found = await eligibility.get(episode_id)
+        found = await verifications.get(episode_id)
         if found is None:
-            raise HTTPException(404, "no verification for this episode")
+            raise NotFound("no verification for this episode")
         return found.view()
 
     return api

@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from rcm_contracts.registration import AppointmentScheduled, CoverageUpdated, PatientRegistered
 from rcm_shared.clearinghouse import ClearinghouseClient, ClearinghouseSettings, X12Archive
 from rcm_shared.service import Service
 from rcm_shared.settings import load_settings
 from rcm_shared.topology import SERVICES
 
-from .api import router
+from . import api, store
 from .domain import Requester
-from .handlers import Eligibility
-from .store import control_numbers, verifications
+from .handlers import SUBSCRIPTIONS, Handlers
 
 PORT = next(process.http_port for process in SERVICES if process.module == __package__)
 X12_TEXT = r"^[A-Za-z0-9](?:[A-Za-z0-9 .,&'/-]*[A-Za-z0-9.])?$"
@@ -42,6 +40,15 @@ class Settings(ClearinghouseSettings):
     x12_usage: Literal["T", "P"] = Field(default="T", description="ISA15: test or production.")
     clearinghouse_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
+    def requester(self) -> Requester:
+        return Requester(
+            provider_name=self.provider_name,
+            trace_originator=self.trace_originator,
+            sender_id=self.trading_partner_id,
+            receiver_id=self.clearinghouse_receiver_id,
+            usage=self.x12_usage,
+        )
+
 
 def build(settings: Settings) -> Service:
     service = Service(settings)
@@ -51,20 +58,12 @@ def build(settings: Settings) -> Service:
         X12Archive(settings.x12_archive_dir, settings.service_name),
         timeout_s=settings.clearinghouse_timeout_s,
     )
-    requester = Requester(
-        provider_name=settings.provider_name,
-        trace_originator=settings.trace_originator,
-        sender_id=settings.trading_partner_id,
-        receiver_id=settings.clearinghouse_receiver_id,
-        usage=settings.x12_usage,
+    verifications = store.verifications(service)
+    handlers = Handlers(
+        verifications, store.control_numbers(service), clearinghouse, settings.requester()
     )
-    eligibility = Eligibility(
-        verifications(service), control_numbers(service), clearinghouse, requester
-    )
-    service.consumer.on(AppointmentScheduled)(eligibility.appointment_scheduled)
-    service.consumer.on(PatientRegistered)(eligibility.patient_registered)
-    service.consumer.on(CoverageUpdated)(eligibility.coverage_updated)
-    service.api.include_router(router(eligibility))
+    service.subscribe(handlers, SUBSCRIPTIONS)
+    service.api.include_router(api.router(verifications))
     service.closers.append(clearinghouse.close)
     return service
 

@@ -3,9 +3,12 @@
 The aggregate joins appointment-scheduled, patient-registered and coverage-updated in any
 order. Once all three are known, and again whenever the coverages change, it opens a
 *check* (numbered 1, 2, ...): one 270 per coverage, in rank order. The X12 calls happen
-outside the store; their answers come back through `record_results`, applied once per
-check number, so a check that is superseded or answered twice emits nothing more.
-Pure: no I/O; clocks come in as arguments.
+outside the store; their answers come back through `record_results`, which closes only
+the check still pending under that number, so a check that is superseded or answered
+twice emits nothing more. Pure: no I/O; clocks come in as arguments.
+
+An input that breaks a rule is refused (Conflict, Invalid); a 271 that cannot be read is
+the payer's fault, not the input's: a plain PermanentError. Both are dead-lettered.
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ from rcm_contracts.registration import (
     Person,
     Relationship,
 )
+from rcm_shared.aggregates import Decision
 from rcm_shared.envelope import describe
-from rcm_shared.errors import PermanentError
-from rcm_shared.store import Change, Document
+from rcm_shared.errors import Conflict, Invalid, PermanentError
 from rcm_x12 import Coverage as X12Coverage
 from rcm_x12 import (
     EligibilityInquiry,
@@ -79,12 +82,34 @@ class Check(BaseModel):
     status: Literal["pending", "done"]
     started_at: datetime
     completed_at: datetime | None = None
-    results: list[dict[str, Any]] = []  # the events it emitted, for people to read
+    results: list[dict[str, Any]] = []  # the events it emitted, as people read them
     last_error: str | None = None
 
 
+class CheckView(BaseModel):
+    """A check without its coverages (member ids)."""
+
+    number: int
+    status: Literal["pending", "done"]
+    started_at: datetime
+    completed_at: datetime | None
+    results: list[dict[str, Any]]
+    last_error: str | None
+
+
+class VerificationView(BaseModel):
+    """What people see of a verification: no demographics, no member ids."""
+
+    episode_id: str
+    patient_id: str | None
+    status: Literal["waiting", "checking", "checked"]
+    missing: list[str]
+    checks: int
+    check: CheckView | None
+
+
 class Verification(BaseModel):
-    """The aggregate as stored (JSON-safe)."""
+    """The aggregate: one per episode."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -109,23 +134,18 @@ class Verification(BaseModel):
     def pending(self) -> Check | None:
         return self.check if self.check is not None and self.check.status == "pending" else None
 
-    def view(self) -> Document:
-        """What people see: no demographics, no member ids."""
+    def view(self) -> VerificationView:
         status = "waiting" if self.missing else "checking" if self.pending else "checked"
-        return {
-            "episode_id": self.episode_id,
-            "patient_id": self.patient_id,
-            "status": status,
-            "missing": self.missing,
-            "checks": self.checks,
-            "check": None
+        return VerificationView(
+            episode_id=self.episode_id,
+            patient_id=self.patient_id,
+            status=status,
+            missing=self.missing,
+            checks=self.checks,
+            check=None
             if self.check is None
-            else self.check.model_dump(mode="json", exclude={"coverages"}),
-        }
-
-
-def load(document: Document | None) -> Verification | None:
-    return None if document is None else Verification.model_validate(document)
+            else CheckView.model_validate(self.check.model_dump(exclude={"coverages"})),
+        )
 
 
 def ranked(coverages: Sequence[Coverage]) -> list[Coverage]:
@@ -136,49 +156,49 @@ def ranked(coverages: Sequence[Coverage]) -> list[Coverage]:
 
 
 def on_appointment(
-    document: Document | None, event: AppointmentScheduled, requester: Requester, now: datetime
-) -> Change | None:
+    state: Verification | None, event: AppointmentScheduled, requester: Requester, now: datetime
+) -> Decision[Verification, None]:
     appointment = Appointment(
         appointment_id=event.appointment_id,
         service_date=event.scheduled_start.astimezone(UTC).date(),
         rendering_provider_npi=event.rendering_provider_npi,
     )
     update = {"appointment": appointment}
-    return _join(document, event.episode_id, event.patient_id, update, requester, now)
+    return _join(state, event.episode_id, event.patient_id, update, requester, now)
 
 
 def on_patient(
-    document: Document | None, event: PatientRegistered, requester: Requester, now: datetime
-) -> Change | None:
+    state: Verification | None, event: PatientRegistered, requester: Requester, now: datetime
+) -> Decision[Verification, None]:
     update = {"patient": event.patient}
-    return _join(document, event.episode_id, event.patient_id, update, requester, now)
+    return _join(state, event.episode_id, event.patient_id, update, requester, now)
 
 
 def on_coverages(
-    document: Document | None, event: CoverageUpdated, requester: Requester, now: datetime
-) -> Change | None:
+    state: Verification | None, event: CoverageUpdated, requester: Requester, now: datetime
+) -> Decision[Verification, None]:
     if len({coverage.rank for coverage in event.coverages}) != len(event.coverages):
-        raise PermanentError("coverage-updated lists two coverages of one rank")
+        raise Invalid(f"coverage-updated of episode {event.episode_id}: two coverages of one rank")
     update = {"coverages": ranked(event.coverages)}
-    return _join(document, event.episode_id, event.patient_id, update, requester, now)
+    return _join(state, event.episode_id, event.patient_id, update, requester, now)
 
 
 def _join(
-    document: Document | None,
+    state: Verification | None,
     episode_id: str,
     patient_id: str,
     update: dict[str, Any],
     requester: Requester,
     now: datetime,
-) -> Change | None:
-    current = load(document) or Verification(episode_id=episode_id)
+) -> Decision[Verification, None]:
+    current = state or Verification(episode_id=episode_id)
     if current.patient_id is not None and current.patient_id != patient_id:
-        raise PermanentError(f"episode {episode_id} belongs to another patient")
+        raise Conflict(f"episode {episode_id} belongs to another patient")
     joined = current.model_copy(update={**update, "patient_id": patient_id})
     joined, events = _start_check_if_due(joined, requester, now)
     if joined == current:
-        return None
-    return Change(set=joined.model_dump(mode="json"), events=events)
+        return Decision()
+    return Decision(state=joined, events=events)
 
 
 def _start_check_if_due(
@@ -243,7 +263,7 @@ def inquiries(
     for index, coverage in enumerate(check.coverages, start=1):
         person = patient if coverage.relationship is Relationship.SELF else coverage.subscriber
         if person is None:
-            raise PermanentError(f"coverage {coverage.coverage_id}: subscriber missing")
+            raise Invalid(f"coverage {coverage.coverage_id}: subscriber missing")
         try:
             inquiry = EligibilityInquiry(
                 control_number="0001",
@@ -268,7 +288,7 @@ def inquiries(
                 service_date=appointment.service_date,
             )
         except ValidationError as error:
-            raise PermanentError(
+            raise Invalid(
                 f"coverage {coverage.coverage_id} cannot be asked about in X12: {describe(error)}"
             ) from None
         asked.append((coverage, inquiry))
@@ -391,16 +411,15 @@ def _result(event: EligibilityVerified | EligibilityFailed) -> dict[str, Any]:
 
 
 def record_results(
-    document: Document | None,
+    verification: Verification | None,
     number: int,
     answers: Sequence[tuple[Coverage, EligibilityResponse]],
     now: datetime,
-) -> Change | None:
+) -> Decision[Verification, None]:
     """Closes check `number` with its events; nothing if a newer check replaced it."""
-    verification = load(document)
     check = verification.pending if verification is not None else None
     if verification is None or check is None or check.number != number:
-        return None
+        return Decision()
     events = decide(verification.episode_id, answers, now)
     done = check.model_copy(
         update={
@@ -410,17 +429,17 @@ def record_results(
             "last_error": None,
         }
     )
-    closed = verification.model_copy(update={"check": done})
-    return Change(set=closed.model_dump(mode="json"), events=events)
+    return Decision(state=verification.model_copy(update={"check": done}), events=events)
 
 
-def record_error(document: Document | None, number: int, message: str) -> Change | None:
+def record_error(
+    verification: Verification | None, number: int, message: str
+) -> Decision[Verification, None]:
     """Keeps why check `number` cannot finish (it stays pending for a replay)."""
-    verification = load(document)
     check = verification.pending if verification is not None else None
     if verification is None or check is None or check.number != number:
-        return None
+        return Decision()
     if check.last_error == message[:500]:
-        return None
+        return Decision()
     failing = check.model_copy(update={"last_error": message[:500]})
-    return Change(set={"check": failing.model_dump(mode="json")})
+    return Decision(state=verification.model_copy(update={"check": failing}))

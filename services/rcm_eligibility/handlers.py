@@ -2,18 +2,18 @@
 
 The X12 exchange happens between two writes, never inside one: the join opens a check,
 the 270/271 calls run, and `record_results` closes the check with its events, applied
-with the check's id as event id. If the process dies between the calls and that write,
-the input is redelivered (its offset was never committed), the join is a duplicate, the
-check is still pending and is asked again; the answers are written once.
+with the check's id as cause. If the process dies between the calls and that write, the
+input is redelivered (its offset was never committed), the join is a duplicate, the check
+is still pending and is asked again; the answers are written once.
+
+An episode's inputs are keyed by the episode, so they are handled one at a time in this
+process (rcm_shared.kafka): a second input finds the check done and asks no payer twice.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import weakref
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
 from rcm_contracts.registration import (
@@ -22,46 +22,37 @@ from rcm_contracts.registration import (
     CoverageUpdated,
     PatientRegistered,
 )
+from rcm_shared.aggregates import Aggregates, Decision
 from rcm_shared.clearinghouse import ClearinghouseClient
+from rcm_shared.clock import Clock, utc_now
 from rcm_shared.envelope import Envelope
 from rcm_shared.errors import PermanentError
-from rcm_shared.store import AggregateStore, Change, ControlNumbers, Document
+from rcm_shared.ownership import partition_of
+from rcm_shared.service import Subscriptions
+from rcm_shared.store import ControlNumbers
 from rcm_x12 import EligibilityResponse, X12Error, build_270
 
 from . import domain
 from .domain import Requester, Verification
 
 Input = TypeVar("Input", AppointmentScheduled, PatientRegistered, CoverageUpdated)
-Join = Callable[[Document | None, Input, Requester, datetime], Change | None]
+Join = Callable[[Verification | None, Input, Requester, datetime], Decision[Verification, None]]
 
 
-class Eligibility:
+class Handlers:
     def __init__(
         self,
-        verifications: AggregateStore,
+        verifications: Aggregates[Verification],
         control_numbers: ControlNumbers,
         clearinghouse: ClearinghouseClient,
         requester: Requester,
+        clock: Clock = utc_now,
     ) -> None:
         self.verifications = verifications
         self.control_numbers = control_numbers
         self.clearinghouse = clearinghouse
         self.requester = requester
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    @contextlib.asynccontextmanager
-    async def _episode(self, episode_id: str) -> AsyncIterator[None]:
-        """One handler at a time per episode: the join, the payer call and the recording of
-        its answers run as one step, so an episode's three input topics, consumed
-        concurrently, never ask the payer twice (the second finds the check done)."""
-        lock = self._locks.get(episode_id)
-        if lock is None:
-            lock = self._locks[episode_id] = asyncio.Lock()
-        async with lock:
-            yield
-
-    async def get(self, episode_id: str) -> Verification | None:
-        return domain.load(await self.verifications.get(episode_id))
+        self.clock = clock
 
     async def appointment_scheduled(self, envelope: Envelope[AppointmentScheduled]) -> None:
         await self._join(envelope, domain.on_appointment)
@@ -73,18 +64,17 @@ class Eligibility:
         await self._join(envelope, domain.on_coverages)
 
     async def _join(self, envelope: Envelope[Input], on_input: Join[Input]) -> None:
-        """Record one input (idempotent by event id), then verify what is pending."""
+        """Record one input (once per event id), then verify what is pending."""
         event = envelope.data
-        async with self._episode(event.episode_id):
-            now = datetime.now(UTC)
-            await self.verifications.apply(
-                event.episode_id,
-                lambda current: on_input(current, event, self.requester, now),
-                event_id=envelope.id,
-            )
-            await self._verify_pending(event.episode_id)
+        now = self.clock()
+        joined = await self.verifications.apply(
+            event.episode_id,
+            lambda state: on_input(state, event, self.requester, now),
+            cause=envelope.id,
+        )
+        await self._verify_pending(joined.state)
 
-    async def _verify_pending(self, episode_id: str) -> None:
+    async def _verify_pending(self, verification: Verification | None) -> None:
         """Asks the payers about the pending check, if any, and records their answers.
 
         Runs after every input, also a duplicate one: that is how a check interrupted by a
@@ -92,15 +82,17 @@ class Eligibility:
         retried); an answer that cannot be read is permanent (the input is dead-lettered,
         the check stays pending with its error, and a replay asks again).
         """
-        verification = await self.get(episode_id)
         check = verification.pending if verification is not None else None
         if verification is None or check is None:
             return
-        now = datetime.now(UTC)
+        episode_id = verification.episode_id
+        # Only the owner of the episode's partition draws from its range: no ISA13 twice.
+        partition = partition_of(episode_id, self.control_numbers.partitions)
+        now = self.clock()
         answers: list[tuple[Coverage, EligibilityResponse]] = []
         try:
             for coverage, inquiry in domain.inquiries(verification, self.requester, now):
-                control_number = await self.control_numbers.next()
+                control_number = await self.control_numbers.next(partition)
                 document = domain.inquiry_document(inquiry, control_number, self.requester, now)
                 try:
                     text = build_270(document)
@@ -111,12 +103,19 @@ class Eligibility:
         except PermanentError as error:
             message = str(error)
             await self.verifications.apply(
-                episode_id, lambda current: domain.record_error(current, check.number, message)
+                episode_id, lambda state: domain.record_error(state, check.number, message)
             )
             raise
-        answered = datetime.now(UTC)
+        answered = self.clock()
         await self.verifications.apply(
             episode_id,
-            lambda current: domain.record_results(current, check.number, answers, answered),
-            event_id=f"check-{check.number}",
+            lambda state: domain.record_results(state, check.number, answers, answered),
+            cause=f"check-{check.number}",
         )
+
+
+SUBSCRIPTIONS: Subscriptions[Handlers] = {
+    AppointmentScheduled: Handlers.appointment_scheduled,
+    PatientRegistered: Handlers.patient_registered,
+    CoverageUpdated: Handlers.coverage_updated,
+}

@@ -27,9 +27,9 @@ from rcm_contracts.registration import (
     Sex,
 )
 from rcm_eligibility import domain
-from rcm_eligibility.domain import Requester
-from rcm_shared.errors import PermanentError
-from rcm_shared.store import Change, Document
+from rcm_eligibility.domain import Requester, Verification
+from rcm_shared.aggregates import Decision
+from rcm_shared.errors import Conflict, Invalid, PermanentError
 from rcm_x12 import Coverage as Benefits
 from rcm_x12 import (
     EligibilityProvider,
@@ -98,34 +98,32 @@ def coverages(*items: Coverage) -> CoverageUpdated:
     return CoverageUpdated(episode_id=EPISODE, patient_id="P000000000001", coverages=list(items))
 
 
-Input = Callable[[Document | None], Change | None]
+Input = Callable[[Verification | None], Decision[Verification, None]]
 
 
 def fed(event: AppointmentScheduled | PatientRegistered | CoverageUpdated) -> Input:
-    def feed(document: Document | None) -> Change | None:
+    def feed(state: Verification | None) -> Decision[Verification, None]:
         if isinstance(event, AppointmentScheduled):
-            return domain.on_appointment(document, event, REQUESTER, NOW)
+            return domain.on_appointment(state, event, REQUESTER, NOW)
         if isinstance(event, PatientRegistered):
-            return domain.on_patient(document, event, REQUESTER, NOW)
-        return domain.on_coverages(document, event, REQUESTER, NOW)
+            return domain.on_patient(state, event, REQUESTER, NOW)
+        return domain.on_coverages(state, event, REQUESTER, NOW)
 
     return feed
 
 
-def run(*inputs: Input, document: Document | None = None) -> tuple[Document | None, list[Any]]:
+def unchanged(decision: Decision[Verification, None]) -> bool:
+    return decision.state is None and not decision.events
+
+
+def run(*inputs: Input, state: Verification | None = None) -> tuple[Verification, list[Any]]:
     events: list[Any] = []
     for feed in inputs:
-        change = feed(document)
-        if change is not None:
-            document = {**(document or {}), **change.set}
-            events += change.events
-    return document, events
-
-
-def verification(document: Document | None) -> domain.Verification:
-    loaded = domain.load(document)
-    assert loaded is not None
-    return loaded
+        decision = feed(state)
+        state = decision.state or state
+        events += decision.events
+    assert state is not None
+    return state, events
 
 
 def response(
@@ -237,8 +235,7 @@ def test_coinsurance_percent_to_basis_points_is_exact(percent: Decimal) -> None:
 def test_inputs_join_in_any_order_and_start_one_check(order: list[int], insured: bool) -> None:
     covered = coverages(SECONDARY, PRIMARY) if insured else coverages()
     inputs = [fed(APPOINTMENT), fed(REGISTERED), fed(covered)]
-    document, events = run(*(inputs[i] for i in order))
-    joined = verification(document)
+    joined, events = run(*(inputs[i] for i in order))
     assert joined.missing == []
     assert joined.checks == 1
     assert joined.check is not None
@@ -258,50 +255,49 @@ def test_inputs_join_in_any_order_and_start_one_check(order: list[int], insured:
 
 
 def test_nothing_starts_before_all_inputs_are_there() -> None:
-    document, events = run(fed(coverages()), fed(REGISTERED))
+    state, events = run(fed(coverages()), fed(REGISTERED))
     assert events == []
-    assert verification(document).missing == ["appointment"]
-    assert verification(document).check is None
+    assert state.missing == ["appointment"]
+    assert state.check is None
 
 
 def test_only_a_change_of_coverages_starts_another_check() -> None:
-    document, _ = run(fed(APPOINTMENT), fed(REGISTERED), fed(coverages(PRIMARY)))
-    assert fed(coverages(PRIMARY))(document) is None
+    state, _ = run(fed(APPOINTMENT), fed(REGISTERED), fed(coverages(PRIMARY)))
+    assert unchanged(fed(coverages(PRIMARY))(state))
     moved = REGISTERED.model_copy(update={"patient": person("Anne")})
-    document, events = run(fed(moved), document=document)
-    assert verification(document).checks == 1
-    document, events = run(fed(coverages(PRIMARY, SECONDARY)), document=document)
-    assert (verification(document).checks, events) == (2, [])
-    document, events = run(fed(coverages()), document=document)
-    assert verification(document).checks == 3
+    state, events = run(fed(moved), state=state)
+    assert state.checks == 1
+    state, events = run(fed(coverages(PRIMARY, SECONDARY)), state=state)
+    assert (state.checks, events) == (2, [])
+    state, events = run(fed(coverages()), state=state)
+    assert state.checks == 3
     assert [type(e) for e in events] == [EligibilityFailed]
 
 
-def test_inputs_that_break_the_rules_are_permanent() -> None:
-    document, _ = run(fed(APPOINTMENT))
+def test_inputs_that_break_the_rules_are_refused() -> None:
+    state, _ = run(fed(APPOINTMENT))
     stranger = REGISTERED.model_copy(update={"patient_id": "P999999999999"})
-    with pytest.raises(PermanentError, match="another patient"):
-        fed(stranger)(document)
+    with pytest.raises(Conflict, match="another patient"):
+        fed(stranger)(state)
     twice_primary = coverages(PRIMARY, PRIMARY.model_copy(update={"coverage_id": "V9"}))
-    with pytest.raises(PermanentError, match="two coverages of one rank"):
-        fed(twice_primary)(document)
+    with pytest.raises(Invalid, match="two coverages of one rank"):
+        fed(twice_primary)(state)
     dependent_without_subscriber = SECONDARY.model_copy(update={"subscriber": None})
-    document, _ = run(fed(REGISTERED), document=document)
-    with pytest.raises(PermanentError, match="subscriber missing"):
-        fed(coverages(dependent_without_subscriber))(document)
+    state, _ = run(fed(REGISTERED), state=state)
+    with pytest.raises(Invalid, match="subscriber missing"):
+        fed(coverages(dependent_without_subscriber))(state)
 
 
 # --- the 270s and the answers -------------------------------------------------------------
 
 
-def pending_check() -> Document:
-    document, _ = run(fed(APPOINTMENT), fed(REGISTERED), fed(coverages(SECONDARY, PRIMARY)))
-    assert document is not None
-    return document
+def pending_check() -> Verification:
+    state, _ = run(fed(APPOINTMENT), fed(REGISTERED), fed(coverages(SECONDARY, PRIMARY)))
+    return state
 
 
 def test_inquiries_ask_in_rank_order_about_the_subscriber() -> None:
-    asked = domain.inquiries(verification(pending_check()), REQUESTER, NOW)
+    asked = domain.inquiries(pending_check(), REQUESTER, NOW)
     assert [coverage.rank for coverage, _ in asked] == ["primary", "secondary"]
     (_, primary), (_, secondary) = asked
     assert primary.subscriber.first_name == "Ann"  # the patient is the subscriber
@@ -320,7 +316,7 @@ def test_inquiries_ask_in_rank_order_about_the_subscriber() -> None:
 
 
 def test_an_answer_must_be_one_271_for_this_inquiry() -> None:
-    (_, inquiry), _ = domain.inquiries(verification(pending_check()), REQUESTER, NOW)
+    (_, inquiry), _ = domain.inquiries(pending_check(), REQUESTER, NOW)
     envelope = Envelope(
         sender_id="CLEARINGHOUSE",
         receiver_id="RCMPLATFORM",
@@ -341,41 +337,44 @@ def test_an_answer_must_be_one_271_for_this_inquiry() -> None:
 
 
 def test_results_close_the_check_once_and_only_the_current_one() -> None:
-    document = pending_check()
+    state = pending_check()
     answers = [(PRIMARY, response(benefits=GOLD)), (SECONDARY, response(rejection=NOT_FOUND))]
-    assert domain.record_results(document, 2, answers, NOW) is None  # not this check
-    change = domain.record_results(document, 1, answers, NOW)
-    assert change is not None
-    assert [type(e) for e in change.events] == [EligibilityVerified, EligibilityFailed]
-    closed = verification({**document, **change.set})
+    assert unchanged(domain.record_results(state, 2, answers, NOW))  # not this check
+    decision = domain.record_results(state, 1, answers, NOW)
+    assert [type(e) for e in decision.events] == [EligibilityVerified, EligibilityFailed]
+    closed = decision.state
+    assert closed is not None
     assert closed.pending is None
-    assert closed.view()["status"] == "checked"
-    assert [r["outcome"] for r in closed.view()["check"]["results"]] == [
+    view = closed.view()
+    assert view.status == "checked"
+    assert view.check is not None
+    assert [r["outcome"] for r in view.check.results] == [
         "verified",
         "subscriber-not-found",
     ]
-    assert domain.record_results({**document, **change.set}, 1, answers, NOW) is None
+    assert unchanged(domain.record_results(closed, 1, answers, NOW))
 
 
 def test_a_newer_check_makes_older_answers_moot() -> None:
-    document, _ = run(fed(coverages(PRIMARY)), document=pending_check())
-    assert domain.record_results(document, 1, [(PRIMARY, response(benefits=GOLD))], NOW) is None
-    assert verification(document).pending is not None
+    state, _ = run(fed(coverages(PRIMARY)), state=pending_check())
+    assert unchanged(domain.record_results(state, 1, [(PRIMARY, response(benefits=GOLD))], NOW))
+    assert state.pending is not None
 
 
 def test_an_error_is_kept_on_the_pending_check() -> None:
-    document = pending_check()
-    change = domain.record_error(document, 1, "unreadable 271")
-    assert change is not None
-    assert not change.events
-    failing = {**document, **change.set}
-    assert verification(failing).view()["check"]["last_error"] == "unreadable 271"
-    assert domain.record_error(failing, 1, "unreadable 271") is None
+    decision = domain.record_error(pending_check(), 1, "unreadable 271")
+    assert not decision.events
+    failing = decision.state
+    assert failing is not None
+    check = failing.view().check
+    assert check is not None
+    assert check.last_error == "unreadable 271"
+    assert unchanged(domain.record_error(failing, 1, "unreadable 271"))
 
 
 def test_the_view_shows_no_demographics() -> None:
-    view = verification(pending_check()).view()
-    assert view["status"] == "checking"
-    flat = repr(view)
-    assert "Lee" not in flat
-    assert "AC123456789" not in flat
+    view = pending_check().view()
+    assert view.status == "checking"
+    for flat in (repr(view), view.model_dump_json()):
+        assert "Lee" not in flat
+        assert "AC123456789" not in flat

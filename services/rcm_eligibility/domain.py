@@ -74,6 +74,20 @@ class Appointment(BaseModel):
     rendering_provider_npi: str
 
 
+class Result(BaseModel):
+    """What a coverage's check ended in, as people read it: the event's fields (kept as
+    they are, so the view shows what was emitted) and its outcome."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    outcome: Literal["verified"] | EligibilityFailureReason
+
+    @classmethod
+    def of(cls, event: EligibilityVerified | EligibilityFailed) -> Result:
+        outcome = "verified" if isinstance(event, EligibilityVerified) else event.reason
+        return cls(outcome=outcome, **event.model_dump(mode="json", exclude={"episode_id"}))
+
+
 class Check(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -82,7 +96,7 @@ class Check(BaseModel):
     status: Literal["pending", "done"]
     started_at: datetime
     completed_at: datetime | None = None
-    results: list[dict[str, Any]] = []  # the events it emitted, as people read them
+    results: list[Result] = []
     last_error: str | None = None
 
 
@@ -93,7 +107,7 @@ class CheckView(BaseModel):
     status: Literal["pending", "done"]
     started_at: datetime
     completed_at: datetime | None
-    results: list[dict[str, Any]]
+    results: list[Result]
     last_error: str | None
 
 
@@ -228,7 +242,7 @@ def _start_check_if_due(
             status="done",
             started_at=now,
             completed_at=now,
-            results=[_result(failed)],
+            results=[Result.of(failed)],
         )
         events: list[Event] = [failed]
     else:
@@ -401,12 +415,6 @@ def _failure(response: EligibilityResponse) -> tuple[EligibilityFailureReason, s
     return EligibilityFailureReason.SUBSCRIBER_NOT_FOUND, detail
 
 
-def _result(event: EligibilityVerified | EligibilityFailed) -> dict[str, Any]:
-    outcome = "verified" if isinstance(event, EligibilityVerified) else event.reason.value
-    data = event.model_dump(mode="json", exclude={"episode_id"})
-    return {"outcome": outcome, **data}
-
-
 # --- applying a check's answers ----------------------------------------------------------
 
 
@@ -425,7 +433,7 @@ def record_results(
         update={
             "status": "done",
             "completed_at": now,
-            "results": [_result(event) for event in events],
+            "results": [Result.of(event) for event in events],
             "last_error": None,
         }
     )

@@ -29,8 +29,10 @@ from rcm_contracts.registration import (
     Sex,
 )
 from rcm_eligibility.app import Settings, build
+from rcm_eligibility.store import MAX_CONTROL_NUMBER
 from rcm_shared.envelope import Envelope
 from rcm_shared.kafka import EventPublisher, Topics, make_broker
+from rcm_shared.ownership import partition_of
 from rcm_shared.service import Service
 from rcm_x12 import Coverage as Benefits
 from rcm_x12 import (
@@ -301,6 +303,10 @@ async def test_inputs_in_any_order_verify_each_coverage_once(
     assert inquiry.service_types == ["30"]
     controls = [a.envelope.control_number for a in asked]
     assert len(set(controls)) == 3
+    # Drawn from the episode's partition's range, which only its owner draws from.
+    partitions = service.settings.topic_partitions
+    partition, span = partition_of(episode.id, partitions), MAX_CONTROL_NUMBER // partitions
+    assert all(partition * span < n <= (partition + 1) * span for n in controls)
     assert all(f"*{n:09d}*" in text for n, text in zip(controls, stub.received, strict=True))
     kept = archived(tmp_path)
     assert (sorted(kept["270"]), sorted(kept["271"])) == (

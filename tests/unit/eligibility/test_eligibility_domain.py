@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,18 +16,13 @@ from rcm_contracts.eligibility import (
     EligibilityVerified,
 )
 from rcm_contracts.registration import (
-    Address,
     AppointmentScheduled,
-    Coverage,
     CoverageRank,
     CoverageUpdated,
     PatientRegistered,
-    Person,
-    Relationship,
-    Sex,
 )
 from rcm_eligibility import domain
-from rcm_eligibility.domain import Requester, Verification
+from rcm_eligibility.domain import Verification
 from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Conflict, Invalid, PermanentError
 from rcm_x12 import Coverage as Benefits
@@ -43,60 +38,21 @@ from rcm_x12 import (
     parse_270,
 )
 
-NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-EPISODE = "E0000000000aa"
-NPI = "1234567893"
-REQUESTER = Requester(
-    provider_name="RCM MEDICAL GROUP",
-    trace_originator="1123456789",
-    sender_id="RCMPLATFORM",
-    receiver_id="CLEARINGHOUSE",
+from .support import (
+    APPOINTMENT,
+    EPISODE,
+    GOLD,
+    INACTIVE,
+    NOT_FOUND,
+    NOW,
+    NPI,
+    PRIMARY,
+    REGISTERED,
+    REQUESTER,
+    SECONDARY,
+    coverages,
+    person,
 )
-
-
-def person(first: str = "Ann") -> Person:
-    return Person(
-        first_name=first,
-        last_name="Lee",
-        birth_date=date(1980, 5, 1),
-        sex=Sex.FEMALE,
-        address=Address(line1="1 Main St", city="Springfield", state="IL", postal_code="62701"),
-    )
-
-
-PRIMARY = Coverage(
-    coverage_id="V000000000001",
-    rank=CoverageRank.PRIMARY,
-    payer_id="ACME01",
-    payer_name="Acme Health Plan",
-    member_id="AC123456789",
-)
-SECONDARY = Coverage(
-    coverage_id="V000000000002",
-    rank=CoverageRank.SECONDARY,
-    payer_id="SUMMIT",
-    payer_name="Summit Mutual",
-    member_id="SU987654321",
-    relationship=Relationship.SPOUSE,
-    subscriber=person("Bob"),
-)
-
-APPOINTMENT = AppointmentScheduled(
-    episode_id=EPISODE,
-    appointment_id="A000000000001",
-    patient_id="P000000000001",
-    scheduled_start=datetime(2026, 3, 3, 1, 30, tzinfo=UTC),
-    rendering_provider_npi=NPI,
-    visit_type="office-visit-established",
-)
-REGISTERED = PatientRegistered(
-    episode_id=EPISODE, patient_id="P000000000001", patient=person(), guarantor_id="G1"
-)
-
-
-def coverages(*items: Coverage) -> CoverageUpdated:
-    return CoverageUpdated(episode_id=EPISODE, patient_id="P000000000001", coverages=list(items))
-
 
 Input = Callable[[Verification | None], Decision[Verification, None]]
 
@@ -144,20 +100,6 @@ def response(
         coverage=benefits,
         rejection=rejection,
     )
-
-
-GOLD = Benefits(
-    active=True,
-    plan_name="GOLD PPO 1500",
-    copay_cents=2500,
-    deductible_cents=150000,
-    deductible_remaining_cents=120000,
-    coinsurance_percent=Decimal("20"),
-    out_of_pocket_cents=500000,
-    out_of_pocket_remaining_cents=465075,
-)
-INACTIVE = Benefits(active=False)
-NOT_FOUND = Rejection(reason="75")
 
 
 # --- what a 271 means ---------------------------------------------------------------------
@@ -348,7 +290,7 @@ def test_results_close_the_check_once_and_only_the_current_one() -> None:
     view = closed.view()
     assert view.status == "checked"
     assert view.check is not None
-    assert [r["outcome"] for r in view.check.results] == [
+    assert [r.outcome for r in view.check.results] == [
         "verified",
         "subscriber-not-found",
     ]

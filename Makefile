@@ -47,15 +47,17 @@ asyncapi: setup
 
 # Starts Kafka/FerretDB (unless KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL are set) and the seven
 # processes, drives synthetic episodes to a zero balance, prints a summary; logs in var/runs.
-# Options: make run RUN_ARGS="--episodes 10 --seed 7" (see .venv/bin/rcm run --help).
+# Options: make run RUN_ARGS="--episodes 40 --seed 7 --replicas 2" (see .venv/bin/rcm run
+# --help; --replicas N runs every service as N processes).
 run: setup
 	.venv/bin/rcm run $(RUN_ARGS)
 
 # Throughput and per-hop latency of the whole platform (payer delays 0), beside raw Kafka
 # and database baselines of the same run; figures in var/bench.json. Nothing is asserted.
+# Options: make bench BENCH_ARGS="--replicas 2 --preload 10000" (see .venv/bin/rcm bench --help).
 BENCH_EPISODES ?= 100
 bench: setup
-	.venv/bin/rcm bench --episodes $(BENCH_EPISODES) --json var/bench.json
+	.venv/bin/rcm bench --episodes $(BENCH_EPISODES) --json var/bench.json $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .hypothesis var

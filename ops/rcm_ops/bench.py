@@ -33,6 +33,16 @@ sampled every second, and this driver process with its bots), and the raw Kafka 
 database baselines of `rawbench`, measured just before the platform starts so that they
 run on a quiet machine. Everything goes to the JSON file, with these definitions.
 
+Replicas (`--replicas N`): each service runs as N processes sharing its consumer group;
+the bots spread their calls over the replicas; CPU and memory are per replica.
+
+Preload (`--preload N`): before measuring, the run's stores are filled with N finished
+episodes (a warm-up batch driven to the end, its documents cloned; see `preload`), so
+the figures are those of a platform that already holds N episodes. The warm-up's
+episodes are left out of every figure, and CPU seconds and peak memory count from the
+end of the preload. The JSON's `preload` says how many episodes were preloaded and how
+long it took (`preload.episodes` is 0 without one).
+
 No figure is asserted anywhere: this measures, it does not judge.
 """
 
@@ -55,6 +65,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .platform import REPLICAS_HELP
 from .rawbench import Baseline, kafka_baseline, latency_summary, mongo_baseline
 from .timeline import Message, is_event_topic, list_topics, read_topics, short_type
 
@@ -287,7 +298,11 @@ DEFINITIONS = {
     "events_per_s": "events of the run (all rcm.* topics of the run's prefix, no dead "
     "letters) / run window",
     "processes": "CPU seconds (user+system) over the whole run and peak resident memory "
-    "(sampled every second) per OS process",
+    "(sampled every second) per OS process (per replica: claims-2); with a preload, from "
+    "the end of the preload",
+    "preload": "finished episodes put into the stores before measuring: a warm-up batch "
+    "driven to the end, then every document of every service database cloned with new "
+    "episode ids; the warm-up's episodes are left out of every other figure",
 }
 
 
@@ -307,9 +322,14 @@ async def drive(
     timeout_s: float,
     port_offset: int,
     console: Console,
+    replicas: int = 1,
+    preload: int = 0,
+    warmup: int = 20,
 ) -> dict[str, Any]:
-    """Baselines first (on a quiet machine), then the platform run, then the analysis."""
-    from .platform import Infrastructure
+    """Baselines first (on a quiet machine), then the platform run (after the preload,
+    if any), then the analysis."""
+    from .platform import Infrastructure, Platform
+    from .preload import Preloader, PreloadPlan, PreloadReport
     from .run import Run, RunOptions
 
     with Infrastructure() as infra:
@@ -324,10 +344,30 @@ async def drive(
             port_offset=port_offset,
             ack_delay_s=0.0,
             remit_delay_s=0.0,
+            replicas=replicas,
         )
         driver = psutil.Process()
         cpu_before = sum(driver.cpu_times()[:2])
-        result = await Run(infra, options, console).execute()
+        preloader = (
+            Preloader(
+                PreloadPlan(preload, warmup),
+                console,
+                concurrency=concurrency,
+                coders=coders,
+                timeout_s=timeout_s,
+            )
+            if preload
+            else None
+        )
+
+        async def prepare(platform: Platform) -> None:
+            nonlocal cpu_before
+            assert preloader is not None
+            await preloader(platform)
+            cpu_before = sum(driver.cpu_times()[:2])  # the driver's CPU counts from here
+
+        run = Run(infra, options, console, prepare=prepare if preloader else None)
+        result = await run.execute()
         driver_usage = {
             "cpu_s": sum(driver.cpu_times()[:2]) - cpu_before,
             # ru_maxrss is in KiB on Linux: the peak of this process, baselines included.
@@ -338,7 +378,8 @@ async def drive(
         messages = await read_topics(infra.kafka, topics)
     summary = {**result.summary}
     summary["resources"] = {**summary.get("resources", {}), "driver (bots)": driver_usage}
-    return report_of(summary, messages, raw, options)
+    preloaded = preloader.report if preloader else PreloadReport(requested=0)
+    return report_of(summary, messages, raw, options, preloaded.as_json())
 
 
 def report_of(
@@ -346,7 +387,12 @@ def report_of(
     messages: Sequence[Message],
     raw: Mapping[str, Baseline],
     options: Any,
+    preload: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The figures of the run's events; those of a preload's warm-up episodes are left out."""
+    preload = dict(preload or {"requested": 0, "episodes": 0})
+    warmup = set(preload.pop("warmup_episode_ids", None) or ())
+    messages = [m for m in messages if m.subject not in warmup] if warmup else messages
     by_episode = episodes_of(messages)
     report = analyse(by_episode)
     window = run_window(by_episode)
@@ -373,6 +419,7 @@ def report_of(
         "events": len(messages),
         "events_per_s": round(len(messages) / window_s, 1) if window_s > 0 else None,
         "bots": {"concurrency": options.concurrency, "coders": options.coders, "rate_per_s": 0},
+        "replicas": getattr(options, "replicas", 1),
         "simulator": {"ack_delay_s": options.ack_delay_s, "remit_delay_s": options.remit_delay_s},
     }
     report["processes"] = {
@@ -383,6 +430,7 @@ def report_of(
         for name, usage in (summary.get("resources") or {}).items()
     }
     report["baselines"] = {name: b.as_json() for name, b in raw.items()}
+    report["preload"] = preload
     report["definitions"] = DEFINITIONS
     return report
 
@@ -393,11 +441,24 @@ def render(report: Mapping[str, Any], console: Console) -> None:
         console.print(f"[yellow]not every episode closed balanced: {len(run['stuck'])} stuck[/]")
         for item in run["stuck"][:10]:
             console.print(f"  {item['episode_id']}: {item['where']}", markup=False)
+    preload = report.get("preload") or {}
+    at = f", {preload['episodes']} episodes preloaded" if preload.get("episodes") else ""
+    replicas = run.get("replicas", 1)
+    per_service = f", {replicas} replicas per service" if replicas > 1 else ""
     console.print(
         f"[bold]{run['episodes_closed']}/{run['episodes_requested']} episodes closed[/] in "
         f"{run['window_s']} s: {run['episodes_per_s']} episodes/s, {run['events']} events, "
-        f"{run['events_per_s']} events/s (run {run['run_id']}, simulator delays 0)"
+        f"{run['events_per_s']} events/s (run {run['run_id']}, simulator delays 0"
+        f"{per_service}{at})"
     )
+    if preload.get("episodes"):
+        console.print(
+            f"preload: {preload['episodes']} finished episodes ({preload['warmup_episodes']} "
+            f"warm-up x {preload['copies'] + 1}), {preload['documents_inserted']} documents "
+            f"inserted at {preload['documents_per_s']}/s; took {preload['total_s']} s "
+            f"(warm-up {preload['warmup_s']} s, cloning {preload['clone_s']} s, services "
+            f"ready again {preload['resume_s']} s)"
+        )
     hops = Table(title="machine hops (ms, from ce_time)", title_justify="left")
     hops.add_column("hop", no_wrap=True)
     for column in ("n", "p50", "p95", "p99", "max"):
@@ -447,13 +508,35 @@ def command(
     coders: int = typer.Option(4, min=1, help="Coder bots working the queue."),
     timeout_s: float = typer.Option(1800.0, min=1, help="Give up waiting after this long."),
     port_offset: int = typer.Option(0, help="Added to every service's HTTP port."),
+    replicas: int = typer.Option(1, min=1, help=REPLICAS_HELP),
+    preload: int = typer.Option(
+        0,
+        min=0,
+        help="First fill the stores with this many finished episodes (a warm-up batch "
+        "driven to the end, its documents cloned with new episode ids), then measure.",
+    ),
+    warmup: int = typer.Option(
+        20, min=1, help="Preload: real episodes in the warm-up batch that is cloned."
+    ),
 ) -> None:
     """Benchmark the platform end to end, with raw Kafka and database baselines."""
     from .platform import PlatformError
 
     console = Console()
     try:
-        report = asyncio.run(drive(episodes, concurrency, coders, timeout_s, port_offset, console))
+        report = asyncio.run(
+            drive(
+                episodes,
+                concurrency,
+                coders,
+                timeout_s,
+                port_offset,
+                console,
+                replicas=replicas,
+                preload=preload,
+                warmup=warmup,
+            )
+        )
     except PlatformError as error:
         typer.echo(f"rcm bench: {error}", err=True)
         raise typer.Exit(2) from None

@@ -45,22 +45,42 @@ class BotError(Exception):
     """A service refused what the bot sent (or kept failing); the bot leaves it."""
 
 
+class RoundRobin:
+    """The next of a fixed list of base URLs, in turn."""
+
+    def __init__(self, items: Sequence[str]) -> None:
+        if not items:
+            raise ValueError("no base URL")
+        self.items = tuple(item.rstrip("/") for item in items)
+        self.turn = 0
+
+    def next(self) -> str:
+        item = self.items[self.turn % len(self.items)]
+        self.turn += 1
+        return item
+
+
 class Http:
     """A JSON client that outlasts restarts: connection errors and 5xx are retried.
 
     `unsafe=True` marks a request that must not be repeated once it may have reached the
     server (no idempotency key): only failures to connect are retried then.
+
+    Given several base URLs (the replicas of a service), requests take them in turn, a
+    retry included: any replica serves the service's API, so a replica that is down or
+    restarting costs one attempt, not the retry period.
     """
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         stop: asyncio.Event,
         timeout_s: float = 10.0,
         retry_for_s: float = 120.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, transport=transport)
+        self.base_urls = RoundRobin([base_url] if isinstance(base_url, str) else base_url)
+        self.client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
         self.stop = stop
         self.retry_for_s = retry_for_s  # longer than a service takes to restart
 
@@ -84,9 +104,10 @@ class Http:
                 raise Stopped
             if time.monotonic() > deadline:
                 raise BotError(f"{method} {path}: still failing after {self.retry_for_s:.0f} s")
+            base_url = self.base_urls.next()
             try:
                 response = await self.client.request(
-                    method, path, json=json, params=params, headers=headers
+                    method, base_url + path, json=json, params=params, headers=headers
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as error:
                 problem = repr(error)
@@ -98,7 +119,7 @@ class Http:
                 if response.status_code < 500:
                     return response
                 problem = f"HTTP {response.status_code} {response.text[:200]}"
-            log.debug("%s %s%s: %s; retrying", method, self.client.base_url, path, problem)
+            log.debug("%s %s%s: %s; retrying", method, base_url, path, problem)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 3.0)
 
@@ -733,11 +754,13 @@ class Patients:
 
 @dataclass(frozen=True)
 class Endpoints:
-    registration: str
-    coding: str
-    claims: str
-    payments: str
-    collections: str
+    """Each service's base URL, or the base URLs of its replicas (used in turn)."""
+
+    registration: str | Sequence[str]
+    coding: str | Sequence[str]
+    claims: str | Sequence[str]
+    payments: str | Sequence[str]
+    collections: str | Sequence[str]
 
 
 class Bots:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from . import bench, contracts, deadletters, timeline
+from .platform import REPLICAS_HELP
 
 app = typer.Typer(no_args_is_help=True, help="Revenue-cycle platform tools.")
 app.add_typer(contracts.app, name="contracts")
@@ -30,6 +31,7 @@ def run(
     port_offset: int = typer.Option(0, help="Added to every service's HTTP port."),
     ack_delay_s: float = typer.Option(2.0, min=0, help="Payer simulator: 277CA delay."),
     remit_delay_s: float = typer.Option(5.0, min=0, help="Payer simulator: 835 delay."),
+    replicas: int = typer.Option(1, min=1, help=REPLICAS_HELP),
 ) -> None:
     """Start everything, drive N synthetic episodes to a zero balance, summarise.
 
@@ -50,6 +52,7 @@ def run(
         ack_delay_s=ack_delay_s,
         remit_delay_s=remit_delay_s,
         json_path=json_path,
+        replicas=replicas,
     )
     try:
         with Infrastructure() as infra:

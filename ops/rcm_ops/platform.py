@@ -6,6 +6,13 @@
 namespaced by a run id (topic prefix `run-<id>.`, databases `run_<id>_<service>`), so
 runs never mix with each other or with tests. Both are context managers: whatever they
 started is stopped on the way out, also on Ctrl-C or an exception.
+
+Replicas. With `PlatformConfig.replicas = N > 1` every service runs as N processes
+(the payer simulator stays one): `claims-1` ... `claims-N`, each with its own HTTP port
+(the service's port + port offset + (i - 1) * REPLICA_PORT_STRIDE, so claims on 8004,
+8104, 8204, ...) and its own log (`claims-2.log`), and otherwise the same environment:
+same topic prefix, same database, hence the same consumer group. With one replica the
+process is named after the service (`claims`, `claims.log`), as it always was.
 """
 
 from __future__ import annotations
@@ -37,6 +44,15 @@ RUNS_DIR = REPO / "var" / "runs"
 
 STOP_GRACE_S = 10.0
 LOG_TAIL_LINES = 30
+REPLICA_PORT_STRIDE = 100  # replica i listens on the service's port + (i - 1) * this
+REPLICAS_HELP = (
+    "Processes per service (the payer simulator stays one), sharing the service's "
+    "consumer group and database. Replica i of a service is named <service>-i, logs to "
+    "<service>-i.log in the run directory and listens on the service's port + "
+    f"--port-offset + (i-1)*{REPLICA_PORT_STRIDE} (claims: 8004, 8104, 8204, ...); "
+    "the bots use every replica in turn. 1: one process per service, named and logged "
+    "as the service."
+)
 
 
 class PlatformError(RuntimeError):
@@ -124,6 +140,26 @@ class Usage:
     peak_rss_bytes: int = 0
 
 
+def replica_name(service: str, index: int, count: int) -> str:
+    """`claims` when a service runs as one process, else `claims-1` ... `claims-<count>`."""
+    if not 1 <= index <= count:
+        raise ValueError(f"replica {index} of {count}")
+    return service if count == 1 else f"{service}-{index}"
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One OS process of a service: replica `index` (from 1) of `count`."""
+
+    process: Process
+    index: int = 1
+    count: int = 1
+
+    @property
+    def name(self) -> str:
+        return replica_name(self.process.name, self.index, self.count)
+
+
 @dataclass
 class _Running:
     process: Process
@@ -135,8 +171,11 @@ class _Running:
     handle: psutil.Process | None = None
     cpu_before_s: float = 0.0  # CPU of earlier incarnations (before a restart)
     cpu_now_s: float = 0.0
+    cpu_mark_s: float = 0.0  # CPU at `mark_usage`: counted from there
+    rss_now_bytes: int = 0
     peak_rss_bytes: int = 0
     starts: int = 0
+    resumes: int = 0  # starts after a stop on purpose (not restarts)
 
 
 @dataclass
@@ -149,6 +188,11 @@ class PlatformConfig:
     runs_dir: Path = RUNS_DIR
     extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. RCM_RELAY_INTERVAL_S
     processes: tuple[Process, ...] = PROCESSES
+    replicas: int = 1  # processes per service; the payer simulator is always one
+
+    def __post_init__(self) -> None:
+        if self.replicas < 1:
+            raise ValueError(f"replicas must be at least 1, not {self.replicas}")
 
     @property
     def run_dir(self) -> Path:
@@ -161,11 +205,26 @@ class PlatformConfig:
     def database(self, name: str) -> str:
         return f"run_{self.run_id}_{name}".replace("-", "_")
 
-    def port(self, process: Process) -> int:
-        return self.ports.get(process.name, process.http_port + self.port_offset)
+    def replica_count(self, process: Process) -> int:
+        return 1 if process.name == PAYER_SIMULATOR.name else self.replicas
 
-    def environment(self, process: Process) -> dict[str, str]:
-        """What one process is told (on top of the caller's own environment)."""
+    def replicas_of(self, process: Process) -> list[Replica]:
+        count = self.replica_count(process)
+        return [Replica(process, index, count) for index in range(1, count + 1)]
+
+    def all_replicas(self) -> list[Replica]:
+        return [replica for process in self.processes for replica in self.replicas_of(process)]
+
+    def port(self, process: Process, index: int = 1) -> int:
+        """Replica `index`'s HTTP port: an explicit port of the replica (or, for the
+        first, of the service) wins; else the service's port + offset + a stride each."""
+        name = replica_name(process.name, index, self.replica_count(process))
+        base = self.ports.get(process.name, process.http_port + self.port_offset)
+        return self.ports.get(name, base + (index - 1) * REPLICA_PORT_STRIDE)
+
+    def environment(self, process: Process, index: int = 1) -> dict[str, str]:
+        """What one process (replica `index` of a service) is told, on top of the
+        caller's own environment. Replicas differ only in their HTTP port."""
         simulator = next(
             (p for p in self.processes if p.name == PAYER_SIMULATOR.name), PAYER_SIMULATOR
         )
@@ -173,7 +232,7 @@ class PlatformConfig:
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka,
             "MONGODB_URL": self.infra.mongodb_url,
-            "RCM_HTTP_PORT": str(self.port(process)),
+            "RCM_HTTP_PORT": str(self.port(process, index)),
             "RCM_TOPIC_PREFIX": self.topic_prefix,
             "RCM_MONGODB_DATABASE": self.database(process.name),
             "RCM_CLEARINGHOUSE_URL": f"http://127.0.0.1:{simulator_port}",
@@ -205,35 +264,53 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 class Platform:
-    """The run's seven processes. `async with Platform(config) as platform:` starts them all
-    and waits until each answers GET /health/ready; leaving stops them all."""
+    """The run's processes (seven, or six services times their replicas plus the payer
+    simulator). `async with Platform(config) as platform:` starts them all and waits until
+    each answers GET /health/ready; leaving stops them all.
+
+    Processes are named by replica (`claims`, or `claims-1`, `claims-2`, ...). Where a
+    method takes a name, a service's name also works: `url`, `pid` and `log_path` then
+    mean its first replica, `kill` and `restart` every replica of it."""
 
     def __init__(self, config: PlatformConfig, ready_timeout_s: float = 90.0) -> None:
         self.config = config
         self.ready_timeout_s = ready_timeout_s
         self.running: dict[str, _Running] = {
-            process.name: _Running(
-                process=process,
-                port=config.port(process),
-                env={**os.environ, **config.environment(process)},
-                log_path=config.run_dir / f"{process.name}.log",
+            replica.name: _Running(
+                process=replica.process,
+                port=config.port(replica.process, replica.index),
+                env={**os.environ, **config.environment(replica.process, replica.index)},
+                log_path=config.run_dir / f"{replica.name}.log",
             )
-            for process in config.processes
+            for replica in config.all_replicas()
         }
 
     @property
     def run_id(self) -> str:
         return self.config.run_id
 
+    def replicas(self, name: str) -> list[str]:
+        """The process names of a service (or the one named, if it is a process)."""
+        if name in self.running:
+            return [name]
+        names = [n for n, running in self.running.items() if running.process.name == name]
+        if not names:
+            raise KeyError(name)
+        return names
+
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.running[name].port}"
+        return f"http://127.0.0.1:{self.running[self.replicas(name)[0]].port}"
+
+    def urls(self, name: str) -> list[str]:
+        """Every replica's base URL: any of them serves the service's HTTP API."""
+        return [f"http://127.0.0.1:{self.running[n].port}" for n in self.replicas(name)]
 
     def pid(self, name: str) -> int | None:
-        popen = self.running[name].popen
+        popen = self.running[self.replicas(name)[0]].popen
         return popen.pid if popen is not None and popen.poll() is None else None
 
     def log_path(self, name: str) -> Path:
-        return self.running[name].log_path
+        return self.running[self.replicas(name)[0]].log_path
 
     async def __aenter__(self) -> Self:
         try:
@@ -254,15 +331,19 @@ class Platform:
 
     def start(self, names: Iterable[str] | None = None) -> None:
         """Spawn the processes (all by default); refuses ports someone else holds."""
-        selected = [self.running[name] for name in (names or self.running)]
-        busy = [f"{r.process.name}:{r.port}" for r in selected if _port_in_use(r.port)]
+        selected = {
+            replica: self.running[replica]
+            for name in (names or self.running)
+            for replica in self.replicas(name)
+        }
+        busy = [f"{name}:{r.port}" for name, r in selected.items() if _port_in_use(r.port)]
         if busy:
             raise PlatformError(
                 f"ports already in use: {', '.join(busy)} (another run or docker-compose?); "
                 "choose others with --port-offset"
             )
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
-        for running in selected:
+        for running in selected.values():
             self._spawn(running)
 
     def _spawn(self, running: _Running) -> None:
@@ -292,9 +373,10 @@ class Platform:
     async def wait_ready(
         self, names: Iterable[str] | None = None, timeout_s: float | None = None
     ) -> None:
-        """Until every named process answers 200 on GET /health/ready; a process that
-        exits or a timeout raises PlatformError with the tail of its log."""
-        waiting = set(names or self.running)
+        """Until every named process (every replica of a named service) answers 200 on
+        GET /health/ready; a process that exits or a timeout raises PlatformError with
+        the tail of its log."""
+        waiting = {replica for name in (names or self.running) for replica in self.replicas(name)}
         deadline = time.monotonic() + (timeout_s or self.ready_timeout_s)
         async with httpx.AsyncClient(timeout=2.0) as client:
             while waiting:
@@ -319,30 +401,40 @@ class Platform:
                 await asyncio.sleep(0.3)
 
     def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
-        """Send a signal to one process and, for SIGKILL/SIGTERM, wait until it is gone."""
-        running = self.running[name]
-        if running.popen is None or running.popen.poll() is not None:
-            return
+        """Send a signal to one process (every replica of a service named) and, for
+        SIGKILL/SIGTERM, wait until it is gone."""
         self.sample()
-        running.popen.send_signal(sig)
-        if sig in (signal.SIGKILL, signal.SIGTERM):
-            try:
-                running.popen.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                running.popen.kill()
-                running.popen.wait()
-            self._retire(running)
+        for replica in self.replicas(name):
+            running = self.running[replica]
+            if running.popen is None or running.popen.poll() is not None:
+                continue
+            running.popen.send_signal(sig)
+            if sig in (signal.SIGKILL, signal.SIGTERM):
+                try:
+                    running.popen.wait(STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    running.popen.kill()
+                    running.popen.wait()
+                self._retire(running)
 
     async def restart(self, name: str, timeout_s: float | None = None) -> None:
-        """SIGKILL (if still alive), start again with the same environment, wait ready."""
+        """SIGKILL (if still alive), start again with the same environment, wait ready
+        (one replica, or every replica of a service named)."""
         self.kill(name, signal.SIGKILL)
-        self._spawn(self.running[name])
+        for replica in self.replicas(name):
+            self._spawn(self.running[replica])
         await self.wait_ready([name], timeout_s)
 
-    def stop(self) -> None:
-        """SIGTERM to all, SIGKILL to whoever is still there after the grace period."""
+    def stop(self, names: Iterable[str] | None = None) -> None:
+        """SIGTERM to all (or the named: processes, or every replica of a service), SIGKILL
+        to whoever is still there after the grace period."""
         self.sample()
-        alive = [r for r in self.running.values() if r.popen is not None and r.popen.poll() is None]
+        selected = [
+            self.running[replica]
+            for name in (names or self.running)
+            for replica in self.replicas(name)
+        ]
+        alive = [r for r in selected if r.popen is not None and r.popen.poll() is None]
         for running in alive:
             with contextlib.suppress(ProcessLookupError):
                 running.popen.terminate()  # type: ignore[union-attr]
@@ -355,8 +447,20 @@ class Platform:
             except subprocess.TimeoutExpired:
                 popen.kill()
                 popen.wait()
-        for running in self.running.values():
+        for running in selected:
             self._retire(running)
+
+    async def resume(self, names: Iterable[str], timeout_s: float | None = None) -> None:
+        """Start processes stopped on purpose (`stop(names)`) again and wait until they are
+        ready; unlike `restart`, this is not counted as a restart."""
+        names = list(names)
+        for name in names:
+            for replica in self.replicas(name):
+                running = self.running[replica]
+                if running.popen is None or running.popen.poll() is not None:
+                    running.resumes += 1
+                    self._spawn(running)
+        await self.wait_ready(names, timeout_s)
 
     def _retire(self, running: _Running) -> None:
         running.cpu_before_s += running.cpu_now_s
@@ -378,6 +482,7 @@ class Platform:
             except psutil.Error:
                 continue
             running.cpu_now_s = times.user + times.system
+            running.rss_now_bytes = rss
             running.peak_rss_bytes = max(running.peak_rss_bytes, rss)
 
     async def sample_forever(self, interval_s: float = 1.0) -> None:
@@ -385,14 +490,25 @@ class Platform:
             await asyncio.to_thread(self.sample)
             await asyncio.sleep(interval_s)
 
+    def mark_usage(self) -> None:
+        """From now on, `resource_usage` counts CPU from here and the peak memory from the
+        last sample (what came before, e.g. a preload, is left out)."""
+        for running in self.running.values():
+            running.cpu_mark_s = running.cpu_before_s + running.cpu_now_s
+            running.peak_rss_bytes = running.rss_now_bytes
+
     def resource_usage(self) -> dict[str, Usage]:
+        """Per process (replica): CPU seconds over all its restarts and peak RSS."""
         return {
             name: Usage(
-                cpu_s=running.cpu_before_s + running.cpu_now_s,
+                cpu_s=running.cpu_before_s + running.cpu_now_s - running.cpu_mark_s,
                 peak_rss_bytes=running.peak_rss_bytes,
             )
             for name, running in self.running.items()
         }
 
     def restarts(self) -> dict[str, int]:
-        return {name: max(running.starts - 1, 0) for name, running in self.running.items()}
+        return {
+            name: max(running.starts - 1 - running.resumes, 0)
+            for name, running in self.running.items()
+        }

@@ -22,7 +22,7 @@ import signal
 import statistics
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,9 +123,15 @@ class Timelines:
         ids = self.episodes.keys() if episode_ids is None else episode_ids
         return sum(1 for e in ids if e in self.episodes and event in self.episodes[e].first)
 
-    def durations(self, stage: Stage) -> list[float]:
+    def durations(self, stage: Stage, episode_ids: Iterable[str] | None = None) -> list[float]:
+        """The stage's time per episode (of these episodes, or of all) that went through it."""
         seconds: list[float] = []
-        for events in self.episodes.values():
+        chosen = (
+            self.episodes.values()
+            if episode_ids is None
+            else [self.episodes[e] for e in episode_ids if e in self.episodes]
+        )
+        for events in chosen:
             starts = [
                 (events.last if stage.start_last else events.first)[name]
                 for name in stage.start
@@ -145,10 +151,12 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[rank - 1]
 
 
-def stage_times(timelines: Timelines) -> list[dict[str, Any]]:
+def stage_times(
+    timelines: Timelines, episode_ids: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
     rows = []
     for stage in STAGES:
-        seconds = timelines.durations(stage)
+        seconds = timelines.durations(stage, episode_ids)
         rows.append(
             {
                 "stage": stage.name,
@@ -310,6 +318,7 @@ class RunOptions:
     remit_delay_s: float = 5.0
     stall_s: float = 180.0
     json_path: Path | None = None
+    replicas: int = 1  # processes per service (the payer simulator stays one)
 
 
 def progress_counts(timelines: Timelines, ledger: Ledger, total: int) -> dict[str, int]:
@@ -423,12 +432,12 @@ async def drive_episodes(
     config = platform.config
     watcher = EventWatcher(config.infra.kafka, config.topic_prefix, timelines)
     bots = Bots(
-        Endpoints(
-            registration=platform.url("registration"),
-            coding=platform.url("coding"),
-            claims=platform.url("claims"),
-            payments=platform.url("payments"),
-            collections=platform.url("collections"),
+        Endpoints(  # the bots take a service's replicas in turn
+            registration=platform.urls("registration"),
+            coding=platform.urls("coding"),
+            claims=platform.urls("claims"),
+            payments=platform.urls("payments"),
+            collections=platform.urls("collections"),
         ),
         episodes,
         ledger,
@@ -550,7 +559,8 @@ def summarize(
         "collections_totals": collections_totals(
             account_stats.get("all") if isinstance(account_stats, Mapping) else None
         ),
-        "stage_times": stage_times(outcome.timelines),
+        # This batch's episodes only: the run's topics may hold others (a bench's warm-up).
+        "stage_times": stage_times(outcome.timelines, outcome.ledger.episode_ids()),
         "dead_letters": dict(outcome.timelines.dead_letters),
         "bots": dict(outcome.ledger.counts),
         "resources": {name: asdict(u) for name, u in platform.resource_usage().items()},
@@ -567,16 +577,30 @@ class RunResult:
     summary: dict[str, Any]
 
 
-class Run:
-    """`rcm run` on given infrastructure: platform, bots, progress, summary."""
+Prepare = Callable[[Platform], Awaitable[None]]
 
-    def __init__(self, infra: InfraUrls, options: RunOptions, console: Console) -> None:
+
+class Run:
+    """`rcm run` on given infrastructure: platform, bots, progress, summary.
+
+    `prepare`, if given, runs once the platform is ready and before the episodes are
+    driven (a bench's preload); the summary's CPU seconds then count from its end."""
+
+    def __init__(
+        self,
+        infra: InfraUrls,
+        options: RunOptions,
+        console: Console,
+        prepare: Prepare | None = None,
+    ) -> None:
         self.options = options
         self.console = console
+        self.prepare = prepare
         self.config = PlatformConfig(
             infra=infra,
             port_offset=options.port_offset,
             simulator=SimulatorKnobs(options.seed, options.ack_delay_s, options.remit_delay_s),
+            replicas=options.replicas,
         )
 
     @property
@@ -599,8 +623,14 @@ class Run:
                     f"(topics {self.config.topic_prefix}*, databases "
                     f"{self.config.database('<service>')})"
                 )
+                if options.replicas > 1:
+                    self.console.print(replica_ports(platform))
                 sampler = asyncio.create_task(platform.sample_forever(), name="sampler")
                 try:
+                    if self.prepare is not None:
+                        await self.prepare(platform)
+                        platform.sample()
+                        platform.mark_usage()
                     outcome = await self._drive(platform)
                 finally:
                     sampler.cancel()
@@ -666,6 +696,16 @@ class Run:
 
 
 # --------------------------------------------------------------------------- report
+
+
+def replica_ports(platform: Platform) -> str:
+    """Where each service's replicas listen, one line."""
+    services = dict.fromkeys(r.process.name for r in platform.running.values())
+    parts = []
+    for service in services:
+        ports = ", ".join(url.rsplit(":", 1)[1] for url in platform.urls(service))
+        parts.append(f"{service} {ports}")
+    return "HTTP ports: " + "; ".join(parts)
 
 
 def claim_figure(stats: Any, *names: str) -> str:

@@ -10,7 +10,17 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from .base import Cents, Contract, EpisodeEvent, Event, Id, NonNegativeCents, UtcDatetime, event
+from .base import (
+    Cents,
+    Contract,
+    EpisodeEvent,
+    Event,
+    Id,
+    NonNegativeCents,
+    Request,
+    UtcDatetime,
+    event,
+)
 from .registration import CoverageRank
 
 
@@ -118,3 +128,105 @@ class RefundIssued(EpisodeEvent):
     recipient: RefundRecipient
     reason: str = Field(max_length=200)
     issued_at: UtcDatetime
+
+
+# --- internal to payments: consumed by payments only ----------------------------------------
+# An 835 transaction as the mailbox reader parsed it, sent to the remittance's owner; and
+# the choreography that posts an 835 claim whose claim-submitted came later.
+
+
+class RemittedAdjustment(Contract):
+    """One CAS adjustment of an 835 claim or service line, as remitted."""
+
+    group: str = Field(min_length=1, max_length=2, description="CAS01, e.g. CO, PR, OA, PI.")
+    reason_code: str = Field(min_length=1, max_length=5, description="CARC.")
+    amount_cents: Cents
+    line_id: str | None = Field(default=None, description="REF*6R; None at claim level.")
+
+
+class RemittedClaim(Contract):
+    """One CLP loop of an 835, as posting needs it: ids and money, never names."""
+
+    index: int = Field(ge=1, description="The CLP's 1-based position in its transaction.")
+    claim_id: str = Field(min_length=1, max_length=64, description="CLP01, as remitted.")
+    payer_claim_control_number: str | None = None
+    status_code: str = Field(min_length=1, max_length=2, description="CLP02.")
+    charge_cents: Cents
+    paid_cents: Cents
+    allowed_cents: Cents | None = None
+    adjustments: list[RemittedAdjustment]
+
+
+class RemittanceTransaction(Contract):
+    """One 835 transaction set (ST/SE), read and balance-checked."""
+
+    remittance_id: Id
+    document_id: str = Field(min_length=1, max_length=200)
+    transaction_control_number: str
+    payer_id: Id
+    trace_number: str
+    payment_cents: Cents
+    provider_adjustments_cents: Cents
+    claims: list[RemittedClaim]
+    imbalances: list[str] = Field(description="Why it does not balance; empty when it does.")
+
+
+@event("rcm.payments.remittance-posting-requested.v1")
+class RemittancePostingRequested(Request):
+    """The mailbox reader asks the remittance's owner to post one 835 transaction."""
+
+    transaction: RemittanceTransaction
+
+    @property
+    def key(self) -> str:
+        return self.transaction.remittance_id
+
+
+@event("rcm.payments.unpostable-retry-requested.v1")
+class UnpostableRetryRequested(Request):
+    """A biller asks to post an unpostable now; keyed by what holds it: the remittance,
+    or the unreadable mailbox document."""
+
+    unpostable_id: Id
+    holder_id: Id = Field(description="The remittance id, or the unreadable document's id.")
+
+    @property
+    def key(self) -> str:
+        return self.holder_id
+
+
+@event("rcm.payments.patient-payment-requested.v1")
+class PatientPaymentRequested(Request):
+    """A patient payment to record; keyed by payment_id, idempotent on it."""
+
+    payment_id: Id
+    episode_id: Id
+    amount_cents: NonNegativeCents
+    method: PaymentMethod
+
+    @property
+    def key(self) -> str:
+        return self.payment_id
+
+
+@event("rcm.payments.claim-awaited.v1")
+class ClaimAwaited(EpisodeEvent):
+    """A remittance holds an 835 claim of this episode whose claim-submitted is unknown."""
+
+    claim_id: Id
+    remittance_id: Id
+
+
+@event("rcm.payments.awaited-claim-submitted.v1")
+class AwaitedClaimSubmitted(Event):
+    """The claim a remittance waits for is submitted: what posting needs of it."""
+
+    remittance_id: Id
+    claim_id: Id
+    episode_id: Id
+    payer_id: Id
+    rank: CoverageRank
+
+    @property
+    def key(self) -> str:
+        return self.remittance_id

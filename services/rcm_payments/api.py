@@ -1,16 +1,27 @@
-"""HTTP for people: the unpostables work queue, remittances, patient payments."""
+"""HTTP for people: the unpostables work queue, remittances, patient payments.
+
+Queries read (any replica); commands ask the owner of the aggregate they change.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from rcm_contracts.base import Id
-from rcm_contracts.payments import PaymentMethod
+from rcm_contracts.payments import (
+    PatientPaymentRequested,
+    PaymentMethod,
+    UnpostableRetryRequested,
+)
+from rcm_shared.errors import NotFound
+from rcm_shared.service import Service
 
-from .domain import Conflict, NotFound
-from .handlers import Payments
+from . import domain
+from .store import PaymentsStore
+
+REQUESTED_BY = "api"
 
 
 class PatientPaymentRequest(BaseModel):
@@ -22,44 +33,51 @@ class PatientPaymentRequest(BaseModel):
     method: PaymentMethod
 
 
-def router(payments: Payments) -> APIRouter:
+def router(service: Service, store: PaymentsStore) -> APIRouter:
     api = APIRouter(tags=["payments"])
 
     @api.post("/patient-payments", status_code=201)
-    async def receive_patient_payment(
-        request: PatientPaymentRequest, response: Response
-    ) -> dict[str, Any]:
-        """201 for a new payment; 200 with the stored one when it is sent again."""
-        try:
-            result = await payments.receive_patient_payment(
-                request.payment_id, request.episode_id, request.amount_cents, request.method
-            )
-        except Conflict as error:
-            raise HTTPException(409, str(error)) from None
-        if not result.created:
-            response.status_code = 200
-        return result.payment
+    async def receive_patient_payment(body: PatientPaymentRequest, response: Response) -> Any:
+        """201 for a new payment; 200 with the stored one when it is sent again; 409 for
+        another payment under a used payment_id."""
+        request = PatientPaymentRequested(
+            requested_by=REQUESTED_BY,
+            payment_id=body.payment_id,
+            episode_id=body.episode_id,
+            amount_cents=body.amount_cents,
+            method=body.method,
+        )
+        reply = await service.ask(request)
+        response.status_code = reply.status
+        return reply.body
 
     @api.get("/unpostables")
-    async def open_unpostables() -> list[dict[str, Any]]:
+    async def open_unpostables(
+        limit: int = Query(1000, ge=1, le=10_000, description="Most remittances read."),
+    ) -> list[dict[str, Any]]:
         """Open unpostables, oldest first, each with the reason it was not posted."""
-        return await payments.open_unpostables()
+        remittances, unreadable = await store.open_unpostables(limit)
+        return domain.open_unpostable_views(remittances, unreadable)
 
     @api.post("/unpostables/{unpostable_id}/retry")
-    async def retry_unpostable(unpostable_id: str) -> dict[str, Any]:
-        try:
-            return await payments.retry_unpostable(unpostable_id)
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
-        except Conflict as error:
-            raise HTTPException(409, str(error)) from None
+    async def retry_unpostable(unpostable_id: str) -> Any:
+        """200 with the posting; 404 for no such unpostable; 409 with why it cannot be
+        posted (still unknown, or a rule it breaks)."""
+        found = await store.find_unpostable(unpostable_id)
+        if found is None:
+            raise NotFound("no such unpostable")
+        request = UnpostableRetryRequested(
+            requested_by=REQUESTED_BY, unpostable_id=found.entry.id, holder_id=found.holder_id
+        )
+        reply = await service.ask(request)
+        return reply.body
 
     @api.get("/remittances/{remittance_id}")
     async def remittance(remittance_id: str) -> dict[str, Any]:
         """The remittance's postings and unpostables: ids and money only."""
-        try:
-            return await payments.remittance(remittance_id)
-        except NotFound as error:
-            raise HTTPException(404, str(error)) from None
+        found = await store.remittances.get(remittance_id)
+        if found is None:
+            raise NotFound(f"no remittance {remittance_id}")
+        return domain.remittance_view(found)
 
     return api

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pydantic import Field
-from rcm_contracts.claims import ClaimSubmitted
 from rcm_shared.clearinghouse import ClearinghouseClient, ClearinghouseSettings, X12Archive
 from rcm_shared.service import Service
 from rcm_shared.settings import load_settings
 from rcm_shared.topology import SERVICES
 
-from .api import router
-from .handlers import Payments
+from . import api
+from .handlers import SUBSCRIPTIONS, Handlers
+from .mailbox import SINGLETON, Mailbox
 from .store import PaymentsStore
 
 PORT = next(process.http_port for process in SERVICES if process.name == "payments")
@@ -23,15 +23,17 @@ class Settings(ClearinghouseSettings):
 
 def build(settings: Settings) -> Service:
     service = Service(settings)
+    store = PaymentsStore(service)
+    handlers = Handlers(store.episodes, store.remittances, store.payments, store.unreadable)
+    service.subscribe(handlers, SUBSCRIPTIONS)
+    service.api.include_router(api.router(service, store))
     clearinghouse = ClearinghouseClient(
         settings.clearinghouse_url,
         settings.trading_partner_id,
         X12Archive(settings.x12_archive_dir, settings.service_name),
     )
-    payments = Payments(PaymentsStore(service), clearinghouse, settings.mailbox_poll_s)
-    service.consumer.on(ClaimSubmitted)(payments.claim_submitted)
-    service.api.include_router(router(payments))
-    service.background.append(payments.poll_mailbox)
+    mailbox = Mailbox(clearinghouse, service.ask, store.unreadable)
+    service.singleton(SINGLETON, settings.mailbox_poll_s, mailbox.poll_once)
     service.closers.append(clearinghouse.close)
     return service
 

@@ -1,7 +1,14 @@
 """Payment posting rules: 835 claims to postings, unpostables, patient payments. No I/O.
 
-A remittance (one 835 transaction) is one aggregate: its postings, its unpostables and the
-events they emit are decided together, so it is posted whole or not at all.
+Three aggregates, each changed only by messages keyed by its id (decisions §17):
+  - an `Episode` holds the claims submitted for it (claim ids are `<episode_id>-<n>`)
+    and which remittances wait for one of them;
+  - a `Remittance` (one 835 transaction) holds its postings and unpostables, decided
+    together with the events they emit, so it is posted whole or not at all;
+  - a `PatientPayment`, by payment_id.
+An 835 claim whose claim-submitted is not known yet is joined by choreography: the
+remittance emits claim-awaited (keyed by the episode), the episode answers with
+awaited-claim-submitted (keyed by the remittance) once the claim is there.
 """
 
 from __future__ import annotations
@@ -13,30 +20,43 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-from rcm_contracts.claims import ClaimSubmitted
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from rcm_contracts.base import Id
+from rcm_contracts.claims import ClaimFrequency, ClaimSubmitted, SubmittedLine
 from rcm_contracts.payments import (
     Adjustment,
     AdjustmentGroup,
+    AwaitedClaimSubmitted,
+    ClaimAwaited,
     PatientPaymentReceived,
+    PatientPaymentRequested,
     PatientResponsibility,
     PaymentMethod,
     PaymentPosted,
     PostedClaimStatus,
     RemittanceProcessed,
+    RemittanceTransaction,
+    RemittedAdjustment,
+    RemittedClaim,
 )
 from rcm_contracts.registration import CoverageRank
+from rcm_shared.aggregates import Decision
 from rcm_shared.envelope import describe
-from rcm_shared.errors import PermanentError
-from rcm_shared.store import Change, Decide, Document
-from rcm_x12 import (
-    Remittance,
-    RemittanceClaim,
-    check_835_balance,
-    parse_835,
-)
+from rcm_shared.errors import Conflict, Invalid, NotFound
+from rcm_x12 import Remittance as X12Remittance
+from rcm_x12 import RemittanceClaim, check_835_balance, parse_835
+
+__all__ = [
+    "Conflict",
+    "Invalid",
+    "NotFound",
+    "RemittanceTransaction",
+    "RemittedAdjustment",
+    "RemittedClaim",
+]
 
 _NOT_ID = re.compile(r"[^A-Za-z0-9._:-]")
+ID: TypeAdapter[str] = TypeAdapter(Id)
 # Room for "-<CLP index>" after a remittance id, so that posting ids stay valid Ids (<= 64).
 MAX_REMITTANCE_ID = 58
 PROCESSED_STATUSES = ("1", "2", "3", "19", "20", "21")
@@ -59,12 +79,13 @@ class NotPostable(Exception):
     """A claim that cannot be posted as it is; the message says why (no PHI)."""
 
 
-class NotFound(Exception):
-    pass
+class _State(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-class Conflict(Exception):
-    """The request contradicts what is stored; the message says why."""
+def to_millisecond(moment: datetime) -> datetime:
+    """What the database keeps of a time: events, answers and reads then agree."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 # --- identifiers ---------------------------------------------------------------------------
@@ -89,108 +110,103 @@ def posting_id_of(remittance_id: str, index: int) -> str:
     return f"{remittance_id}-{index}"
 
 
-# --- what the service keeps of an 835: money and ids, never the patient's name -------------
+def unreadable_id_of(document_id: str) -> str:
+    return sanitise_id(f"D-{document_id}")
 
 
-class _Stored(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+def is_unreadable_id(holder_id: str) -> bool:
+    """Unreadable documents are `D-...`; remittances `R...`."""
+    return holder_id.startswith("D-")
 
 
-class RemittedAdjustment(_Stored):
-    group: str
-    reason_code: str
-    amount_cents: int
-    line_id: str | None = None  # REF*6R of the line; None at claim level
+def episode_of(claim_id: str) -> str | None:
+    """The episode a claim id names (`<episode_id>-<n>`), None if it names none."""
+    head, dash, tail = claim_id.rpartition("-")
+    if not (dash and head and tail.isdigit()):
+        return None
+    try:
+        ID.validate_python(head)
+        ID.validate_python(claim_id)
+    except ValidationError:
+        return None
+    return head
 
 
-class RemittedClaim(_Stored):
+def holders_of(unpostable_id: str) -> list[str]:
+    """Where an unpostable may live: it is a remittance id (a whole transaction), a
+    `<remittance id>-<CLP index>` (one claim) or `D-<document id>` (unreadable)."""
+    candidates = [unpostable_id]
+    head, dash, tail = unpostable_id.rpartition("-")
+    if dash and head and tail.isdigit():
+        candidates.append(head)
+    return candidates
+
+
+# --- reading an 835: money and ids, never the patient's name -------------------------------
+
+
+def remitted_claim(index: int, claim: RemittanceClaim) -> RemittedClaim:
     """One CLP loop as posting needs it."""
-
-    index: int
-    claim_id: str
-    payer_claim_control_number: str | None = None
-    status_code: str
-    charge_cents: int
-    paid_cents: int
-    allowed_cents: int | None
-    adjustments: list[RemittedAdjustment]
-
-    @classmethod
-    def of(cls, index: int, claim: RemittanceClaim) -> RemittedClaim:
-        adjustments = [
-            RemittedAdjustment(group=a.group, reason_code=a.reason, amount_cents=a.amount_cents)
-            for a in claim.adjustments
+    adjustments = [
+        RemittedAdjustment(group=a.group, reason_code=a.reason, amount_cents=a.amount_cents)
+        for a in claim.adjustments
+    ]
+    for line in claim.lines:
+        adjustments += [
+            RemittedAdjustment(
+                group=a.group,
+                reason_code=a.reason,
+                amount_cents=a.amount_cents,
+                line_id=line.line_control_number,
+            )
+            for a in line.adjustments
         ]
-        for line in claim.lines:
-            adjustments += [
-                RemittedAdjustment(
-                    group=a.group,
-                    reason_code=a.reason,
-                    amount_cents=a.amount_cents,
-                    line_id=line.line_control_number,
-                )
-                for a in line.adjustments
-            ]
-        allowed = [line.allowed_cents for line in claim.lines]
-        return cls(
-            index=index,
-            claim_id=claim.patient_control_number,
-            payer_claim_control_number=claim.payer_claim_control_number,
-            status_code=claim.status,
-            charge_cents=claim.charge_cents,
-            paid_cents=claim.paid_cents,
-            # AMT*B6 is situational: a sum over some lines only would understate it.
-            allowed_cents=sum(a for a in allowed if a is not None)
-            if allowed and None not in allowed
-            else None,
-            adjustments=adjustments,
-        )
+    allowed = [line.allowed_cents for line in claim.lines]
+    return RemittedClaim(
+        index=index,
+        claim_id=claim.patient_control_number,
+        payer_claim_control_number=claim.payer_claim_control_number,
+        status_code=claim.status,
+        charge_cents=claim.charge_cents,
+        paid_cents=claim.paid_cents,
+        # AMT*B6 is situational: a sum over some lines only would understate it.
+        allowed_cents=sum(a for a in allowed if a is not None)
+        if allowed and None not in allowed
+        else None,
+        adjustments=adjustments,
+    )
 
 
-class RemittanceTransaction(_Stored):
-    """One 835 transaction set (ST/SE), read and balance-checked."""
-
-    remittance_id: str
-    document_id: str
-    transaction_control_number: str
-    payer_id: str
-    trace_number: str
-    payment_cents: int
-    provider_adjustments_cents: int
-    claims: list[RemittedClaim]
-    imbalances: list[str]
-
-    @classmethod
-    def of(
-        cls,
-        remittance: Remittance,
-        interchange_control_number: int,
-        document_id: str,
-        imbalances: Sequence[str] = (),
-    ) -> RemittanceTransaction:
-        return cls(
-            remittance_id=remittance_id_of(interchange_control_number, remittance.trace_number),
-            document_id=document_id,
-            transaction_control_number=remittance.control_number,
-            payer_id=sanitise_id(remittance.payer.identifier or remittance.payer_trace_id),
-            trace_number=remittance.trace_number,
-            payment_cents=remittance.payment_cents,
-            provider_adjustments_cents=sum(p.amount_cents for p in remittance.provider_adjustments),
-            claims=[RemittedClaim.of(n, c) for n, c in enumerate(remittance.claims, start=1)],
-            imbalances=list(imbalances),
-        )
+def transaction_of(
+    remittance: X12Remittance,
+    interchange_control_number: int,
+    document_id: str,
+    imbalances: Sequence[str] = (),
+) -> RemittanceTransaction:
+    return RemittanceTransaction(
+        remittance_id=remittance_id_of(interchange_control_number, remittance.trace_number),
+        document_id=document_id,
+        transaction_control_number=remittance.control_number,
+        payer_id=sanitise_id(remittance.payer.identifier or remittance.payer_trace_id),
+        trace_number=remittance.trace_number,
+        payment_cents=remittance.payment_cents,
+        provider_adjustments_cents=sum(p.amount_cents for p in remittance.provider_adjustments),
+        claims=[remitted_claim(n, c) for n, c in enumerate(remittance.claims, start=1)],
+        imbalances=list(imbalances),
+    )
 
 
 def read_835(text: str, document_id: str) -> list[RemittanceTransaction]:
     """Every transaction of an 835 interchange, each with its own balance verdict.
 
-    Raises X12Error when the text is not a readable 835. An unbalanced transaction does
-    not stop the balanced ones of the same interchange from being posted.
+    Raises X12Error when the text is not a readable 835 (ValidationError when a value
+    does not fit what is carried of it). An unbalanced transaction does not stop the
+    balanced ones of the same interchange from being posted.
     """
     document = parse_835(text, check_balance=False)
     number = document.envelope.control_number
     return [
-        RemittanceTransaction.of(
+        transaction_of(
             remittance,
             number,
             document_id,
@@ -200,44 +216,90 @@ def read_835(text: str, document_id: str) -> list[RemittanceTransaction]:
     ]
 
 
-# --- claims learned from claim-submitted ---------------------------------------------------
+# --- episodes: the claims learned from claim-submitted -------------------------------------
 
 
-class SubmittedClaim(_Stored):
+class SubmittedClaim(_State):
+    """What posting needs of a submitted claim (and what else claim-submitted said)."""
+
     claim_id: str
     episode_id: str
     payer_id: str
     rank: CoverageRank
+    frequency: ClaimFrequency | None = None
+    total_charge_cents: int | None = None
+    lines: list[SubmittedLine] = []
+    submitted_at: datetime | None = None
 
     @classmethod
-    def of(cls, document: Document) -> SubmittedClaim:
-        return cls.model_validate({**document, "claim_id": document["_id"]})
-
-
-def claim_submitted(event: ClaimSubmitted) -> Decide:
-    """A claim id is submitted once; the same event again (any id) changes nothing."""
-
-    def decide(current: Document | None) -> Change | None:
-        if current is not None:
-            if current["episode_id"] != event.episode_id:
-                raise PermanentError(
-                    f"claim {event.claim_id} was submitted for episode {current['episode_id']}, "
-                    f"not {event.episode_id}"
-                )
-            return None
-        return Change(
-            set={
-                "episode_id": event.episode_id,
-                "payer_id": event.payer_id,
-                "rank": event.rank.value,
-                "frequency": event.frequency.value,
-                "total_charge_cents": event.total_charge_cents,
-                "lines": [line.model_dump(mode="json") for line in event.lines],
-                "submitted_at": event.submitted_at,
-            }
+    def of(cls, event: ClaimSubmitted) -> SubmittedClaim:
+        return cls(
+            claim_id=event.claim_id,
+            episode_id=event.episode_id,
+            payer_id=event.payer_id,
+            rank=event.rank,
+            frequency=event.frequency,
+            total_charge_cents=event.total_charge_cents,
+            lines=list(event.lines),
+            submitted_at=event.submitted_at,
         )
 
-    return decide
+
+class Awaiting(_State):
+    claim_id: str
+    remittance_id: str
+
+
+class Episode(_State):
+    """An episode's submitted claims, and the remittances waiting for one not yet here."""
+
+    episode_id: str
+    claims: list[SubmittedClaim] = []
+    awaiting: list[Awaiting] = []
+
+    def claim(self, claim_id: str) -> SubmittedClaim | None:
+        return next((c for c in self.claims if c.claim_id == claim_id), None)
+
+
+def _claim_is_here(remittance_id: str, claim: SubmittedClaim) -> AwaitedClaimSubmitted:
+    return AwaitedClaimSubmitted(
+        remittance_id=remittance_id,
+        claim_id=claim.claim_id,
+        episode_id=claim.episode_id,
+        payer_id=claim.payer_id,
+        rank=claim.rank,
+    )
+
+
+def record_claim(episode: Episode | None, event: ClaimSubmitted) -> Decision[Episode, None]:
+    """A claim id is submitted once (the same again changes nothing); the remittances
+    waiting for it are told, once."""
+    if episode_of(event.claim_id) != event.episode_id:
+        raise Invalid(f"claim {event.claim_id} does not name episode {event.episode_id}")
+    episode = episode or Episode(episode_id=event.episode_id)
+    if episode.claim(event.claim_id) is not None:
+        return Decision()
+    claim = SubmittedClaim.of(event)
+    waiting = [a for a in episode.awaiting if a.claim_id == event.claim_id]
+    state = episode.model_copy(
+        update={
+            "claims": [*episode.claims, claim],
+            "awaiting": [a for a in episode.awaiting if a.claim_id != event.claim_id],
+        }
+    )
+    return Decision(state=state, events=[_claim_is_here(a.remittance_id, claim) for a in waiting])
+
+
+def await_claim(episode: Episode | None, event: ClaimAwaited) -> Decision[Episode, None]:
+    """A remittance waits for a claim: told at once if it is here, else when it comes."""
+    episode = episode or Episode(episode_id=event.episode_id)
+    claim = episode.claim(event.claim_id)
+    if claim is not None:
+        return Decision(events=[_claim_is_here(event.remittance_id, claim)])
+    wanted = Awaiting(claim_id=event.claim_id, remittance_id=event.remittance_id)
+    if wanted in episode.awaiting:
+        return Decision()
+    return Decision(state=episode.model_copy(update={"awaiting": [*episode.awaiting, wanted]}))
 
 
 # --- posting -------------------------------------------------------------------------------
@@ -310,6 +372,9 @@ def posting_of(
         )
     except ValidationError as error:
         raise NotPostable(f"claim {claim.claim_id}: {describe(error)}") from None
+    except ValueError:  # a CAS group that is none of CO, PR, OA, PI
+        groups = sorted({a.group for a in claim.adjustments})
+        raise NotPostable(f"claim {claim.claim_id}: adjustment groups {groups}") from None
     adjusted = sum(a.amount_cents for a in event.adjustments)
     if event.charge_cents != event.paid_cents + adjusted:
         raise NotPostable(
@@ -319,53 +384,90 @@ def posting_of(
     return event
 
 
-def posting_summary(event: PaymentPosted) -> Document:
-    owed = event.patient_responsibility
-    return {
-        "posting_id": event.posting_id,
-        "claim_id": event.claim_id,
-        "episode_id": event.episode_id,
-        "status": event.status.value,
-        "charge_cents": event.charge_cents,
-        "paid_cents": event.paid_cents,
-        "allowed_cents": event.allowed_cents,
-        "adjustments_cents": sum(a.amount_cents for a in event.adjustments),
-        "patient_responsibility_cents": owed.deductible_cents
-        + owed.coinsurance_cents
-        + owed.copay_cents
-        + owed.other_cents,
-        "posted_at": event.posted_at,
-    }
+class Posting(_State):
+    """A posted claim as people see it: ids and money."""
+
+    posting_id: str
+    claim_id: str
+    episode_id: str
+    status: PostedClaimStatus
+    charge_cents: int
+    paid_cents: int
+    allowed_cents: int | None
+    adjustments_cents: int
+    patient_responsibility_cents: int
+    posted_at: datetime
+
+    @classmethod
+    def of(cls, event: PaymentPosted) -> Posting:
+        owed = event.patient_responsibility
+        return cls(
+            posting_id=event.posting_id,
+            claim_id=event.claim_id,
+            episode_id=event.episode_id,
+            status=event.status,
+            charge_cents=event.charge_cents,
+            paid_cents=event.paid_cents,
+            allowed_cents=event.allowed_cents,
+            adjustments_cents=sum(a.amount_cents for a in event.adjustments),
+            patient_responsibility_cents=owed.deductible_cents
+            + owed.coinsurance_cents
+            + owed.copay_cents
+            + owed.other_cents,
+            posted_at=event.posted_at,
+        )
 
 
-def _unpostable(
-    unpostable_id: str,
-    kind: UnpostableKind,
-    reason: str,
-    now: datetime,
-    claim: RemittedClaim | None = None,
-) -> Document:
-    return {
-        "id": unpostable_id,
-        "kind": kind.value,
-        "claim_id": claim.claim_id if claim else None,
-        "claim": claim.model_dump(mode="json") if claim else None,
-        "reason": reason,
-        "status": UnpostableStatus.OPEN.value,
-        "created_at": now,
-        "resolved_at": None,
-    }
+class Unpostable(_State):
+    id: str
+    kind: UnpostableKind
+    claim_id: str | None = None
+    claim: RemittedClaim | None = None
+    reason: str
+    status: UnpostableStatus = UnpostableStatus.OPEN
+    created_at: datetime
+    resolved_at: datetime | None = None
+
+    @property
+    def open_unmatched(self) -> bool:
+        return self.status is UnpostableStatus.OPEN and self.kind is UnpostableKind.UNMATCHED
 
 
-def _open_fields(unpostables: Sequence[Document]) -> Document:
-    """Denormalised lists that the queries use (FerretDB: no $elemMatch on subdocuments)."""
-    open_ones = [u for u in unpostables if u["status"] == UnpostableStatus.OPEN]
-    return {
-        "open_unpostables": [u["id"] for u in open_ones],
-        "open_claim_ids": sorted(
-            {u["claim_id"] for u in open_ones if u["kind"] == UnpostableKind.UNMATCHED}
-        ),
-    }
+class Remittance(_State):
+    """One 835 transaction: its postings and unpostables. `open_unpostables` and
+    `open_claim_ids` are derived, for people's list view."""
+
+    remittance_id: str
+    document_id: str
+    transaction_control_number: str
+    payer_id: str
+    trace_number: str
+    payment_cents: int
+    provider_adjustments_cents: int
+    claim_count: int
+    balanced: bool
+    postings: list[Posting]
+    unpostables: list[Unpostable]
+    received_at: datetime
+    open_unpostables: list[str] = []
+    open_claim_ids: list[str] = []
+
+    def with_open_fields(self) -> Remittance:
+        open_ones = [u for u in self.unpostables if u.status is UnpostableStatus.OPEN]
+        return self.model_copy(
+            update={
+                "open_unpostables": [u.id for u in open_ones],
+                "open_claim_ids": sorted(
+                    {u.claim_id for u in open_ones if u.open_unmatched and u.claim_id}
+                ),
+            }
+        )
+
+    def unpostable(self, unpostable_id: str) -> Unpostable | None:
+        return next((u for u in self.unpostables if u.id == unpostable_id), None)
+
+    def posting(self, posting_id: str) -> Posting | None:
+        return next((p for p in self.postings if p.posting_id == posting_id), None)
 
 
 def _try_post(
@@ -385,29 +487,38 @@ def _try_post(
         return UnpostableKind.CLAIM_RULE, str(error)
 
 
-def process_remittance(
-    transaction: RemittanceTransaction, known: Mapping[str, SubmittedClaim], now: datetime
-) -> Decide:
-    """Post a new remittance whole; one that exists was processed already: nothing to do."""
+def _awaited(remittance_id: str, claim_ids: Iterable[str]) -> list[ClaimAwaited]:
+    """One claim-awaited per unmatched claim that names an episode (one that names none
+    can never be submitted: a biller sees it in the unpostables)."""
+    events = []
+    for claim_id in sorted(set(claim_ids)):
+        episode_id = episode_of(claim_id)
+        if episode_id is not None:
+            events.append(
+                ClaimAwaited(episode_id=episode_id, claim_id=claim_id, remittance_id=remittance_id)
+            )
+    return events
 
-    def decide(current: Document | None) -> Change | None:
-        if current is not None:
-            return None
-        return remittance_change(transaction, known, now)
 
-    return decide
-
-
-def remittance_change(
-    transaction: RemittanceTransaction, known: Mapping[str, SubmittedClaim], now: datetime
-) -> Change:
+def post_remittance(
+    current: Remittance | None,
+    transaction: RemittanceTransaction,
+    known: Mapping[str, SubmittedClaim],
+    now: datetime,
+) -> Decision[Remittance, Remittance]:
+    """Post a new remittance whole; one that exists was processed already: nothing to do.
+    The result is the remittance as it is."""
+    if current is not None:
+        return Decision(result=current)
     rid = transaction.remittance_id
-    postings: list[Document] = []
-    unpostables: list[Document] = []
-    events: list[PaymentPosted | RemittanceProcessed] = []
+    postings: list[Posting] = []
+    unpostables: list[Unpostable] = []
+    events: list[PaymentPosted | RemittanceProcessed | ClaimAwaited] = []
     if transaction.imbalances:
         reason = "835 transaction does not balance: " + "; ".join(transaction.imbalances)
-        unpostables.append(_unpostable(rid, UnpostableKind.UNBALANCED, reason, now))
+        unpostables.append(
+            Unpostable(id=rid, kind=UnpostableKind.UNBALANCED, reason=reason, created_at=now)
+        )
     else:
         for claim in transaction.claims:
             outcome = _try_post(
@@ -415,11 +526,19 @@ def remittance_change(
             )
             if isinstance(outcome, PaymentPosted):
                 events.append(outcome)
-                postings.append(posting_summary(outcome))
+                postings.append(Posting.of(outcome))
             else:
                 kind, reason = outcome
-                unpostable_id = posting_id_of(rid, claim.index)
-                unpostables.append(_unpostable(unpostable_id, kind, reason, now, claim))
+                unpostables.append(
+                    Unpostable(
+                        id=posting_id_of(rid, claim.index),
+                        kind=kind,
+                        claim_id=claim.claim_id,
+                        claim=claim,
+                        reason=reason,
+                        created_at=now,
+                    )
+                )
     events.append(
         RemittanceProcessed(
             remittance_id=rid,
@@ -432,166 +551,256 @@ def remittance_change(
             processed_at=now,
         )
     )
-    state = {
-        "remittance_id": rid,
-        "document_id": transaction.document_id,
-        "transaction_control_number": transaction.transaction_control_number,
-        "payer_id": transaction.payer_id,
-        "trace_number": transaction.trace_number,
-        "payment_cents": transaction.payment_cents,
-        "provider_adjustments_cents": transaction.provider_adjustments_cents,
-        "claim_count": len(transaction.claims),
-        "balanced": not transaction.imbalances,
-        "postings": postings,
-        "unpostables": unpostables,
-        "received_at": now,
-        **_open_fields(unpostables),
-    }
-    return Change(set=state, events=events)
+    state = Remittance(
+        remittance_id=rid,
+        document_id=transaction.document_id,
+        transaction_control_number=transaction.transaction_control_number,
+        payer_id=transaction.payer_id,
+        trace_number=transaction.trace_number,
+        payment_cents=transaction.payment_cents,
+        provider_adjustments_cents=transaction.provider_adjustments_cents,
+        claim_count=len(transaction.claims),
+        balanced=not transaction.imbalances,
+        postings=postings,
+        unpostables=unpostables,
+        received_at=now,
+    ).with_open_fields()
+    events += _awaited(rid, state.open_claim_ids)
+    return Decision(state=state, events=events, result=state)
 
 
-def post_unmatched(
-    known: Mapping[str, SubmittedClaim], now: datetime, only: str | None = None
-) -> Decide:
-    """Post the remittance's unmatched claims whose claim-submitted is known by now."""
-
-    def decide(current: Document | None) -> Change | None:
-        if current is None:
-            return None
-        unpostables = [dict(u) for u in current["unpostables"]]
-        postings = list(current["postings"])
-        events: list[PaymentPosted] = []
-        changed = False
-        for entry in unpostables:
-            open_unmatched = (
-                entry["status"] == UnpostableStatus.OPEN
-                and entry["kind"] == UnpostableKind.UNMATCHED
-            )
-            if not open_unmatched or (only is not None and entry["id"] != only):
-                continue
-            submitted = known.get(entry["claim_id"])
-            if submitted is None:
-                continue
-            claim = RemittedClaim.model_validate(entry["claim"])
-            outcome = _try_post(
-                claim, submitted, current["remittance_id"], current["trace_number"], now
-            )
-            changed = True
-            if isinstance(outcome, PaymentPosted):
-                events.append(outcome)
-                postings.append(posting_summary(outcome))
-                entry["status"] = UnpostableStatus.POSTED.value
-                entry["resolved_at"] = now
-            else:
-                entry["kind"], entry["reason"] = outcome[0].value, outcome[1]
-        if not changed:
-            return None
-        state = {"unpostables": unpostables, "postings": postings, **_open_fields(unpostables)}
-        return Change(set=state, events=events)
-
-    return decide
+def _post_open(
+    current: Remittance, submitted: SubmittedClaim, now: datetime, only: str | None = None
+) -> Decision[Remittance, Remittance]:
+    """Post the remittance's open unmatched entries of this (now known) claim."""
+    unpostables = list(current.unpostables)
+    postings = list(current.postings)
+    events: list[PaymentPosted] = []
+    changed = False
+    for n, entry in enumerate(unpostables):
+        if not entry.open_unmatched or entry.claim_id != submitted.claim_id:
+            continue
+        if (only is not None and entry.id != only) or entry.claim is None:
+            continue
+        outcome = _try_post(
+            entry.claim, submitted, current.remittance_id, current.trace_number, now
+        )
+        changed = True
+        if isinstance(outcome, PaymentPosted):
+            events.append(outcome)
+            postings.append(Posting.of(outcome))
+            update: dict[str, Any] = {"status": UnpostableStatus.POSTED, "resolved_at": now}
+        else:
+            update = {"kind": outcome[0], "reason": outcome[1]}
+        unpostables[n] = entry.model_copy(update=update)
+    if not changed:
+        return Decision(result=current)
+    state = current.model_copy(
+        update={"unpostables": unpostables, "postings": postings}
+    ).with_open_fields()
+    return Decision(state=state, events=events, result=state)
 
 
-def unreadable_document(document_id: str, reason: str, now: datetime) -> Decide:
-    def decide(current: Document | None) -> Change | None:
-        if current is not None:
-            return None
-        return Change(
-            set={
-                "document_id": document_id,
-                "kind": UnpostableKind.UNREADABLE.value,
-                "reason": f"mailbox document {document_id} is not a readable 835: {reason}",
-                "status": UnpostableStatus.OPEN.value,
-                "created_at": now,
-            }
+def post_awaited(
+    current: Remittance | None, event: AwaitedClaimSubmitted, now: datetime
+) -> Decision[Remittance, Remittance]:
+    """The claim this remittance waited for is submitted: post it (if still open)."""
+    if current is None:
+        raise NotFound(f"no remittance {event.remittance_id}")
+    submitted = SubmittedClaim(
+        claim_id=event.claim_id,
+        episode_id=event.episode_id,
+        payer_id=event.payer_id,
+        rank=event.rank,
+    )
+    return _post_open(current, submitted, now)
+
+
+def retry(
+    current: Remittance | None,
+    unpostable_id: str,
+    known: Mapping[str, SubmittedClaim],
+    now: datetime,
+) -> Decision[Remittance, Remittance]:
+    """Post an open unmatched claim now if its claim is known; refuse with why if it
+    cannot be. Then `retry_answer` of the result says what it came to."""
+    entry = None if current is None else current.unpostable(unpostable_id)
+    if current is None or entry is None:
+        raise NotFound(f"no unpostable {unpostable_id}")
+    if entry.status is UnpostableStatus.POSTED:
+        return Decision(result=current)
+    refusal = retry_refusal(entry)
+    if refusal is not None:
+        raise Conflict(refusal)
+    submitted = known.get(entry.claim_id or "")
+    if submitted is None:
+        raise Conflict(
+            f"claim {entry.claim_id} is still unknown: no claim-submitted for it has arrived"
+        )
+    return _post_open(current, submitted, now, only=unpostable_id)
+
+
+def retry_answer(remittance: Remittance, unpostable_id: str) -> dict[str, Any]:
+    """The posting a retried unpostable came to; Conflict (why) when it is not posted."""
+    entry = remittance.unpostable(unpostable_id)
+    if entry is None:
+        raise NotFound(f"no unpostable {unpostable_id}")
+    posting = remittance.posting(unpostable_id)
+    if entry.status is not UnpostableStatus.POSTED or posting is None:
+        raise Conflict(entry.reason)
+    return {"unpostable_id": unpostable_id, "status": "posted", "posting": posting.model_dump()}
+
+
+def retry_refusal(entry: Unpostable) -> str | None:
+    """Why retrying this unpostable cannot post it, or None when it may."""
+    if entry.status is not UnpostableStatus.OPEN:
+        return None
+    if entry.kind is UnpostableKind.UNMATCHED:
+        return None
+    return entry.reason
+
+
+# --- unreadable mailbox documents (written by the mailbox reader alone) -------------------
+
+
+class UnreadableDocument(_State):
+    unpostable_id: str
+    document_id: str
+    kind: UnpostableKind = UnpostableKind.UNREADABLE
+    reason: str
+    status: UnpostableStatus = UnpostableStatus.OPEN
+    created_at: datetime
+
+    def entry(self) -> Unpostable:
+        """Shaped like a remittance's unpostable entry."""
+        return Unpostable(
+            id=self.unpostable_id,
+            kind=self.kind,
+            reason=self.reason,
+            status=self.status,
+            created_at=self.created_at,
         )
 
-    return decide
+
+def unreadable_document(
+    current: UnreadableDocument | None, document_id: str, reason: str, now: datetime
+) -> Decision[UnreadableDocument, None]:
+    if current is not None:
+        return Decision()
+    return Decision(
+        state=UnreadableDocument(
+            unpostable_id=unreadable_id_of(document_id),
+            document_id=document_id,
+            reason=f"mailbox document {document_id} is not a readable 835: {reason}",
+            created_at=now,
+        )
+    )
 
 
-def unreadable_id_of(document_id: str) -> str:
-    return sanitise_id(f"D-{document_id}")
+def retry_unreadable(current: UnreadableDocument | None, unpostable_id: str) -> None:
+    """An unreadable document cannot be posted by a retry: always a refusal."""
+    if current is None or current.unpostable_id != unpostable_id:
+        raise NotFound(f"no unpostable {unpostable_id}")
+    raise Conflict(current.reason)
 
 
 # --- views (what people see: ids and money, no PHI) ----------------------------------------
 
 
-def unpostable_view(entry: Document, remittance_id: str | None) -> dict[str, Any]:
+def unpostable_view(entry: Unpostable, remittance_id: str | None) -> dict[str, Any]:
     return {
-        "unpostable_id": entry["id"],
-        "kind": entry["kind"],
+        "unpostable_id": entry.id,
+        "kind": entry.kind.value,
         "remittance_id": remittance_id,
-        "claim_id": entry.get("claim_id"),
-        "reason": entry["reason"],
-        "status": entry["status"],
-        "created_at": entry["created_at"],
+        "claim_id": entry.claim_id,
+        "reason": entry.reason,
+        "status": entry.status.value,
+        "created_at": entry.created_at,
     }
 
 
-def remittance_view(document: Document) -> dict[str, Any]:
+def remittance_view(remittance: Remittance) -> dict[str, Any]:
     return {
-        "remittance_id": document["remittance_id"],
-        "payer_id": document["payer_id"],
-        "payment_trace_number": document["trace_number"],
-        "payment_cents": document["payment_cents"],
-        "provider_adjustments_cents": document["provider_adjustments_cents"],
-        "balanced": document["balanced"],
-        "claims": document["claim_count"],
-        "claims_posted": len(document["postings"]),
-        "received_at": document["received_at"],
-        "postings": document["postings"],
+        "remittance_id": remittance.remittance_id,
+        "payer_id": remittance.payer_id,
+        "payment_trace_number": remittance.trace_number,
+        "payment_cents": remittance.payment_cents,
+        "provider_adjustments_cents": remittance.provider_adjustments_cents,
+        "balanced": remittance.balanced,
+        "claims": remittance.claim_count,
+        "claims_posted": len(remittance.postings),
+        "received_at": remittance.received_at,
+        "postings": [posting.model_dump() for posting in remittance.postings],
         "unpostables": [
-            unpostable_view(u, document["remittance_id"]) for u in document["unpostables"]
+            unpostable_view(u, remittance.remittance_id) for u in remittance.unpostables
         ],
     }
 
 
-def retry_refusal(entry: Document) -> str | None:
-    """Why retrying this unpostable cannot post it, or None when it may."""
-    if entry["status"] != UnpostableStatus.OPEN:
-        return None
-    if entry["kind"] == UnpostableKind.UNMATCHED:
-        return None
-    return str(entry["reason"])
+def open_unpostable_views(
+    remittances: Iterable[Remittance], unreadable: Iterable[UnreadableDocument]
+) -> list[dict[str, Any]]:
+    """The open unpostables, oldest first."""
+    found = [
+        unpostable_view(entry, remittance.remittance_id)
+        for remittance in remittances
+        for entry in remittance.unpostables
+        if entry.status is UnpostableStatus.OPEN
+    ]
+    found += [
+        unpostable_view(document.entry(), None)
+        for document in unreadable
+        if document.status is UnpostableStatus.OPEN
+    ]
+    return sorted(found, key=lambda item: item["created_at"])
 
 
 # --- patient payments ----------------------------------------------------------------------
 
-PAYMENT_FIELDS = ("episode_id", "amount_cents", "method")
+
+class PatientPayment(_State):
+    payment_id: str
+    episode_id: str
+    amount_cents: int
+    method: PaymentMethod
+    received_at: datetime
 
 
-def patient_payment(
-    payment_id: str, episode_id: str, amount_cents: int, method: PaymentMethod, now: datetime
-) -> Decide:
-    """Idempotent on payment_id: the same request is a no-op, a different one a conflict."""
-    wanted = {"episode_id": episode_id, "amount_cents": amount_cents, "method": method.value}
+def receive_patient_payment(
+    current: PatientPayment | None, request: PatientPaymentRequested, now: datetime
+) -> Decision[PatientPayment, PatientPayment]:
+    """Idempotent on payment_id: the same payment again changes nothing, another one under
+    a used payment_id is a conflict. The result is the payment as stored."""
+    if current is not None:
+        stored = (current.episode_id, current.amount_cents, current.method)
+        if stored != (request.episode_id, request.amount_cents, request.method):
+            raise Conflict(
+                f"payment {request.payment_id} was already received with other values; "
+                "use a new payment_id for a new payment"
+            )
+        return Decision(result=current)
+    payment = PatientPayment(
+        payment_id=request.payment_id,
+        episode_id=request.episode_id,
+        amount_cents=request.amount_cents,
+        method=request.method,
+        received_at=now,
+    )
+    event = PatientPaymentReceived(
+        episode_id=request.episode_id,
+        payment_id=request.payment_id,
+        amount_cents=request.amount_cents,
+        method=request.method,
+        received_at=now,
+    )
+    return Decision(state=payment, events=[event], result=payment)
 
-    def decide(current: Document | None) -> Change | None:
-        if current is not None:
-            stored = {name: current[name] for name in PAYMENT_FIELDS}
-            if stored != wanted:
-                raise Conflict(
-                    f"payment {payment_id} was already received with other values; "
-                    "use a new payment_id for a new payment"
-                )
-            return None
-        event = PatientPaymentReceived(
-            episode_id=episode_id,
-            payment_id=payment_id,
-            amount_cents=amount_cents,
-            method=method,
-            received_at=now,
-        )
-        return Change(set={"payment_id": payment_id, **wanted, "received_at": now}, events=[event])
 
-    return decide
-
-
-def payment_view(document: Document) -> dict[str, Any]:
+def payment_view(payment: PatientPayment) -> dict[str, Any]:
     return {
-        "payment_id": document["payment_id"],
-        "episode_id": document["episode_id"],
-        "amount_cents": document["amount_cents"],
-        "method": document["method"],
-        "received_at": document["received_at"],
+        "payment_id": payment.payment_id,
+        "episode_id": payment.episode_id,
+        "amount_cents": payment.amount_cents,
+        "method": payment.method.value,
+        "received_at": payment.received_at,
     }

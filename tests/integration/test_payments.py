@@ -278,7 +278,7 @@ async def test_posts_matched_claims_parks_the_unknown_one_and_never_posts_twice(
             )
 
         async def claims_known() -> bool:
-            return bool(await database["claims"].count_documents({}) == 2)
+            return bool(await database["episodes"].count_documents({}) == 2)
 
         await eventually(claims_known)
         box.put("doc-5001", text)
@@ -369,7 +369,7 @@ async def test_unbalanced_transaction_posts_nothing_and_bad_documents_are_kept(
             )
 
         async def claims_known() -> bool:
-            return bool(await database["claims"].count_documents({}) == 2)
+            return bool(await database["episodes"].count_documents({}) == 2)
 
         await eventually(claims_known)
         box.put("doc-6001", text)

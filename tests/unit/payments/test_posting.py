@@ -11,12 +11,18 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 from rcm_contracts.base import Id
 from rcm_contracts.claims import ClaimFrequency, ClaimSubmitted, SubmittedLine
-from rcm_contracts.payments import PaymentPosted, PostedClaimStatus, RemittanceProcessed
+from rcm_contracts.payments import (
+    AwaitedClaimSubmitted,
+    ClaimAwaited,
+    PaymentPosted,
+    PostedClaimStatus,
+    RemittanceProcessed,
+)
 from rcm_contracts.registration import CoverageRank
 from rcm_payments import domain
 from rcm_payments.domain import RemittedAdjustment, RemittedClaim, SubmittedClaim
-from rcm_shared.errors import PermanentError
-from rcm_shared.store import Change
+from rcm_shared.aggregates import Decision
+from rcm_shared.errors import Conflict, PermanentError
 from rcm_x12 import (
     Address,
     Adjustment,
@@ -122,12 +128,17 @@ def submitted(claim_id: str, rank: CoverageRank = CoverageRank.PRIMARY) -> Submi
 
 def process(
     transaction: domain.RemittanceTransaction, *known: str
-) -> tuple[Change, list[PaymentPosted], RemittanceProcessed]:
-    change = domain.process_remittance(transaction, {c: submitted(c) for c in known}, NOW)(None)
-    assert change is not None
-    posted = [e for e in change.events if isinstance(e, PaymentPosted)]
-    (processed,) = [e for e in change.events if isinstance(e, RemittanceProcessed)]
-    return change, posted, processed
+) -> tuple[domain.Remittance, list[PaymentPosted], RemittanceProcessed]:
+    decision = domain.post_remittance(None, transaction, {c: submitted(c) for c in known}, NOW)
+    assert decision.state is not None
+    assert decision.result == decision.state
+    posted = [e for e in decision.events if isinstance(e, PaymentPosted)]
+    (processed,) = [e for e in decision.events if isinstance(e, RemittanceProcessed)]
+    return decision.state, posted, processed
+
+
+def nothing(decision: Decision[domain.Remittance, domain.Remittance]) -> bool:
+    return decision.state is None and not decision.events
 
 
 def test_paid_claim_splits_patient_responsibility_and_keeps_line_adjustments() -> None:
@@ -169,7 +180,7 @@ def test_paid_claim_splits_patient_responsibility_and_keeps_line_adjustments() -
     assert posting.payer_claim_control_number == f"ACME{EPISODE}1"
     assert (processed.claims_posted, processed.claims_unpostable) == (1, 0)
     assert processed.payment_cents == 120_00
-    assert change.set["open_unpostables"] == []
+    assert change.open_unpostables == []
 
 
 def test_claim_level_adjustments_have_no_line_id() -> None:
@@ -242,13 +253,15 @@ def test_unbalanced_transaction_goes_whole_to_unpostables_and_others_still_post(
 
     change, posted, processed = process(unbalanced, "E00000000000f-1", f"{EPISODE}-1")
     assert posted == []
-    (entry,) = change.set["unpostables"]
-    assert entry["id"] == unbalanced.remittance_id
-    assert entry["kind"] == domain.UnpostableKind.UNBALANCED
-    assert "does not balance" in entry["reason"]
-    assert "expected 15000 cents, got 14000 cents" in entry["reason"]
+    (entry,) = change.unpostables
+    assert entry.id == unbalanced.remittance_id
+    assert entry.kind == domain.UnpostableKind.UNBALANCED
+    assert "does not balance" in entry.reason
+    assert "expected 15000 cents, got 14000 cents" in entry.reason
     assert (processed.claims_posted, processed.claims_unpostable) == (0, 1)
-    assert domain.retry_refusal(entry) == entry["reason"]
+    assert domain.retry_refusal(entry) == entry.reason
+    with pytest.raises(Conflict, match="expected 15000 cents, got 14000 cents"):
+        domain.retry(change, entry.id, {}, NOW)
 
     _, (posting,), _ = process(balanced, f"{EPISODE}-1")
     assert posting.claim_id == f"{EPISODE}-1"
@@ -260,41 +273,64 @@ def test_unmatched_claim_waits_then_posts_under_the_same_id() -> None:
     (transaction,) = read(remittance([known, later]))
     change, (posting,), processed = process(transaction, f"{EPISODE}-1")
     assert (processed.claims_posted, processed.claims_unpostable) == (1, 1)
-    (entry,) = change.set["unpostables"]
-    assert entry["kind"] == domain.UnpostableKind.UNMATCHED
-    assert "no claim-submitted" in entry["reason"]
-    assert change.set["open_claim_ids"] == ["E0000000000aa-1"]
+    (entry,) = change.unpostables
+    assert entry.kind == domain.UnpostableKind.UNMATCHED
+    assert "no claim-submitted" in entry.reason
+    assert change.open_claim_ids == ["E0000000000aa-1"]
     assert domain.retry_refusal(entry) is None  # may post once the claim is known
+    # The remittance asks the claim's episode to tell it when the claim is there.
+    decision = domain.post_remittance(
+        None, transaction, {f"{EPISODE}-1": submitted(f"{EPISODE}-1")}, NOW
+    )
+    assert [e for e in decision.events if isinstance(e, ClaimAwaited)] == [
+        ClaimAwaited(
+            episode_id="E0000000000aa",
+            claim_id="E0000000000aa-1",
+            remittance_id=transaction.remittance_id,
+        )
+    ]
 
-    stored = {**change.set, "_id": transaction.remittance_id}
-    assert domain.post_unmatched({}, NOW)(stored) is None
+    stored = change
+    with pytest.raises(Conflict, match="still unknown"):  # nothing to post it with yet
+        domain.retry(stored, entry.id, {}, NOW)
     other = SubmittedClaim(
         claim_id="E0000000000aa-1", episode_id="E0000000000aa", payer_id="ACME01",
         rank=CoverageRank.SECONDARY,
     )  # fmt: skip
-    after = domain.post_unmatched({"E0000000000aa-1": other}, NOW)(stored)
-    assert after is not None
+    awaited = AwaitedClaimSubmitted(
+        remittance_id=transaction.remittance_id, claim_id=other.claim_id,
+        episode_id=other.episode_id, payer_id=other.payer_id, rank=other.rank,
+    )  # fmt: skip
+    assert nothing(domain.post_awaited(stored, awaited.model_copy(update={"claim_id": "X-1"}), NOW))
+    after = domain.post_awaited(stored, awaited, NOW)
+    assert after.state is not None
     (late,) = after.events
     assert isinstance(late, PaymentPosted)
     assert late.posting_id == f"{transaction.remittance_id}-2"
     assert (late.episode_id, late.rank, late.status) == (
         "E0000000000aa", CoverageRank.SECONDARY, PostedClaimStatus.DENIED,
     )  # fmt: skip
-    assert after.set["open_unpostables"] == []
-    assert after.set["open_claim_ids"] == []
-    assert [p["posting_id"] for p in after.set["postings"]] == [
+    assert after.state.open_unpostables == []
+    assert after.state.open_claim_ids == []
+    assert [p.posting_id for p in after.state.postings] == [
         posting.posting_id, late.posting_id,
     ]  # fmt: skip
     # Posting again finds nothing open.
-    assert domain.post_unmatched({"E0000000000aa-1": other}, NOW)({**stored, **after.set}) is None
+    assert nothing(domain.post_awaited(after.state, awaited, NOW))
+    # A retry of the same unpostable now answers with its posting.
+    answer = domain.retry_answer(after.state, entry.id)
+    assert answer["posting"]["posting_id"] == late.posting_id
+    assert nothing(domain.retry(after.state, entry.id, {other.claim_id: other}, NOW))
 
 
 def test_a_remittance_that_exists_is_not_processed_again() -> None:
     (transaction,) = read(remittance([claim(f"{EPISODE}-1", "1", [line("99213", 1_00, n=1)])]))
-    decide = domain.process_remittance(
-        transaction, {f"{EPISODE}-1": submitted(f"{EPISODE}-1")}, NOW
+    existing, _, _ = process(transaction)
+    again = domain.post_remittance(
+        existing, transaction, {f"{EPISODE}-1": submitted(f"{EPISODE}-1")}, NOW
     )
-    assert decide({"_id": transaction.remittance_id, "version": 1}) is None
+    assert nothing(again)
+    assert again.result == existing
 
 
 def test_unknown_claim_status_needs_a_biller() -> None:
@@ -302,8 +338,8 @@ def test_unknown_claim_status_needs_a_biller() -> None:
     (transaction,) = read(remittance([forwarded]))
     change, posted, _ = process(transaction, f"{EPISODE}-1")
     assert posted == []
-    (entry,) = change.set["unpostables"]
-    assert entry["kind"] == domain.UnpostableKind.CLAIM_RULE
+    (entry,) = change.unpostables
+    assert entry.kind == domain.UnpostableKind.CLAIM_RULE
     assert domain.retry_refusal(entry) == "CLP02 status 23 is not posted automatically"
 
 
@@ -335,7 +371,7 @@ def test_remittance_view_holds_no_patient_names() -> None:
         remittance([claim(f"{EPISODE}-1", "1", [line("99213", 100_00, ("PR", "3", 20_00), n=1)])])
     )
     change, _, _ = process(transaction, f"{EPISODE}-1")
-    view = domain.remittance_view(change.set)
+    view = domain.remittance_view(change)
     text = json.dumps(view, default=str)
     assert "DOE" not in text
     assert "JANE" not in text
@@ -373,7 +409,7 @@ def balanced_claims(draw: st.DrawFn) -> RemittanceClaim:
 
 @given(balanced_claims())
 def test_every_posting_balances_charge_paid_and_adjustments(generated: RemittanceClaim) -> None:
-    remitted = RemittedClaim.of(1, generated)
+    remitted = domain.remitted_claim(1, generated)
     try:
         posting = domain.posting_of(remitted, submitted(generated.patient_control_number),
                                     "R000000001-T", "T", NOW)  # fmt: skip
@@ -414,14 +450,20 @@ def claim_event(episode: str = EPISODE) -> ClaimSubmitted:
     )
 
 
-def test_claim_submitted_is_stored_once() -> None:
-    change = domain.claim_submitted(claim_event())(None)
-    assert change is not None
-    assert change.set["episode_id"] == EPISODE
-    assert change.set["rank"] == "primary"
-    assert change.set["lines"][0]["line_id"] == f"{EPISODE}-L1"
-    stored = {**change.set, "_id": f"{EPISODE}-1"}
-    assert domain.claim_submitted(claim_event())(stored) is None
-    assert SubmittedClaim.of(stored).claim_id == f"{EPISODE}-1"
-    with pytest.raises(PermanentError):
-        domain.claim_submitted(claim_event("E00000000000f"))(stored)
+def test_claim_submitted_is_stored_once_in_its_episode() -> None:
+    decision = domain.record_claim(None, claim_event())
+    stored = decision.state
+    assert stored is not None
+    assert decision.events == []
+    assert stored.episode_id == EPISODE
+    (kept,) = stored.claims
+    assert kept.episode_id == EPISODE
+    assert kept.rank == "primary"
+    assert kept.lines[0].line_id == f"{EPISODE}-L1"
+    again = domain.record_claim(stored, claim_event())
+    assert again.state is None
+    assert not again.events
+    assert kept.claim_id == f"{EPISODE}-1"
+    assert stored.claim(f"{EPISODE}-1") == kept
+    with pytest.raises(PermanentError):  # the claim id names another episode
+        domain.record_claim(stored, claim_event("E00000000000f"))

@@ -1,0 +1,90 @@
+"""The 835 mailbox reader: a singleton job (one replica reads the mailbox).
+
+It changes no remittance itself: for each transaction of an 835 it asks the remittance's
+owner to post it (a request keyed by the remittance id, whose idempotency key is the
+document and the remittance, so asking again after a crash is the same request), and
+acknowledges the document only once every transaction was answered. A document that is
+not a readable 835 is recorded in `unreadable_documents`, which this job alone writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from pydantic import ValidationError
+from rcm_contracts import Request
+from rcm_contracts.payments import RemittancePostingRequested
+from rcm_shared.aggregates import Aggregates
+from rcm_shared.clearinghouse import ClearinghouseClient
+from rcm_shared.clock import Clock, utc_now
+from rcm_shared.envelope import describe
+from rcm_shared.requests import Reply
+from rcm_x12 import X12Error
+
+from . import domain
+from .domain import UnreadableDocument
+
+log = logging.getLogger(__name__)
+
+SINGLETON = "payments-mailbox"
+READER = "payments-mailbox"  # requested_by of the postings it asks for
+
+Ask = Callable[[Request, str | None], Awaitable[Reply]]
+
+
+class Mailbox:
+    def __init__(
+        self,
+        clearinghouse: ClearinghouseClient,
+        ask: Ask,
+        unreadable: Aggregates[UnreadableDocument],
+        clock: Clock = utc_now,
+    ) -> None:
+        self.clearinghouse = clearinghouse
+        self.ask = ask
+        self.unreadable = unreadable
+        self.clock = clock
+
+    async def poll_once(self) -> int:
+        """Process every waiting 835; returns how many were acknowledged."""
+        done = 0
+        for document_id, _kind in await self.clearinghouse.waiting("835"):
+            try:
+                await self.process_document(document_id)
+            except Exception as error:  # left in the mailbox: the next round tries again
+                log.warning("835 %s not processed: %r", document_id, error)
+                continue
+            done += 1
+        return done
+
+    async def process_document(self, document_id: str) -> None:
+        """Archive, read, have each transaction posted by its owner, then acknowledge.
+
+        A crash anywhere before the acknowledgement brings the same document back; the
+        same requests are asked again and their owners answer from the state as it is.
+        """
+        text = await self.clearinghouse.fetch(document_id, "835")
+        try:
+            transactions = domain.read_835(text, document_id)
+        except X12Error as error:
+            # The message may quote element values (names): log where, not what.
+            where = f"{error.segment_id} at segment {error.position}"
+            log.warning("835 %s is unreadable: %s (%s)", document_id, type(error).__name__, where)
+            await self._unreadable(document_id, str(error))
+        except ValidationError as error:
+            log.warning("835 %s carries values out of range", document_id)
+            await self._unreadable(document_id, describe(error))
+        else:
+            for transaction in transactions:
+                request = RemittancePostingRequested(requested_by=READER, transaction=transaction)
+                reply = await self.ask(request, f"{document_id}:{transaction.remittance_id}")
+                log.info("835 %s: %s", document_id, reply.body)
+        await self.clearinghouse.acknowledge(document_id)
+
+    async def _unreadable(self, document_id: str, reason: str) -> None:
+        now = domain.to_millisecond(self.clock())
+        await self.unreadable.apply(
+            domain.unreadable_id_of(document_id),
+            lambda current: domain.unreadable_document(current, document_id, reason, now),
+        )

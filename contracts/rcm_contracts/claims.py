@@ -6,7 +6,15 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from .base import Contract, EpisodeEvent, Id, NonNegativeCents, UtcDatetime, event
+from .base import (
+    Contract,
+    EpisodeEvent,
+    EpisodeRequest,
+    Id,
+    NonNegativeCents,
+    UtcDatetime,
+    event,
+)
 from .registration import CoverageRank
 
 
@@ -142,3 +150,46 @@ class ClaimClosed(EpisodeEvent):
     sequence: int = Field(ge=1, description="Orders the episode's closings; highest is newest.")
     posting_ids: list[Id] = Field(description="Postings applied to the episode so far.")
     closed_at: UtcDatetime
+
+
+# --- requests: applied by the replica that owns the episode ------------------------------
+
+
+@event("rcm.claims.claim-correction-requested.v1")
+class ClaimCorrectionRequested(EpisodeRequest):
+    """A biller corrects a rejected or denied claim (`requested_by` is the biller): it goes
+    again as a new claim, and the old one closes as replaced."""
+
+    claim_id: Id
+    note: str = Field(min_length=1, max_length=300)
+
+
+@event("rcm.claims.denial-acceptance-requested.v1")
+class DenialAcceptanceRequested(EpisodeRequest):
+    """A biller accepts an open denial (`requested_by` is the biller): the claim closes."""
+
+    claim_id: Id
+    note: str = Field(min_length=1, max_length=300)
+
+
+class ClaimVerdict(Contract):
+    """A clearinghouse (999) or payer (277CA) verdict on one claim."""
+
+    claim_id: Id
+    accepted: bool
+    status_codes: list[str] = Field(default_factory=list)
+    message: str = Field(default="", max_length=300)
+    payer_claim_control_number: str | None = Field(default=None, max_length=50)
+    interchange_control_number: int | None = Field(
+        default=None, ge=1, description="The interchange a 999 answers (None for a 277CA)."
+    )
+
+
+@event("rcm.claims.acknowledgment-requested.v1")
+class AcknowledgmentRequested(EpisodeRequest):
+    """The mailbox reader hands the owner of the episode what one 999 or 277CA document
+    says about the episode's claims (`requested_by` is the reader)."""
+
+    document_id: str = Field(min_length=1, max_length=200)
+    stage: AckStage
+    verdicts: list[ClaimVerdict] = Field(min_length=1)

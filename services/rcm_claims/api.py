@@ -1,18 +1,31 @@
-"""The biller's HTTP API: work queues, corrections, accepted denials, claim views, stats."""
+"""The biller's HTTP API: work queues, corrections, accepted denials, claim views, stats.
+
+Queries read the store; commands ask the episode's owner (rcm_shared.requests).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from rcm_contracts.base import Id
+from rcm_contracts.claims import ClaimCorrectionRequested, DenialAcceptanceRequested
+from rcm_shared.errors import NotFound
+from rcm_shared.service import Service
 
 from . import domain
-from .handlers import Handlers
+from .handlers import episode_of
+from .store import ClaimsStore
 
 BillerId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
 ]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(min_length=1, max_length=200, description="A retried command is applied once."),
+]
+CLAIM_ID: TypeAdapter[str] = TypeAdapter(Id)
 
 
 class BillerAction(BaseModel):
@@ -22,60 +35,82 @@ class BillerAction(BaseModel):
     note: str = Field(min_length=1, max_length=300)
 
 
-def router(handlers: Handlers) -> APIRouter:
+def _claim(claim_id: str) -> tuple[str, str]:
+    """The claim id and its episode id; a path id no claim can have is not found (and not
+    echoed: it may be anything typed by mistake)."""
+    try:
+        valid = CLAIM_ID.validate_python(claim_id)
+    except ValidationError:
+        raise NotFound("no claim with a malformed claim id") from None
+    return valid, episode_of(valid)
+
+
+def router(
+    service: Service, store: ClaimsStore, work_queue_limit: int, stats_limit: int
+) -> APIRouter:
     api = APIRouter(tags=["claims"])
 
     @api.get("/work-queue")
     async def work_queue(
         kind: Literal["rejection", "denial"] | None = Query(default=None),
     ) -> dict[str, Any]:
-        """Open rejections and denials, oldest first."""
-        items = await handlers.work_queue(kind)
+        """Open rejections and denials, oldest first (of at most `work_queue_limit`
+        episodes, in id order)."""
+        items: list[dict[str, Any]] = []
+        for episode in await store.with_work(work_queue_limit):
+            items += domain.work_items(episode, kind)
+        items.sort(key=lambda item: str(item["opened_at"]))
         return {"kind": kind, "count": len(items), "items": items}
 
     @api.post("/claims/{claim_id}/corrections", status_code=202)
-    async def correct(claim_id: str, body: BillerAction) -> dict[str, Any]:
+    async def correct(
+        claim_id: str,
+        body: BillerAction,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
         """A rejected claim goes again as a new original claim; a denied one is replaced
         by a corrected claim (frequency 7). The old claim closes as replaced."""
-        try:
-            result = await handlers.correct(claim_id, body.biller_id, body.note)
-        except domain.NotFound as error:
-            raise HTTPException(404, str(error)) from None
-        except domain.Conflict as error:
-            raise HTTPException(409, str(error)) from None
-        return {
-            "claim_id": result.new_claim_id,
-            "replaces_claim_id": result.claim_id,
-            "frequency": result.frequency.value if result.frequency else None,
-        }
+        claim_id, episode_id = _claim(claim_id)
+        request = ClaimCorrectionRequested(
+            episode_id=episode_id, requested_by=body.biller_id, claim_id=claim_id, note=body.note
+        )
+        reply = await service.ask(request, idempotency_key)
+        response.status_code = reply.status
+        return reply.body
 
     @api.post("/claims/{claim_id}/accept-denial")
-    async def accept_denial(claim_id: str, body: BillerAction) -> dict[str, Any]:
-        try:
-            await handlers.accept_denial(claim_id, body.biller_id, body.note)
-        except domain.NotFound as error:
-            raise HTTPException(404, str(error)) from None
-        except domain.Conflict as error:
-            raise HTTPException(409, str(error)) from None
-        return {"claim_id": claim_id, "outcome": "denial-accepted"}
+    async def accept_denial(
+        claim_id: str, body: BillerAction, idempotency_key: IdempotencyKey = None
+    ) -> Any:
+        claim_id, episode_id = _claim(claim_id)
+        request = DenialAcceptanceRequested(
+            episode_id=episode_id, requested_by=body.biller_id, claim_id=claim_id, note=body.note
+        )
+        return (await service.ask(request, idempotency_key)).body
 
     @api.get("/claims/{claim_id}")
     async def claim(claim_id: str) -> dict[str, Any]:
-        try:
-            return await handlers.claim(claim_id)
-        except domain.NotFound as error:
-            raise HTTPException(404, str(error)) from None
+        claim_id, episode_id = _claim(claim_id)
+        episode = await store.episodes.get(episode_id)
+        if episode is None:
+            raise NotFound(f"claim {claim_id} not found")
+        return episode.claim(claim_id).view(episode_id)
 
     @api.get("/episodes/{episode_id}/claims")
     async def episode_claims(episode_id: str) -> dict[str, Any]:
-        try:
-            return await handlers.episode(episode_id)
-        except domain.NotFound as error:
-            raise HTTPException(404, str(error)) from None
+        episode = await store.episodes.get(episode_id)
+        if episode is None:
+            raise NotFound(f"episode {episode_id} not found")
+        return domain.episode_view(episode)
 
     @api.get("/stats")
     async def stats() -> dict[str, Any]:
-        """Claims that reached each milestone, statuses now, closings by outcome."""
-        return await handlers.stats()
+        """Claims that reached each milestone, statuses now, closings by outcome (of at
+        most `stats_limit` episodes)."""
+        claims: list[domain.Claim] = []
+        async for batch in store.all_claims(stats_limit):
+            claims += [domain.Claim.model_validate(claim) for claim in batch]
+        return domain.count(claims)
 
     return api

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from rcm_contracts.coding import CodingCompleted, CodingCorrected
-from rcm_contracts.eligibility import EligibilityFailed, EligibilityVerified
-from rcm_contracts.payments import PaymentPosted
-from rcm_contracts.registration import CoverageUpdated, PatientRegistered
 from rcm_shared.clearinghouse import ClearinghouseClient, ClearinghouseSettings, X12Archive
 from rcm_shared.errors import is_transient
 from rcm_shared.service import Service
@@ -26,7 +21,7 @@ from rcm_x12 import (
 )
 
 from . import api, edi
-from .handlers import Handlers
+from .handlers import SUBSCRIPTIONS, Handlers
 from .jobs import BatchSender, MailboxPoller
 from .store import ClaimsStore
 
@@ -54,6 +49,15 @@ class Settings(ClearinghouseSettings):
     http_port: int = 8004
     batch_interval_s: float = Field(default=1.0, gt=0, le=3600)
     batch_max_claims: int = Field(default=500, ge=1, le=5000)
+    batch_sweep_interval_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How often the sender looks for stray claims."
+    )
+    work_queue_limit: int = Field(
+        default=1000, ge=1, le=100_000, description="Most episodes GET /work-queue reads."
+    )
+    stats_limit: int = Field(
+        default=1_000_000, ge=1, description="Most episodes GET /stats counts."
+    )
     billing_provider_name: str = "RCM MEDICAL GROUP"
     billing_provider_npi: str = "1100000003"
     billing_provider_tax_id: str = "123456789"
@@ -102,52 +106,52 @@ class Settings(ClearinghouseSettings):
         )
 
 
-Job = Callable[[], Coroutine[Any, Any, None]]
-
-
-def every(interval_s: float, name: str, step: Callable[[], Coroutine[Any, Any, Any]]) -> Job:
-    """A background loop: a failed round is logged and the next one tries again."""
-
-    async def loop() -> None:
-        while True:
-            try:
-                await step()
-            except Exception as error:
-                if is_transient(error):
-                    log.warning("%s: %r (retrying)", name, error)
-                else:
-                    log.exception("%s round failed", name)
-            await asyncio.sleep(interval_s)
-
-    loop.__name__ = name
-    return loop
-
-
 def build(settings: Settings) -> Service:
     service = Service(settings)
     store = ClaimsStore(service)
-    handlers = Handlers(store, settings.billing_config())
-
-    consumer = service.consumer
-    consumer.on(PatientRegistered)(handlers.patient_registered)
-    consumer.on(CoverageUpdated)(handlers.coverage_updated)
-    consumer.on(EligibilityVerified)(handlers.eligibility_verified)
-    consumer.on(EligibilityFailed)(handlers.eligibility_failed)
-    consumer.on(CodingCompleted)(handlers.coding_completed)
-    consumer.on(CodingCorrected)(handlers.coding_corrected)
-    consumer.on(PaymentPosted)(handlers.payment_posted)
-
-    service.api.include_router(api.router(handlers))
-
     archive = X12Archive(settings.x12_archive_dir, settings.service_name)
 
     def client() -> ClearinghouseClient:
         return ClearinghouseClient(settings.clearinghouse_url, settings.trading_partner_id, archive)
 
-    sender = BatchSender(store, client(), settings.partners(), settings.batch_max_claims)
-    poller = MailboxPoller(store, client())
-    service.background.append(every(settings.batch_interval_s, "claim-batches", sender.run_once))
-    service.background.append(every(settings.mailbox_poll_s, "claims-mailbox", poller.poll_once))
+    sender = BatchSender(
+        store,
+        client(),
+        settings.partners(),
+        service.ownership,
+        settings.batch_max_claims,
+        sweep_interval_s=settings.batch_sweep_interval_s,
+    )
+    handlers = Handlers(store.episodes, settings.billing_config(), queued=sender.queued)
+    service.subscribe(handlers, SUBSCRIPTIONS)
+    service.api.include_router(
+        api.router(service, store, settings.work_queue_limit, settings.stats_limit)
+    )
+
+    # Every replica sends for the partitions it owns (not a singleton); partitions just
+    # assigned are swept for what their former owner left.
+    assigned = service.ownership.on_assigned
+
+    def on_assigned() -> None:
+        assigned()
+        sender.sweep_soon()
+
+    service.ownership.on_assigned = on_assigned
+
+    async def claim_batches() -> None:
+        while True:
+            try:
+                await sender.run_once()
+            except Exception as error:
+                if is_transient(error):
+                    log.warning("claim-batches: %r (retrying)", error)
+                else:
+                    log.exception("claim-batches round failed")
+            await asyncio.sleep(settings.batch_interval_s)
+
+    service.background.append(claim_batches)
+    poller = MailboxPoller(store, client(), service.ask)
+    service.singleton("claims-mailbox", settings.mailbox_poll_s, poller.poll_once)
     return service
 
 

@@ -1,117 +1,236 @@
-"""One function per consumed event and per biller command: load, decide, save.
+"""One method per consumed event and per request: load, decide, save (one write).
 
-Every change of an episode is one `AggregateStore.apply` (state and outbox together);
-consumed events are applied once through their id.
+Every change of an episode is one `apply` on the aggregate port (state and outbox
+together), made by the replica that owns the episode; a redelivered cause changes
+nothing. A change that leaves a claim to send tells the sender (`queued`), which reads
+that episode by id in its next round.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
+from rcm_contracts.claims import (
+    AcknowledgmentRequested,
+    ClaimCorrectionRequested,
+    DenialAcceptanceRequested,
+)
 from rcm_contracts.coding import CodingCompleted, CodingCorrected
 from rcm_contracts.eligibility import EligibilityFailed, EligibilityVerified
 from rcm_contracts.payments import PaymentPosted
 from rcm_contracts.registration import CoverageUpdated, PatientRegistered
+from rcm_shared.aggregates import Aggregates, Applied, Decision, Outcome
+from rcm_shared.clock import Clock, utc_now
 from rcm_shared.envelope import Envelope
+from rcm_shared.errors import NotFound
+from rcm_shared.requests import Reply
+from rcm_shared.service import Subscriptions
 
 from . import domain
-from .edi import BillingConfig
-from .store import ClaimsStore
+from .domain import Episode
+from .edi import AckVerdict, BillingConfig
 
+log = logging.getLogger(__name__)
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+R = TypeVar("R")
 
 
 def episode_of(claim_id: str) -> str:
     """Claim ids are `<episode_id>-<n>`."""
     episode_id, _, number = claim_id.rpartition("-")
     if not episode_id or not number.isdigit():
-        raise domain.NotFound(f"claim {claim_id} not found")
+        raise NotFound(f"claim {claim_id} not found")
     return episode_id
 
 
 class Handlers:
     def __init__(
         self,
-        store: ClaimsStore,
+        episodes: Aggregates[Episode],
         config: BillingConfig,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
+        queued: Callable[[str], None] = lambda episode_id: None,
     ) -> None:
-        self.store = store
+        self.episodes = episodes
         self.config = config
         self.clock = clock
+        self.queued = queued
 
-    # --- events ---
+    async def _apply(
+        self,
+        episode_id: str,
+        cause: str,
+        kind: str,
+        decide: Callable[[Episode | None, datetime], Decision[Episode, R]],
+    ) -> Applied[Episode, R]:
+        now = self.clock()
+        applied = await self.episodes.apply(
+            episode_id, lambda episode: decide(episode, now), cause=cause
+        )
+        log.debug("%s %s for %s: %s", kind, cause, episode_id, applied.outcome.value)
+        if applied.state is not None and applied.state.unsent:
+            self.queued(episode_id)
+        return applied
+
+    # --- events ---------------------------------------------------------------------
 
     async def patient_registered(self, envelope: Envelope[PatientRegistered]) -> None:
-        decide = domain.patient_registered(envelope.data, self.config, self.clock())
-        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        data = envelope.data
+        await self._apply(
+            data.episode_id,
+            envelope.id,
+            "patient-registered",
+            lambda episode, now: domain.patient_registered(episode, data, self.config, now),
+        )
 
     async def coverage_updated(self, envelope: Envelope[CoverageUpdated]) -> None:
-        decide = domain.coverage_updated(envelope.data, self.config, self.clock())
-        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        data = envelope.data
+        await self._apply(
+            data.episode_id,
+            envelope.id,
+            "coverage-updated",
+            lambda episode, now: domain.coverage_updated(episode, data, self.config, now),
+        )
 
     async def eligibility_verified(self, envelope: Envelope[EligibilityVerified]) -> None:
-        decide = domain.eligibility_verified(envelope.data, self.config, self.clock())
-        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        data = envelope.data
+        await self._apply(
+            data.episode_id,
+            envelope.id,
+            "eligibility-verified",
+            lambda episode, now: domain.eligibility_verified(episode, data, self.config, now),
+        )
 
     async def eligibility_failed(self, envelope: Envelope[EligibilityFailed]) -> None:
-        decide = domain.eligibility_failed(envelope.data, self.config, self.clock())
-        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        data = envelope.data
+        await self._apply(
+            data.episode_id,
+            envelope.id,
+            "eligibility-failed",
+            lambda episode, now: domain.eligibility_failed(episode, data, self.config, now),
+        )
 
     async def coding_completed(self, envelope: Envelope[CodingCompleted]) -> None:
-        decide = domain.coding_completed(envelope.data, self.config, self.clock())
-        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        data = envelope.data
+        await self._apply(
+            data.episode_id,
+            envelope.id,
+            "coding-completed",
+            lambda episode, now: domain.coding_completed(episode, data, self.config, now),
+        )
 
     async def coding_corrected(self, envelope: Envelope[CodingCorrected]) -> None:
-        decide = domain.coding_corrected(envelope.data, self.config, self.clock())
-        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        data = envelope.data
+        await self._apply(
+            data.episode_id,
+            envelope.id,
+            "coding-corrected",
+            lambda episode, now: domain.coding_corrected(episode, data, self.config, now),
+        )
 
     async def payment_posted(self, envelope: Envelope[PaymentPosted]) -> None:
-        decide = domain.payment_posted(envelope.data, self.config, self.clock())
-        await self.store.episodes.apply(envelope.data.episode_id, decide, event_id=envelope.id)
+        data = envelope.data
+        await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"payment-posted {data.posting_id}",
+            lambda episode, now: domain.payment_posted(episode, data, self.config, now),
+        )
 
-    # --- commands (a second identical request finds the claim closed: 409) ---
+    # --- requests -------------------------------------------------------------------
+    # Without an Idempotency-Key a second identical command finds the claim closed: 409.
+    # With one, a retry is the same request: answered again from the episode as it is.
 
-    async def correct(self, claim_id: str, biller_id: str, note: str) -> domain.CommandResult:
-        result = domain.CommandResult()
-        decide = domain.correct(claim_id, biller_id, note, self.config, self.clock(), result)
-        await self.store.episodes.apply(episode_of(claim_id), decide)
-        return result
+    async def claim_correction_requested(
+        self, envelope: Envelope[ClaimCorrectionRequested]
+    ) -> Reply:
+        """202 with the new claim and the claim it replaces."""
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"correction of {data.claim_id}",
+            lambda episode, now: domain.correct(
+                episode, data.claim_id, data.requested_by, data.note, self.config, now
+            ),
+        )
+        result = applied.result
+        if result is None:  # the same request again
+            result = domain.corrected(_existing(applied.state, data.claim_id), data.claim_id)
+        return Reply(
+            202,
+            {
+                "claim_id": result.new_claim_id,
+                "replaces_claim_id": result.claim_id,
+                "frequency": result.frequency.value if result.frequency else None,
+            },
+        )
 
-    async def accept_denial(self, claim_id: str, biller_id: str, note: str) -> domain.CommandResult:
-        result = domain.CommandResult()
-        decide = domain.accept_denial(claim_id, biller_id, note, self.clock(), result)
-        await self.store.episodes.apply(episode_of(claim_id), decide)
-        return result
+    async def denial_acceptance_requested(
+        self, envelope: Envelope[DenialAcceptanceRequested]
+    ) -> dict[str, Any]:
+        data = envelope.data
+        await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"denial acceptance of {data.claim_id}",
+            lambda episode, now: domain.accept_denial(
+                episode, data.claim_id, data.requested_by, data.note, now
+            ),
+        )
+        return {"claim_id": data.claim_id, "outcome": "denial-accepted"}
 
-    # --- queries ---
+    async def acknowledgment_requested(
+        self, envelope: Envelope[AcknowledgmentRequested]
+    ) -> dict[str, Any]:
+        """What a 999 or 277CA says about the episode's claims. A claim still being sent
+        (its submission not recorded yet) is answered, not applied: the mailbox reader
+        leaves the document for its next poll."""
+        data = envelope.data
+        answers: dict[int | None, dict[str, AckVerdict]] = {}
+        for verdict in data.verdicts:
+            answers.setdefault(verdict.interchange_control_number, {})[verdict.claim_id] = (
+                AckVerdict(
+                    verdict.accepted,
+                    tuple(verdict.status_codes),
+                    verdict.message,
+                    verdict.payer_claim_control_number,
+                )
+            )
+        try:
+            applied = await self._apply(
+                data.episode_id,
+                envelope.id,
+                f"{data.stage.value} {data.document_id}",
+                lambda episode, now: domain.acknowledge_each(
+                    episode, data.stage, [(v, icn) for icn, v in answers.items()], now
+                ),
+            )
+        except domain.ClaimStillSending as pending:
+            log.info("%s waits: claim %s is being sent", data.document_id, pending.claim_id)
+            return {"episode_id": data.episode_id, "applied": False, "sending": pending.claim_id}
+        applied_now = applied.outcome is not Outcome.UNCHANGED
+        return {"episode_id": data.episode_id, "applied": applied_now, "sending": None}
 
-    async def claim(self, claim_id: str) -> dict[str, Any]:
-        episode_id = episode_of(claim_id)
-        document = await self.store.episode(episode_id)
-        if document is None:
-            raise domain.NotFound(f"claim {claim_id} not found")
-        return domain.Episode.load(document, episode_id).claim(claim_id).view(episode_id)
 
-    async def episode(self, episode_id: str) -> dict[str, Any]:
-        document = await self.store.episode(episode_id)
-        if document is None:
-            raise domain.NotFound(f"episode {episode_id} not found")
-        return domain.episode_view(domain.Episode.load(document, episode_id))
+def _existing(episode: Episode | None, claim_id: str) -> Episode:
+    if episode is None:
+        raise NotFound(f"claim {claim_id} not found")
+    return episode
 
-    async def work_queue(self, kind: domain.WorkKind | None) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        for document in await self.store.with_work():
-            episode = domain.Episode.load(document, document["_id"])
-            items += domain.work_items(episode, kind)
-        return sorted(items, key=lambda item: str(item["opened_at"]))
 
-    async def stats(self) -> dict[str, Any]:
-        claims: list[domain.Claim] = []
-        async for batch in self.store.all_claims():
-            claims += [domain.Claim.model_validate(claim) for claim in batch]
-        return domain.count(claims)
+SUBSCRIPTIONS: Subscriptions[Handlers] = {
+    PatientRegistered: Handlers.patient_registered,
+    CoverageUpdated: Handlers.coverage_updated,
+    EligibilityVerified: Handlers.eligibility_verified,
+    EligibilityFailed: Handlers.eligibility_failed,
+    CodingCompleted: Handlers.coding_completed,
+    CodingCorrected: Handlers.coding_corrected,
+    PaymentPosted: Handlers.payment_posted,
+    ClaimCorrectionRequested: Handlers.claim_correction_requested,
+    DenialAcceptanceRequested: Handlers.denial_acceptance_requested,
+    AcknowledgmentRequested: Handlers.acknowledgment_requested,
+}

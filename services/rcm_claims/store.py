@@ -1,11 +1,20 @@
 """The claims service's collections.
 
-- episodes: the aggregates (claims inside, outbox inside), see domain/model.py.
-- interchanges: one document per 837P interchange sent or about to be: its text and the
-  claims in it by transaction set, so a 999 finds its claims and a crashed send can be
-  finished with exactly the same bytes.
-- counters: the interchange control number (ISA13, also GS06), see ControlNumbers.
+- episodes: the aggregates (claims inside, outbox inside), see domain/model.py. Besides
+  the state, each document keeps the ids of its unsent claims (`unsent`) and of its claims
+  in the biller's queue (`work`), for the sender's sweep and the work queue.
+- interchanges: one document per 837P interchange sent or about to be: its text, the
+  claims in it by transaction set and the partition of their episodes, so a 999 finds its
+  claims, and a crashed send is finished with exactly the same bytes by whoever owns the
+  partition now.
+- counters: the interchange control numbers (ISA13, also GS06), one range per partition,
+  see ControlNumbers.
 - mailbox: the clearinghouse documents already processed (by document id).
+
+FerretDB answers a query on any field but `_id` by reading the whole collection. Reads on
+the paths of events, requests and send rounds are by id; the queries on other fields are
+the sender's sweep (rare: at start, on assignment, every ~30 s) and people's list views
+(bounded).
 """
 
 from __future__ import annotations
@@ -16,9 +25,12 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from rcm_shared.service import Service
-from rcm_shared.store import AggregateStore, ControlNumbers, Document
+from rcm_shared.store import ControlNumbers, Document, MongoAggregates
+
+from .domain import Episode
 
 MAX_CONTROL_NUMBER = 999_999_999
+STATE_ONLY = {"outbox": 0, "applied": 0, "trace": 0}
 
 
 def icn_key(interchange_control_number: int) -> str:
@@ -27,50 +39,62 @@ def icn_key(interchange_control_number: int) -> str:
 
 class ClaimsStore:
     def __init__(self, service: Service) -> None:
-        self.episodes: AggregateStore = service.store("episodes")
+        self.episodes: MongoAggregates[Episode] = service.aggregates("episodes", Episode)
         database = service.database
         self.interchanges: AsyncCollection[Document] = database["interchanges"]
         self.mailbox: AsyncCollection[Document] = database["mailbox"]
-        self.control_numbers = ControlNumbers(database, "interchange", MAX_CONTROL_NUMBER)
+        self.control_numbers = ControlNumbers(
+            database,
+            "interchange",
+            MAX_CONTROL_NUMBER,
+            partitions=service.settings.topic_partitions,
+        )
 
     # --- episodes ---
 
-    async def episode(self, episode_id: str) -> Document | None:
-        return await self.episodes.get(episode_id)
+    async def with_unsent_claims(self) -> list[str]:
+        """The ids of the episodes with a claim to send (a scan: the sender's sweep)."""
+        cursor = self.episodes.collection.find({"unsent.0": {"$exists": True}}, {"_id": 1})
+        return [str(document["_id"]) async for document in cursor]
 
-    async def with_unsent_claims(self, limit: int) -> list[Document]:
-        cursor = self.episodes.collection.find(
-            {"unsent.0": {"$exists": True}}, {"outbox": 0, "applied": 0}
-        ).limit(limit)
-        return [document async for document in cursor]
-
-    async def with_work(self) -> list[Document]:
-        cursor = self.episodes.collection.find(
-            {"work.0": {"$exists": True}}, {"outbox": 0, "applied": 0}
+    async def with_work(self, limit: int) -> list[Episode]:
+        """Episodes with claims in the biller's queue (a scan, bounded: a list view)."""
+        cursor = (
+            self.episodes.collection.find({"work.0": {"$exists": True}}, STATE_ONLY)
+            .sort("_id", 1)
+            .limit(limit)
         )
-        return [document async for document in cursor]
+        return [Episode.model_validate(document) async for document in cursor]
 
-    async def all_claims(self) -> AsyncIterator[list[Document]]:
-        """The claims of every episode, episode by episode (for counting)."""
-        cursor = self.episodes.collection.find({"claims.0": {"$exists": True}}, {"claims": 1})
+    async def all_claims(self, limit: int) -> AsyncIterator[list[Document]]:
+        """The claims of every episode, episode by episode, for counting (a scan of at most
+        `limit` episodes: a list view)."""
+        cursor = self.episodes.collection.find(
+            {"claims.0": {"$exists": True}}, {"claims": 1}
+        ).limit(limit)
         async for document in cursor:
             yield document["claims"]
 
     # --- interchanges ---
 
-    async def next_interchange_number(self) -> int:
-        return await self.control_numbers.next()
+    async def next_interchange_number(self, partition: int) -> int:
+        """The next number of the partition's range: replicas never hand out the same."""
+        return await self.control_numbers.next(partition)
 
     async def interchange(self, interchange_control_number: int) -> Document | None:
         return await self.interchanges.find_one({"_id": icn_key(interchange_control_number)})
 
-    async def unfinished_interchanges(self) -> list[Document]:
-        cursor = self.interchanges.find({"done": False}).sort("created_at", 1)
+    async def unfinished_interchanges(self, partitions: frozenset[int]) -> list[Document]:
+        """Interchanges of these partitions whose claims' outcomes are not all recorded
+        (a scan of the interchanges: at start, on assignment and at each sweep)."""
+        query = {"done": False, "partition": {"$in": sorted(partitions)}}
+        cursor = self.interchanges.find(query).sort("created_at", 1)
         return [document async for document in cursor]
 
     async def add_interchange(
         self,
         interchange_control_number: int,
+        partition: int,
         text: str,
         claims: list[dict[str, str]],
         state: str,
@@ -79,6 +103,7 @@ class ClaimsStore:
         document: Document = {
             "_id": icn_key(interchange_control_number),
             "interchange_control_number": interchange_control_number,
+            "partition": partition,  # of every episode whose claims it carries
             "state": state,  # prepared -> sent | refused
             "done": False,  # every claim's outcome recorded
             "text": text,

@@ -10,9 +10,10 @@ import itertools
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from pymongo import AsyncMongoClient
 from rcm_claims import domain
 from rcm_claims.app import Settings, build
 from rcm_claims.edi import interchange
+from rcm_claims.store import MAX_CONTROL_NUMBER
 from rcm_contracts import Event
 from rcm_contracts.claims import (
     ClaimAccepted,
@@ -39,10 +41,12 @@ from rcm_contracts.claims import (
 from rcm_contracts.coding import CodingCompleted
 from rcm_contracts.eligibility import EligibilityVerified
 from rcm_contracts.registration import CoverageRank, CoverageUpdated, PatientRegistered
+from rcm_shared.aggregates import Decision
 from rcm_shared.envelope import Envelope
 from rcm_shared.kafka import EventPublisher, Topics, make_broker
+from rcm_shared.ownership import partition_of
 from rcm_shared.service import Service
-from rcm_shared.store import AggregateStore, Decide
+from rcm_shared.store import MongoAggregates
 from rcm_x12 import (
     AcknowledgmentDocument,
     ClaimAcknowledgment,
@@ -545,18 +549,22 @@ async def test_after_a_crash_claims_go_out_under_their_own_ids_and_are_submitted
     interchange (episode A), after storing it but before the POST (episode B), and a
     POST that reached the clearinghouse whose answer was lost (B again)."""
     orphan, prepared = "E00000000a001", "E00000000b002"
-    episodes = AggregateStore(database, "episodes", source="rcm/test")
+    partitions = Settings().topic_partitions
+    episodes = MongoAggregates(database, "episodes", "rcm/test", domain.Episode)
     config = Settings().billing_config()
     for episode in (orphan, prepared):
         for event in episode_inputs(episode, secondary=False):
             await episodes.apply(episode, decision(event, config))
-    mark_orphan = domain.mark_sending(orphan, {f"{orphan}-1": "0001"}, 999, b.NOW, [])
-    await episodes.apply(orphan, mark_orphan)
-    marked: list[tuple[str, str, dict[str, Any]]] = []
     await episodes.apply(
-        prepared, domain.mark_sending(prepared, {f"{prepared}-1": "0001"}, 500, b.NOW, marked)
+        orphan,
+        lambda state: domain.mark_sending(state, {f"{orphan}-1": "0001"}, 999, b.NOW),
     )
-    ((_, st, x12),) = marked
+    marking = await episodes.apply(
+        prepared,
+        lambda state: domain.mark_sending(state, {f"{prepared}-1": "0001"}, 500, b.NOW),
+    )
+    assert marking.result is not None
+    ((_, st, x12),) = marking.result
     text = interchange(
         Settings().partners(), 500, b.NOW, [(st, ProfessionalClaim.model_validate(x12))]
     )
@@ -564,6 +572,7 @@ async def test_after_a_crash_claims_go_out_under_their_own_ids_and_are_submitted
         {
             "_id": "000000500",
             "interchange_control_number": 500,
+            "partition": partition_of(prepared, partitions),
             "state": "prepared",
             "done": False,
             "text": text,
@@ -583,7 +592,10 @@ async def test_after_a_crash_claims_go_out_under_their_own_ids_and_are_submitted
             (first,) = await emitted(infra, topics, ClaimSubmitted, prepared, 1)
             (second,) = await emitted(infra, topics, ClaimSubmitted, orphan, 1)
             assert first["interchange_control_number"] == "000000500"
-            assert second["interchange_control_number"] == "000000001"
+            # The first number of the range of the orphan's partition.
+            span = MAX_CONTROL_NUMBER // partitions
+            first_of_range = partition_of(orphan, partitions) * span + 1
+            assert second["interchange_control_number"] == f"{first_of_range:09d}"
             assert stub.batches[:2] == [text, text]  # the same bytes again, same ISA13
             assert stub.claim_ids(2) == [f"{orphan}-1"]
 
@@ -604,7 +616,7 @@ async def _drained(database: Any) -> bool:
     return pending == 0
 
 
-def decision(event: Event, config: Any) -> Decide:
+def decision(event: Event, config: Any) -> Callable[[Any], Decision[domain.Episode, None]]:
     for kind, decide in (
         (PatientRegistered, domain.patient_registered),
         (CoverageUpdated, domain.coverage_updated),
@@ -612,5 +624,5 @@ def decision(event: Event, config: Any) -> Decide:
         (CodingCompleted, domain.coding_completed),
     ):
         if isinstance(event, kind):
-            return decide(event, config, b.NOW)  # type: ignore[arg-type]
+            return partial(decide, event=event, config=config, now=b.NOW)
     raise AssertionError(f"no decision for {type(event).__name__}")

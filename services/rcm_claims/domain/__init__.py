@@ -2,16 +2,17 @@
 
 One aggregate per episode (collection "episodes") holds what the claims service hears
 about it, its claims (`<episode_id>-<n>`), every payment posting applied to them and a
-counter of closings. Each decision takes the stored document (or None) and returns a
-`Change` (new state and the events to emit, written together) or None when there is
-nothing to do.
+counter of closings. Each decision takes the episode (or None), the input and the time and
+returns a `rcm_shared.aggregates.Decision` (the new episode, the events to emit, written
+together, and a result); one that says no raises rcm_shared.errors' NotFound, Conflict or
+Invalid.
 
 The modules follow a claim's road; the handlers, jobs and API use the names exported
 here.
 """
 
-from .acknowledgments import acknowledge
-from .biller import CommandResult, accept_denial, correct, work_items
+from .acknowledgments import acknowledge, acknowledge_each
+from .biller import CommandResult, accept_denial, correct, corrected, work_items
 from .building import billing
 from .joining import (
     coding_completed,
@@ -25,13 +26,11 @@ from .model import (
     Claim,
     ClaimStatus,
     ClaimStillSending,
-    Conflict,
     Episode,
-    NotFound,
     WorkKind,
 )
 from .remittance import denial_category, payment_posted
-from .sending import mark_sending, mark_submitted, refuse
+from .sending import Marked, mark_sending, mark_submitted, refuse
 from .views import count, episode_view
 
 __all__ = [
@@ -39,16 +38,17 @@ __all__ = [
     "ClaimStatus",
     "ClaimStillSending",
     "CommandResult",
-    "Conflict",
     "Episode",
-    "NotFound",
+    "Marked",
     "WorkKind",
     "accept_denial",
     "acknowledge",
+    "acknowledge_each",
     "billing",
     "coding_completed",
     "coding_corrected",
     "correct",
+    "corrected",
     "count",
     "coverage_updated",
     "denial_category",

@@ -2,34 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from rcm_contracts import Event
 from rcm_contracts.claims import AckStage, ClaimAccepted, ClaimRejected
-from rcm_shared.store import Change, Decide, Document
+from rcm_shared.aggregates import Decision
 
 from ..edi import MAX_MESSAGE, AckVerdict
-from .model import Claim, ClaimStatus, ClaimStillSending, Episode, change, reject
+from .model import Claim, ClaimStatus, ClaimStillSending, Episode, change, reject, unchanged
 
 
 def acknowledge(
-    episode_id: str,
+    current: Episode | None,
     stage: AckStage,
     verdicts: Mapping[str, AckVerdict],
     now: datetime,
     interchange_control_number: int | None = None,
-) -> Decide:
+) -> Decision[Episode, None]:
     """Apply 999 or 277CA verdicts to the episode's claims. A 999 counts only for the
     interchange the claim was last sent in; a claim still marked sending makes the caller
-    wait (ClaimStillSending) until its submission is recorded."""
+    wait (ClaimStillSending, a Conflict) until its submission is recorded."""
+    return acknowledge_each(current, stage, [(verdicts, interchange_control_number)], now)
 
-    def decide(document: Document | None) -> Change | None:
-        if document is None:
-            return None
-        episode = Episode.load(document, episode_id)
-        events: list[Event] = []
-        changed = False
+
+def acknowledge_each(
+    current: Episode | None,
+    stage: AckStage,
+    answers: Sequence[tuple[Mapping[str, AckVerdict], int | None]],
+    now: datetime,
+) -> Decision[Episode, None]:
+    """Several answers of one document at once (a 999 may answer several interchanges):
+    (verdicts by claim id, the interchange they answer) each."""
+    if current is None:
+        return unchanged()
+    episode = Episode.begin(current, current.episode_id)
+    events: list[Event] = []
+    changed = False
+    for verdicts, interchange_control_number in answers:
         for claim_id, verdict in verdicts.items():
             claim = episode.find(claim_id)
             if claim is None:
@@ -80,9 +90,7 @@ def acknowledge(
                 claim.status = ClaimStatus.ACCEPTED
                 claim.accepted_at = now
                 events.append(_accepted(episode, claim, stage, now))
-        return change(episode, events) if events or changed else None
-
-    return decide
+    return change(episode, events) if events or changed else unchanged()
 
 
 def _accepted(episode: Episode, claim: Claim, stage: AckStage, now: datetime) -> ClaimAccepted:

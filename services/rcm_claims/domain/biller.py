@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from rcm_contracts.claims import ClaimFrequency, ClaimOutcome
-from rcm_shared.store import Change, Decide, Document
+from rcm_shared.aggregates import Decision
+from rcm_shared.errors import Conflict, NotFound
 
 from ..edi import BillingConfig
 from .building import replace
@@ -17,9 +18,7 @@ from .model import (
     AuditEntry,
     Claim,
     ClaimStatus,
-    Conflict,
     Episode,
-    NotFound,
     WorkKind,
     change,
     close,
@@ -44,7 +43,7 @@ def work_items(episode: Episode, kind: WorkKind | None = None) -> list[dict[str,
     return items
 
 
-@dataclass
+@dataclass(frozen=True)
 class CommandResult:
     """What a command did, for its HTTP answer."""
 
@@ -53,60 +52,58 @@ class CommandResult:
     frequency: ClaimFrequency | None = None
 
 
-def _load_claim(document: Document | None, claim_id: str) -> tuple[Episode, Claim]:
-    if document is None:
+def _load_claim(current: Episode | None, claim_id: str) -> tuple[Episode, Claim]:
+    if current is None:
         raise NotFound(f"claim {claim_id} not found")
-    episode = Episode.model_validate(document)
+    episode = Episode.begin(current, current.episode_id)
     return episode, episode.claim(claim_id)
 
 
 def correct(
+    current: Episode | None,
     claim_id: str,
     biller_id: str,
     note: str,
     config: BillingConfig,
     now: datetime,
-    result: CommandResult,
-) -> Decide:
+) -> Decision[Episode, CommandResult]:
     """A rejected claim goes again as a new claim of its frequency (the payer never saw
     it); a denied one is replaced by a corrected claim (frequency 7). Either way the old
     claim closes as replaced."""
+    episode, claim = _load_claim(current, claim_id)
+    if claim.closed:
+        by = f" by {claim.replaced_by}" if claim.replaced_by else ""
+        raise Conflict(f"claim {claim_id} is closed ({claim.outcome}){by}")
+    if claim.status is ClaimStatus.REJECTED:
+        frequency = claim.frequency  # a rejected replacement is sent again as one
+    elif claim.status is ClaimStatus.DENIED and not claim.awaiting_recode:
+        frequency = ClaimFrequency.REPLACEMENT
+    elif claim.awaiting_recode:
+        raise Conflict(f"claim {claim_id} was denied for coding: it waits for recoding")
+    else:
+        raise Conflict(f"claim {claim_id} is {claim.status.value}: nothing to correct")
+    if episode.patient is None or episode.coding is None:
+        raise Conflict(f"claim {claim_id}: the episode lacks patient or coding data")
+    claim.audit.append(AuditEntry(at=now, action="corrected", by=biller_id, note=note))
+    new, events = replace(episode, config, claim, frequency, note, now, strict=True)
+    return change(episode, events, CommandResult(claim_id, new.claim_id, frequency))
 
-    def decide(document: Document | None) -> Change:
-        episode, claim = _load_claim(document, claim_id)
-        if claim.closed:
-            by = f" by {claim.replaced_by}" if claim.replaced_by else ""
-            raise Conflict(f"claim {claim_id} is closed ({claim.outcome}){by}")
-        if claim.status is ClaimStatus.REJECTED:
-            frequency = claim.frequency  # a rejected replacement is sent again as one
-        elif claim.status is ClaimStatus.DENIED and not claim.awaiting_recode:
-            frequency = ClaimFrequency.REPLACEMENT
-        elif claim.awaiting_recode:
-            raise Conflict(f"claim {claim_id} was denied for coding: it waits for recoding")
-        else:
-            raise Conflict(f"claim {claim_id} is {claim.status.value}: nothing to correct")
-        if episode.patient is None or episode.coding is None:
-            raise Conflict(f"claim {claim_id}: the episode lacks patient or coding data")
-        claim.audit.append(AuditEntry(at=now, action="corrected", by=biller_id, note=note))
-        new, events = replace(episode, config, claim, frequency, note, now, strict=True)
-        result.claim_id = claim_id
-        result.new_claim_id = new.claim_id
-        result.frequency = frequency
-        return change(episode, events)
 
-    return decide
+def corrected(episode: Episode, claim_id: str) -> CommandResult:
+    """What a correction did, read from the state (a repeated request's answer)."""
+    claim = episode.claim(claim_id)
+    if claim.replaced_by is None:
+        raise Conflict(f"claim {claim_id} was not corrected")
+    return CommandResult(claim_id, claim.replaced_by, episode.claim(claim.replaced_by).frequency)
 
 
 def accept_denial(
-    claim_id: str, biller_id: str, note: str, now: datetime, result: CommandResult
-) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode, claim = _load_claim(document, claim_id)
-        if claim.closed or claim.status is not ClaimStatus.DENIED:
-            state = f"closed ({claim.outcome})" if claim.closed else claim.status.value
-            raise Conflict(f"claim {claim_id} is {state}: only an open denial can be accepted")
-        claim.audit.append(AuditEntry(at=now, action="denial accepted", by=biller_id, note=note))
-        result.claim_id = claim_id
-        return change(episode, [close(episode, claim, ClaimOutcome.DENIAL_ACCEPTED, now)])
-
-    return decide
+    current: Episode | None, claim_id: str, biller_id: str, note: str, now: datetime
+) -> Decision[Episode, CommandResult]:
+    episode, claim = _load_claim(current, claim_id)
+    if claim.closed or claim.status is not ClaimStatus.DENIED:
+        state = f"closed ({claim.outcome})" if claim.closed else claim.status.value
+        raise Conflict(f"claim {claim_id} is {state}: only an open denial can be accepted")
+    claim.audit.append(AuditEntry(at=now, action="denial accepted", by=biller_id, note=note))
+    closed = close(episode, claim, ClaimOutcome.DENIAL_ACCEPTED, now)
+    return change(episode, [closed], CommandResult(claim_id))

@@ -12,9 +12,10 @@ from typing import Literal
 from rcm_contracts import Event
 from rcm_contracts.claims import ClaimFrequency, ClaimOutcome, ClaimResubmitted, SubmittedLine
 from rcm_contracts.registration import Coverage, CoverageRank
+from rcm_shared.errors import Conflict
 
 from ..edi import BillingConfig, ClaimBuildError, PriorAdjudication, professional_claim
-from .model import Claim, ClaimStatus, Conflict, Episode, close, reject
+from .model import Claim, ClaimStatus, Episode, close, reject
 
 
 @dataclass(frozen=True)

@@ -13,31 +13,29 @@ from rcm_contracts.claims import ClaimFrequency
 from rcm_contracts.coding import CodedEpisode, CodingCompleted, CodingCorrected
 from rcm_contracts.eligibility import EligibilityFailed, EligibilityVerified
 from rcm_contracts.registration import CoverageUpdated, PatientRegistered
-from rcm_shared.store import Change, Decide, Document
+from rcm_shared.aggregates import Decision
 
 from ..edi import BillingConfig
 from .building import bill_if_ready, replace
 from .model import Episode, Verdict, change
 
 
-def patient_registered(event: PatientRegistered, config: BillingConfig, now: datetime) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        episode.patient = event.patient
-        bill_if_ready(episode, config, now)
-        return change(episode)
+def patient_registered(
+    episode: Episode | None, event: PatientRegistered, config: BillingConfig, now: datetime
+) -> Decision[Episode, None]:
+    episode = Episode.begin(episode, event.episode_id)
+    episode.patient = event.patient
+    bill_if_ready(episode, config, now)
+    return change(episode)
 
-    return decide
 
-
-def coverage_updated(event: CoverageUpdated, config: BillingConfig, now: datetime) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        episode.coverages = list(event.coverages)
-        bill_if_ready(episode, config, now)
-        return change(episode)
-
-    return decide
+def coverage_updated(
+    episode: Episode | None, event: CoverageUpdated, config: BillingConfig, now: datetime
+) -> Decision[Episode, None]:
+    episode = Episode.begin(episode, event.episode_id)
+    episode.coverages = list(event.coverages)
+    bill_if_ready(episode, config, now)
+    return change(episode)
 
 
 def _record_verdict(episode: Episode, verdict: Verdict) -> None:
@@ -48,69 +46,62 @@ def _record_verdict(episode: Episode, verdict: Verdict) -> None:
 
 
 def eligibility_verified(
-    event: EligibilityVerified, config: BillingConfig, now: datetime
-) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        _record_verdict(
-            episode, Verdict(coverage_id=event.coverage_id, verified=True, at=event.verified_at)
-        )
-        bill_if_ready(episode, config, now)
-        return change(episode)
-
-    return decide
+    episode: Episode | None, event: EligibilityVerified, config: BillingConfig, now: datetime
+) -> Decision[Episode, None]:
+    episode = Episode.begin(episode, event.episode_id)
+    _record_verdict(
+        episode, Verdict(coverage_id=event.coverage_id, verified=True, at=event.verified_at)
+    )
+    bill_if_ready(episode, config, now)
+    return change(episode)
 
 
-def eligibility_failed(event: EligibilityFailed, config: BillingConfig, now: datetime) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        verdict = Verdict(
-            coverage_id=event.coverage_id,
-            verified=False,
-            self_pay=event.self_pay,
-            at=event.checked_at,
-        )
-        _record_verdict(episode, verdict)
-        bill_if_ready(episode, config, now)
-        return change(episode)
-
-    return decide
-
-
-def coding_completed(event: CodingCompleted, config: BillingConfig, now: datetime) -> Decide:
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        if episode.coding_at is None or episode.coding_at <= event.completed_at:
-            episode.coding = CodedEpisode.model_validate(event.model_dump())
-            episode.coding_at = event.completed_at
-        bill_if_ready(episode, config, now)
-        return change(episode)
-
-    return decide
+def eligibility_failed(
+    episode: Episode | None, event: EligibilityFailed, config: BillingConfig, now: datetime
+) -> Decision[Episode, None]:
+    episode = Episode.begin(episode, event.episode_id)
+    verdict = Verdict(
+        coverage_id=event.coverage_id,
+        verified=False,
+        self_pay=event.self_pay,
+        at=event.checked_at,
+    )
+    _record_verdict(episode, verdict)
+    bill_if_ready(episode, config, now)
+    return change(episode)
 
 
-def coding_corrected(event: CodingCorrected, config: BillingConfig, now: datetime) -> Decide:
-    """New codes; a claim denied for coding is replaced by a corrected claim (frequency 7)."""
-
-    def decide(document: Document | None) -> Change:
-        episode = Episode.load(document, event.episode_id)
-        if episode.coding_at is not None and episode.coding_at > event.corrected_at:
-            return change(episode)  # older than what we have: only mark it applied
+def coding_completed(
+    episode: Episode | None, event: CodingCompleted, config: BillingConfig, now: datetime
+) -> Decision[Episode, None]:
+    episode = Episode.begin(episode, event.episode_id)
+    if episode.coding_at is None or episode.coding_at <= event.completed_at:
         episode.coding = CodedEpisode.model_validate(event.model_dump())
-        episode.coding_at = event.corrected_at
-        events: list[Event] = []
-        for claim in list(episode.claims):
-            if claim.awaiting_recode and not claim.closed and episode.patient is not None:
-                _, replaced = replace(
-                    episode,
-                    config,
-                    claim,
-                    ClaimFrequency.REPLACEMENT,
-                    f"recoded after a coding denial ({event.reason})",
-                    now,
-                )
-                events += replaced
-        bill_if_ready(episode, config, now)
-        return change(episode, events)
+        episode.coding_at = event.completed_at
+    bill_if_ready(episode, config, now)
+    return change(episode)
 
-    return decide
+
+def coding_corrected(
+    episode: Episode | None, event: CodingCorrected, config: BillingConfig, now: datetime
+) -> Decision[Episode, None]:
+    """New codes; a claim denied for coding is replaced by a corrected claim (frequency 7)."""
+    episode = Episode.begin(episode, event.episode_id)
+    if episode.coding_at is not None and episode.coding_at > event.corrected_at:
+        return change(episode)  # older than what we have: only mark it applied
+    episode.coding = CodedEpisode.model_validate(event.model_dump())
+    episode.coding_at = event.corrected_at
+    events: list[Event] = []
+    for claim in list(episode.claims):
+        if claim.awaiting_recode and not claim.closed and episode.patient is not None:
+            _, replaced = replace(
+                episode,
+                config,
+                claim,
+                ClaimFrequency.REPLACEMENT,
+                f"recoded after a coding denial ({event.reason})",
+                now,
+            )
+            events += replaced
+    bill_if_ready(episode, config, now)
+    return change(episode, events)

@@ -1,4 +1,4 @@
-"""The episode document and the life of its claims.
+"""The episode (the aggregate) and the life of its claims.
 
 Claim life: queued -> sending -> submitted -> accepted -> paid | denied, or rejected
 (999, 277CA, or refused before sending: the claim could not be built or pyx12 refused
@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from rcm_contracts import Event
 from rcm_contracts.claims import (
     ClaimClosed,
@@ -27,23 +27,23 @@ from rcm_contracts.claims import (
 )
 from rcm_contracts.coding import CodedEpisode
 from rcm_contracts.registration import Coverage, CoverageRank, Person
-from rcm_shared.store import Change, Document
+from rcm_shared.aggregates import Decision
+from rcm_shared.errors import Conflict, NotFound
 
 from ..edi import MAX_MESSAGE, PriorAdjudication
 
 RANK_ORDER = {CoverageRank.PRIMARY: 0, CoverageRank.SECONDARY: 1}
 
 
-class NotFound(LookupError):
-    """No such episode or claim."""
+R = TypeVar("R")
 
 
-class Conflict(ValueError):
-    """The command does not fit the claim's state (HTTP 409)."""
-
-
-class ClaimStillSending(RuntimeError):
+class ClaimStillSending(Conflict):
     """An acknowledgment names a claim whose submission is not recorded yet: try later."""
+
+    def __init__(self, claim_id: str) -> None:
+        super().__init__(f"claim {claim_id} is still being sent")
+        self.claim_id = claim_id
 
 
 class ClaimStatus(StrEnum):
@@ -153,17 +153,23 @@ class Episode(Model):
     closings: int = 0
 
     @classmethod
-    def load(cls, document: Document | None, episode_id: str) -> Episode:
-        if document is None:
+    def begin(cls, episode: Episode | None, episode_id: str) -> Episode:
+        """A copy of the current state to decide on (a new episode when there is none): a
+        decision that refuses halfway leaves the state it was given as it was."""
+        if episode is None:
             return cls(episode_id=episode_id)
-        return cls.model_validate(document)
+        return episode.model_copy(deep=True)
 
-    def state(self) -> Document:
-        """The document fields; `unsent` and `work` are kept for the batch and work queries."""
-        data = self.model_dump(mode="json")
-        data["unsent"] = [c.claim_id for c in self.claims if c.unsent]
-        data["work"] = [c.claim_id for c in self.claims if c.work is not None]
-        return data
+    # Stored with the state (not read back): the sender's sweep and the work queue query them.
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def unsent(self) -> list[str]:
+        return [c.claim_id for c in self.claims if c.unsent]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def work(self) -> list[str]:
+        return [c.claim_id for c in self.claims if c.work is not None]
 
     def claim(self, claim_id: str) -> Claim:
         for claim in self.claims:
@@ -227,6 +233,12 @@ def close(episode: Episode, claim: Claim, outcome: ClaimOutcome, now: datetime) 
     )
 
 
-def change(episode: Episode, events: Iterable[Event] = ()) -> Change:
-    """The episode's new document and the events written with it."""
-    return Change(set=episode.state(), events=list(events))
+def change(
+    episode: Episode, events: Iterable[Event] = (), result: R | None = None
+) -> Decision[Episode, R]:
+    """The episode's new state and the events written with it."""
+    return Decision(state=episode, events=list(events), result=result)
+
+
+def unchanged(result: R | None = None) -> Decision[Episode, R]:
+    return Decision(result=result)

@@ -18,12 +18,12 @@ from rcm_contracts.claims import (
 )
 from rcm_contracts.payments import Adjustment, PaymentPosted, PostedClaimStatus
 from rcm_contracts.registration import CoverageRank
-from rcm_shared.errors import PermanentError
-from rcm_shared.store import Change, Decide, Document
+from rcm_shared.aggregates import Decision
+from rcm_shared.errors import Invalid, NotFound
 
 from ..edi import MAX_MESSAGE, BillingConfig, PriorAdjudication
 from .building import new_claim, next_verified
-from .model import Claim, ClaimStatus, Episode, WorkItem, change, close
+from .model import Claim, ClaimStatus, Episode, WorkItem, change, close, unchanged
 
 DENIAL_CATEGORIES = {
     "16": DenialCategory.DOCUMENTATION,
@@ -48,28 +48,27 @@ def _patient_share(event: PaymentPosted) -> int:
     return share.deductible_cents + share.coinsurance_cents + share.copay_cents + share.other_cents
 
 
-def payment_posted(event: PaymentPosted, config: BillingConfig, now: datetime) -> Decide:
-    def decide(document: Document | None) -> Change | None:
-        if document is None:
-            raise PermanentError(f"posting {event.posting_id}: unknown episode {event.episode_id}")
-        episode = Episode.load(document, event.episode_id)
-        if event.posting_id in episode.posting_ids:
-            return None
-        claim = episode.find(event.claim_id)
-        if claim is None:
-            raise PermanentError(f"posting {event.posting_id}: unknown claim {event.claim_id}")
-        episode.posting_ids.append(event.posting_id)
-        claim.postings.append(event.posting_id)
-        if event.payer_claim_control_number and event.status is not PostedClaimStatus.REVERSED:
-            # The 835 is authoritative, and may come before the 277CA that also names it.
-            claim.payer_claim_control_number = event.payer_claim_control_number
-        if claim.closed or event.status is PostedClaimStatus.REVERSED:
-            return change(episode)  # recorded; the claim's course does not change
-        if event.status is PostedClaimStatus.PAID:
-            return change(episode, _paid(episode, claim, event, config, now))
-        return change(episode, _denied(episode, claim, event, now))
-
-    return decide
+def payment_posted(
+    current: Episode | None, event: PaymentPosted, config: BillingConfig, now: datetime
+) -> Decision[Episode, None]:
+    if current is None:
+        raise NotFound(f"posting {event.posting_id}: unknown episode {event.episode_id}")
+    episode = Episode.begin(current, event.episode_id)
+    if event.posting_id in episode.posting_ids:
+        return unchanged()
+    claim = episode.find(event.claim_id)
+    if claim is None:
+        raise NotFound(f"posting {event.posting_id}: unknown claim {event.claim_id}")
+    episode.posting_ids.append(event.posting_id)
+    claim.postings.append(event.posting_id)
+    if event.payer_claim_control_number and event.status is not PostedClaimStatus.REVERSED:
+        # The 835 is authoritative, and may come before the 277CA that also names it.
+        claim.payer_claim_control_number = event.payer_claim_control_number
+    if claim.closed or event.status is PostedClaimStatus.REVERSED:
+        return change(episode)  # recorded; the claim's course does not change
+    if event.status is PostedClaimStatus.PAID:
+        return change(episode, _paid(episode, claim, event, config, now))
+    return change(episode, _denied(episode, claim, event, now))
 
 
 def _paid(
@@ -127,7 +126,7 @@ def _paid(
 
 def _denied(episode: Episode, claim: Claim, event: PaymentPosted, now: datetime) -> list[Event]:
     if not event.adjustments:
-        raise PermanentError(f"posting {event.posting_id}: a denial without adjustments")
+        raise Invalid(f"posting {event.posting_id}: a denial without adjustments")
     category = denial_category(event.adjustments)
     reasons = [
         DeniedReason(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from rcm_claims import domain
 from rcm_claims.edi import BillingConfig
@@ -34,7 +34,7 @@ from rcm_contracts.registration import (
     Relationship,
     Sex,
 )
-from rcm_shared.store import Change, Decide, Document
+from rcm_shared.aggregates import Decision
 from rcm_x12 import Address as X12Address
 from rcm_x12 import BillingProvider, RenderingProvider
 
@@ -260,23 +260,37 @@ def denial_posting(
 
 @dataclass
 class Memory:
-    """One aggregate as the store keeps it: state fields, the events emitted in order."""
+    """One aggregate as the store keeps it: the state, the events emitted in order."""
 
-    document: Document | None = None
+    state: domain.Episode | None = None
     events: list[Event] = field(default_factory=list)
     changes: list[list[Event]] = field(default_factory=list)
 
-    def apply(self, decide: Decide) -> Change | None:
-        change = decide(copy.deepcopy(self.document))
-        if change is not None:
-            self.document = {**(self.document or {}), **copy.deepcopy(change.set)}
-            self.events += list(change.events)
-            self.changes.append(list(change.events))
-        return change
+    def apply(
+        self, decide: Callable[..., Decision[domain.Episode, Any]], *args: Any
+    ) -> Decision[domain.Episode, Any] | None:
+        """`decide(state, *args)`; None when the decision changes nothing. The state is
+        given as a copy, so a decision that changes it in place would be caught."""
+        before = None if self.state is None else self.state.model_copy(deep=True)
+        decision = decide(before, *args)
+        if before is not None:
+            assert before == self.state, "a decision changed the state it was given"
+        if decision.state is None and not decision.events:
+            return None
+        if decision.state is not None:
+            self.state = decision.state
+        self.events += list(decision.events)
+        self.changes.append(list(decision.events))
+        return decision
+
+    def result(self, decide: Callable[..., Decision[domain.Episode, Any]], *args: Any) -> Any:
+        decision = self.apply(decide, *args)
+        assert decision is not None
+        return decision.result
 
     @property
     def episode(self) -> domain.Episode:
-        return domain.Episode.load(self.document, EPISODE)
+        return self.state or domain.Episode(episode_id=EPISODE)
 
     def claim(self, claim_id: str) -> domain.Claim:
         return self.episode.claim(claim_id)
@@ -295,17 +309,17 @@ def submit(memory: Memory, icn: int = 42, episode: str = EPISODE) -> None:
         for n, claim in enumerate(memory.episode.claims, start=1)
         if claim.unsent and claim.x12 is not None
     }
-    memory.apply(domain.mark_sending(episode, numbers, icn, NOW, []))
-    memory.apply(domain.mark_submitted(episode, icn, f"B{icn}", NOW))
+    memory.apply(domain.mark_sending, numbers, icn, NOW)
+    memory.apply(domain.mark_submitted, icn, f"B{icn}", NOW)
 
 
 def billed(memory: Memory | None = None, secondary: bool = True) -> Memory:
     """An episode with a primary claim queued (and a verified secondary coverage)."""
     memory = memory or Memory()
     items = [PRIMARY_COVERAGE, SECONDARY_COVERAGE] if secondary else [PRIMARY_COVERAGE]
-    memory.apply(domain.patient_registered(registered(), CONFIG, NOW))
-    memory.apply(domain.coverage_updated(coverages(*items), CONFIG, NOW))
+    memory.apply(domain.patient_registered, registered(), CONFIG, NOW)
+    memory.apply(domain.coverage_updated, coverages(*items), CONFIG, NOW)
     for item in items:
-        memory.apply(domain.eligibility_verified(verified(item), CONFIG, NOW))
-    memory.apply(domain.coding_completed(coded(), CONFIG, NOW))
+        memory.apply(domain.eligibility_verified, verified(item), CONFIG, NOW)
+    memory.apply(domain.coding_completed, coded(), CONFIG, NOW)
     return memory

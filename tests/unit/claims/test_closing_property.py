@@ -12,10 +12,10 @@ from rcm_claims import domain
 from rcm_claims.edi import AckVerdict
 from rcm_contracts.claims import AckStage, ClaimClosed
 from rcm_contracts.payments import PostedClaimStatus
+from rcm_shared.errors import Conflict
 
 from .builders import (
     CONFIG,
-    EPISODE,
     NOW,
     Memory,
     billed,
@@ -63,7 +63,7 @@ class Run:
         before = len(self.memory.changes)
         try:
             self._step(op)
-        except (domain.Conflict, domain.ClaimStillSending):
+        except (Conflict, domain.ClaimStillSending):
             assert len(self.memory.changes) == before
             return
         if len(self.memory.changes) > before:
@@ -78,13 +78,13 @@ class Run:
                 for n, c in enumerate(memory.episode.claims, 1)
                 if c.unsent and c.x12 is not None
             }
-            memory.apply(domain.mark_sending(EPISODE, numbers, self.icn, NOW, []))
+            memory.apply(domain.mark_sending, numbers, self.icn, NOW)
         elif name == "record":
-            memory.apply(domain.mark_submitted(EPISODE, self.icn, f"B{self.icn}", NOW))
+            memory.apply(domain.mark_submitted, self.icn, f"B{self.icn}", NOW)
         elif name == "recode":
             self.recodes += 1
             later = NOW + timedelta(days=20 + self.recodes)
-            memory.apply(domain.coding_corrected(recoded(at=later), CONFIG, NOW))
+            memory.apply(domain.coding_corrected, recoded(at=later), CONFIG, NOW)
         else:
             _, index, flag, carc = op
             assert isinstance(index, int)
@@ -93,27 +93,27 @@ class Run:
             self._claim_step(str(name), self.claim_id(index), flag, carc)
 
     def _claim_step(self, name: str, claim_id: str, flag: bool, carc: str) -> None:
-        memory, result = self.memory, domain.CommandResult()
+        memory = self.memory
         verdict = AckVerdict(flag, ("A1:20",) if flag else ("A7:164",), "", "PCCN1")
         if name == "ack999":
             icn = memory.claim(claim_id).interchange_control_number
             stage = AckStage.CLEARINGHOUSE
-            memory.apply(domain.acknowledge(EPISODE, stage, {claim_id: verdict}, NOW, icn))
+            memory.apply(domain.acknowledge, stage, {claim_id: verdict}, NOW, icn)
         elif name == "ack277":
-            memory.apply(domain.acknowledge(EPISODE, AckStage.PAYER, {claim_id: verdict}, NOW))
+            memory.apply(domain.acknowledge, AckStage.PAYER, {claim_id: verdict}, NOW)
         elif name == "pay":
             posting = paid_posting(claim_id, self.posting_id(), patient_share=flag)
-            memory.apply(domain.payment_posted(posting, CONFIG, NOW))
+            memory.apply(domain.payment_posted, posting, CONFIG, NOW)
         elif name == "deny":
             posting = denial_posting(claim_id, carc, self.posting_id())
-            memory.apply(domain.payment_posted(posting, CONFIG, NOW))
+            memory.apply(domain.payment_posted, posting, CONFIG, NOW)
         elif name == "reverse":
             posting = denial_posting(claim_id, "45", self.posting_id(), PostedClaimStatus.REVERSED)
-            memory.apply(domain.payment_posted(posting, CONFIG, NOW))
+            memory.apply(domain.payment_posted, posting, CONFIG, NOW)
         elif name == "correct":
-            memory.apply(domain.correct(claim_id, "b", "n", CONFIG, NOW, result))
+            memory.apply(domain.correct, claim_id, "b", "n", CONFIG, NOW)
         elif name == "accept":
-            memory.apply(domain.accept_denial(claim_id, "b", "n", NOW, result))
+            memory.apply(domain.accept_denial, claim_id, "b", "n", NOW)
 
     def settle(self) -> None:
         """Work every open claim to its end the way payer, coder and biller would."""
@@ -178,5 +178,5 @@ def test_every_claim_closes_exactly_once_and_closings_tell_the_truth(
     # Postings for claims closed already (a reversal, a second adjudication) may come
     # after the last closing; every closing listed all postings of its time (check_change).
     assert episode.posting_ids[: len(closings[-1].posting_ids)] == closings[-1].posting_ids
-    assert episode.state()["unsent"] == []
-    assert episode.state()["work"] == []
+    assert episode.model_dump()["unsent"] == []
+    assert episode.model_dump()["work"] == []

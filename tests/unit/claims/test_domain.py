@@ -23,7 +23,7 @@ from rcm_contracts.claims import (
 )
 from rcm_contracts.payments import PostedClaimStatus
 from rcm_contracts.registration import CoverageRank
-from rcm_shared.errors import PermanentError
+from rcm_shared.errors import Conflict, NotFound, PermanentError
 from rcm_x12 import ProfessionalClaim
 
 from .builders import (
@@ -60,13 +60,15 @@ def x12_of(memory: Memory, claim_id: str) -> ProfessionalClaim:
 # --- joining in any order ----------------------------------------------------------------
 
 INPUTS = {
-    "patient": lambda: domain.patient_registered(registered(), CONFIG, NOW),
-    "coverages": lambda: domain.coverage_updated(
-        coverages(PRIMARY_COVERAGE, SECONDARY_COVERAGE), CONFIG, NOW
+    "patient": lambda e: domain.patient_registered(e, registered(), CONFIG, NOW),
+    "coverages": lambda e: domain.coverage_updated(
+        e, coverages(PRIMARY_COVERAGE, SECONDARY_COVERAGE), CONFIG, NOW
     ),
-    "primary": lambda: domain.eligibility_verified(verified(PRIMARY_COVERAGE), CONFIG, NOW),
-    "secondary": lambda: domain.eligibility_verified(verified(SECONDARY_COVERAGE), CONFIG, NOW),
-    "coding": lambda: domain.coding_completed(coded(), CONFIG, NOW),
+    "primary": lambda e: domain.eligibility_verified(e, verified(PRIMARY_COVERAGE), CONFIG, NOW),
+    "secondary": lambda e: domain.eligibility_verified(
+        e, verified(SECONDARY_COVERAGE), CONFIG, NOW
+    ),
+    "coding": lambda e: domain.coding_completed(e, coded(), CONFIG, NOW),
 }
 NEEDED = {"patient", "coverages", "primary", "coding"}  # the secondary's verdict is not
 
@@ -78,7 +80,7 @@ def test_one_claim_to_the_primary_once_its_inputs_are_in_whatever_the_order(
     memory = Memory()
     seen: set[str] = set()
     for name in order:
-        memory.apply(INPUTS[name]())
+        memory.apply(INPUTS[name])
         seen.add(name)
         expected = 1 if seen >= NEEDED else 0
         assert len(memory.episode.claims) == expected, (order, name)
@@ -92,16 +94,16 @@ def test_one_claim_to_the_primary_once_its_inputs_are_in_whatever_the_order(
 
 def test_waits_for_the_primary_verdict_then_bills_the_first_verified_coverage() -> None:
     memory = Memory()
-    memory.apply(domain.patient_registered(registered(), CONFIG, NOW))
+    memory.apply(domain.patient_registered, registered(), CONFIG, NOW)
     memory.apply(
-        domain.coverage_updated(coverages(PRIMARY_COVERAGE, SECONDARY_COVERAGE), CONFIG, NOW)
+        domain.coverage_updated, coverages(PRIMARY_COVERAGE, SECONDARY_COVERAGE), CONFIG, NOW
     )
-    memory.apply(domain.eligibility_verified(verified(SECONDARY_COVERAGE), CONFIG, NOW))
-    memory.apply(domain.coding_completed(coded(), CONFIG, NOW))
+    memory.apply(domain.eligibility_verified, verified(SECONDARY_COVERAGE), CONFIG, NOW)
+    memory.apply(domain.coding_completed, coded(), CONFIG, NOW)
     assert memory.episode.claims == []
     assert domain.billing(memory.episode).waiting_for == ("eligibility of primary",)
 
-    memory.apply(domain.eligibility_failed(failed(PRIMARY_COVERAGE, False), CONFIG, NOW))
+    memory.apply(domain.eligibility_failed, failed(PRIMARY_COVERAGE, False), CONFIG, NOW)
     (claim,) = memory.episode.claims
     assert claim.payer_id == "SUMMIT"
     assert claim.rank is CoverageRank.PRIMARY  # the first payer billed
@@ -111,14 +113,15 @@ def test_waits_for_the_primary_verdict_then_bills_the_first_verified_coverage() 
 @pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
 def test_self_pay_makes_no_claim(order: tuple[int, ...]) -> None:
     inputs = [
-        domain.patient_registered(registered(), CONFIG, NOW),
-        domain.coverage_updated(coverages(), CONFIG, NOW),
-        domain.eligibility_failed(failed(None, True), CONFIG, NOW),
-        domain.coding_completed(coded(), CONFIG, NOW),
+        (domain.patient_registered, registered()),
+        (domain.coverage_updated, coverages()),
+        (domain.eligibility_failed, failed(None, True)),
+        (domain.coding_completed, coded()),
     ]
     memory = Memory()
     for index in order:
-        memory.apply(inputs[index])
+        decide, event = inputs[index]
+        memory.apply(decide, event, CONFIG, NOW)
     assert memory.episode.claims == []
     assert domain.billing(memory.episode).state == "self-pay"
     assert memory.events == []
@@ -126,24 +129,24 @@ def test_self_pay_makes_no_claim(order: tuple[int, ...]) -> None:
 
 def test_a_late_verification_after_self_pay_is_billed() -> None:
     memory = Memory()
-    memory.apply(domain.patient_registered(registered(), CONFIG, NOW))
-    memory.apply(domain.coverage_updated(coverages(PRIMARY_COVERAGE), CONFIG, NOW))
-    memory.apply(domain.eligibility_failed(failed(PRIMARY_COVERAGE, True), CONFIG, NOW))
-    memory.apply(domain.coding_completed(coded(), CONFIG, NOW))
+    memory.apply(domain.patient_registered, registered(), CONFIG, NOW)
+    memory.apply(domain.coverage_updated, coverages(PRIMARY_COVERAGE), CONFIG, NOW)
+    memory.apply(domain.eligibility_failed, failed(PRIMARY_COVERAGE, True), CONFIG, NOW)
+    memory.apply(domain.coding_completed, coded(), CONFIG, NOW)
     assert memory.episode.claims == []
     later = NOW + timedelta(hours=1)
-    memory.apply(domain.eligibility_verified(verified(PRIMARY_COVERAGE, later), CONFIG, NOW))
+    memory.apply(domain.eligibility_verified, verified(PRIMARY_COVERAGE, later), CONFIG, NOW)
     assert [c.payer_id for c in memory.episode.claims] == ["ACME01"]
 
 
 def test_an_older_verdict_arriving_late_does_not_win() -> None:
     memory = Memory()
-    memory.apply(domain.coverage_updated(coverages(PRIMARY_COVERAGE), CONFIG, NOW))
-    memory.apply(domain.eligibility_verified(verified(PRIMARY_COVERAGE), CONFIG, NOW))
+    memory.apply(domain.coverage_updated, coverages(PRIMARY_COVERAGE), CONFIG, NOW)
+    memory.apply(domain.eligibility_verified, verified(PRIMARY_COVERAGE), CONFIG, NOW)
     older = NOW - timedelta(hours=1)
-    memory.apply(domain.eligibility_failed(failed(PRIMARY_COVERAGE, True, older), CONFIG, NOW))
-    memory.apply(domain.patient_registered(registered(), CONFIG, NOW))
-    memory.apply(domain.coding_completed(coded(), CONFIG, NOW))
+    memory.apply(domain.eligibility_failed, failed(PRIMARY_COVERAGE, True, older), CONFIG, NOW)
+    memory.apply(domain.patient_registered, registered(), CONFIG, NOW)
+    memory.apply(domain.coding_completed, coded(), CONFIG, NOW)
     assert len(memory.episode.claims) == 1
 
 
@@ -169,28 +172,28 @@ def test_the_claim_carries_line_ids_rendering_provider_and_the_patient_as_subscr
 
 def test_an_unknown_rendering_npi_bills_under_the_billing_provider() -> None:
     memory = Memory()
-    memory.apply(domain.patient_registered(registered(), CONFIG, NOW))
-    memory.apply(domain.coverage_updated(coverages(PRIMARY_COVERAGE), CONFIG, NOW))
-    memory.apply(domain.eligibility_verified(verified(PRIMARY_COVERAGE), CONFIG, NOW))
-    memory.apply(domain.coding_completed(coded(npi="1999999992"), CONFIG, NOW))
+    memory.apply(domain.patient_registered, registered(), CONFIG, NOW)
+    memory.apply(domain.coverage_updated, coverages(PRIMARY_COVERAGE), CONFIG, NOW)
+    memory.apply(domain.eligibility_verified, verified(PRIMARY_COVERAGE), CONFIG, NOW)
+    memory.apply(domain.coding_completed, coded(npi="1999999992"), CONFIG, NOW)
     assert x12_of(memory, FIRST).rendering_provider is None
 
 
 def test_a_claim_that_cannot_be_built_goes_to_the_rejection_queue() -> None:
     memory = Memory()
-    memory.apply(domain.patient_registered(registered(person(state="ZZ")), CONFIG, NOW))
-    memory.apply(domain.coverage_updated(coverages(PRIMARY_COVERAGE), CONFIG, NOW))
-    memory.apply(domain.eligibility_verified(verified(PRIMARY_COVERAGE), CONFIG, NOW))
-    memory.apply(domain.coding_completed(coded(), CONFIG, NOW))
+    memory.apply(domain.patient_registered, registered(person(state="ZZ")), CONFIG, NOW)
+    memory.apply(domain.coverage_updated, coverages(PRIMARY_COVERAGE), CONFIG, NOW)
+    memory.apply(domain.eligibility_verified, verified(PRIMARY_COVERAGE), CONFIG, NOW)
+    memory.apply(domain.coding_completed, coded(), CONFIG, NOW)
     claim = memory.claim(FIRST)
     assert claim.status is domain.ClaimStatus.REJECTED
     assert claim.x12 is None
     assert claim.work is not None
     assert claim.work.stage == "build"
     assert "state" in claim.work.message
-    assert memory.document is not None
-    assert memory.document["unsent"] == []
-    assert memory.document["work"] == [FIRST]
+    assert memory.state is not None
+    assert memory.state.model_dump()["unsent"] == []
+    assert memory.state.model_dump()["work"] == [FIRST]
 
 
 # --- sending and acknowledgments ---------------------------------------------------------
@@ -203,7 +206,7 @@ def test_claim_submitted_is_emitted_once_per_claim() -> None:
     assert isinstance(submitted, ClaimSubmitted)
     assert submitted.interchange_control_number == "000000042"
     assert [line.line_id for line in submitted.lines] == [f"{EPISODE}-L1", f"{EPISODE}-L2"]
-    assert memory.apply(domain.mark_submitted(EPISODE, 42, "B42", NOW)) is None
+    assert memory.apply(domain.mark_submitted, 42, "B42", NOW) is None
     assert memory.claim(FIRST).status is domain.ClaimStatus.SUBMITTED
 
 
@@ -211,7 +214,7 @@ def test_999_rejection_opens_a_rejection_item() -> None:
     memory = billed()
     submit(memory, icn=7)
     verdict = AckVerdict(False, ("IK502:5",), "999 rejected transaction set 0001")
-    memory.apply(domain.acknowledge(EPISODE, AckStage.CLEARINGHOUSE, {FIRST: verdict}, NOW, 7))
+    memory.apply(domain.acknowledge, AckStage.CLEARINGHOUSE, {FIRST: verdict}, NOW, 7)
     (rejected,) = memory.of(ClaimRejected)
     assert isinstance(rejected, ClaimRejected)
     assert (rejected.stage, rejected.status_codes) == (AckStage.CLEARINGHOUSE, ["IK502:5"])
@@ -223,29 +226,29 @@ def test_a_999_for_another_interchange_is_ignored() -> None:
     memory = billed()
     submit(memory, icn=7)
     verdict = AckVerdict(False, ("IK502:5",), "no")
-    decide = domain.acknowledge(EPISODE, AckStage.CLEARINGHOUSE, {FIRST: verdict}, NOW, 6)
-    assert memory.apply(decide) is None
+    assert (
+        memory.apply(domain.acknowledge, AckStage.CLEARINGHOUSE, {FIRST: verdict}, NOW, 6) is None
+    )
 
 
 def test_277ca_acceptance_keeps_the_payer_claim_number() -> None:
     memory = billed()
     submit(memory)
     accepted = AckVerdict(True, ("A1:20",), "", "ACME000111")
-    memory.apply(domain.acknowledge(EPISODE, AckStage.CLEARINGHOUSE, {FIRST: accepted}, NOW, 42))
-    memory.apply(domain.acknowledge(EPISODE, AckStage.PAYER, {FIRST: accepted}, NOW))
+    memory.apply(domain.acknowledge, AckStage.CLEARINGHOUSE, {FIRST: accepted}, NOW, 42)
+    memory.apply(domain.acknowledge, AckStage.PAYER, {FIRST: accepted}, NOW)
     stages = [e.stage for e in memory.of(ClaimAccepted) if isinstance(e, ClaimAccepted)]
     assert stages == [AckStage.CLEARINGHOUSE, AckStage.PAYER]
     claim = memory.claim(FIRST)
     assert (claim.status, claim.payer_claim_control_number) == ("accepted", "ACME000111")
-    again = domain.acknowledge(EPISODE, AckStage.PAYER, {FIRST: accepted}, NOW)
-    assert memory.apply(again) is None
+    assert memory.apply(domain.acknowledge, AckStage.PAYER, {FIRST: accepted}, NOW) is None
 
 
 def test_277ca_rejection_opens_a_rejection_item() -> None:
     memory = billed()
     submit(memory)
     rejected = AckVerdict(False, ("A7:164",), "member not found")
-    memory.apply(domain.acknowledge(EPISODE, AckStage.PAYER, {FIRST: rejected}, NOW))
+    memory.apply(domain.acknowledge, AckStage.PAYER, {FIRST: rejected}, NOW)
     (event,) = memory.of(ClaimRejected)
     assert isinstance(event, ClaimRejected)
     assert (event.stage, event.status_codes, event.message) == (
@@ -258,10 +261,10 @@ def test_277ca_rejection_opens_a_rejection_item() -> None:
 
 def test_an_answer_for_a_claim_still_sending_waits() -> None:
     memory = billed()
-    memory.apply(domain.mark_sending(EPISODE, {FIRST: "0001"}, 9, NOW, []))
+    memory.apply(domain.mark_sending, {FIRST: "0001"}, 9, NOW)
     verdict = AckVerdict(True)
     with pytest.raises(domain.ClaimStillSending):
-        memory.apply(domain.acknowledge(EPISODE, AckStage.PAYER, {FIRST: verdict}, NOW))
+        memory.apply(domain.acknowledge, AckStage.PAYER, {FIRST: verdict}, NOW)
 
 
 # --- payments ----------------------------------------------------------------------------
@@ -270,7 +273,7 @@ def test_an_answer_for_a_claim_still_sending_waits() -> None:
 def test_paid_primary_with_patient_share_queues_the_secondary_and_closes() -> None:
     memory = billed()
     submit(memory)
-    memory.apply(domain.payment_posted(paid_posting(FIRST, "P-1"), CONFIG, NOW))
+    memory.apply(domain.payment_posted, paid_posting(FIRST, "P-1"), CONFIG, NOW)
     paid, closed = memory.events[1:]
     assert isinstance(paid, ClaimPaid)
     assert (paid.paid_cents, paid.patient_responsibility_cents) == (7600, 4400)
@@ -304,7 +307,7 @@ def test_paid_primary_with_patient_share_queues_the_secondary_and_closes() -> No
 
     submit(memory, icn=43)
     posting = paid_posting(SECOND, "P-2", patient_share=False, rank=CoverageRank.SECONDARY)
-    memory.apply(domain.payment_posted(posting, CONFIG, NOW))
+    memory.apply(domain.payment_posted, posting, CONFIG, NOW)
     last = memory.closings()[-1]
     assert (last.claim_id, last.open_claims, last.sequence) == (SECOND, 0, 2)
     assert last.posting_ids == ["P-1", "P-2"]
@@ -314,7 +317,7 @@ def test_paid_primary_with_patient_share_queues_the_secondary_and_closes() -> No
 def test_paid_without_patient_share_or_without_secondary_just_closes() -> None:
     for memory, share in ((billed(), False), (billed(secondary=False), True)):
         submit(memory)
-        memory.apply(domain.payment_posted(paid_posting(FIRST, patient_share=share), CONFIG, NOW))
+        memory.apply(domain.payment_posted, paid_posting(FIRST, patient_share=share), CONFIG, NOW)
         (closed,) = memory.closings()
         assert closed.open_claims == 0
         assert len(memory.episode.claims) == 1
@@ -326,7 +329,7 @@ def test_claim_level_adjustments_make_no_line_adjudications() -> None:
     posting = paid_posting(FIRST).model_copy(
         update={"adjustments": [adjustment("CO", "45", 5500), adjustment("PR", "1", 4400)]}
     )
-    memory.apply(domain.payment_posted(posting, CONFIG, NOW))
+    memory.apply(domain.payment_posted, posting, CONFIG, NOW)
     claim = x12_of(memory, SECOND)
     assert all(line.adjudications == [] for line in claim.lines)
     assert [a.amount_cents for a in claim.prior_payers[0].adjustments] == [5500, 4400]
@@ -346,7 +349,7 @@ def test_claim_level_adjustments_make_no_line_adjudications() -> None:
 def test_denial_category_from_the_carc(carc: str, category: DenialCategory) -> None:
     memory = billed()
     submit(memory)
-    memory.apply(domain.payment_posted(denial_posting(FIRST, carc), CONFIG, NOW))
+    memory.apply(domain.payment_posted, denial_posting(FIRST, carc), CONFIG, NOW)
     (denied,) = memory.of(ClaimDenied)
     assert isinstance(denied, ClaimDenied)
     assert denied.category is category
@@ -370,9 +373,9 @@ def test_a_coding_denial_is_replaced_once_coding_is_corrected() -> None:
     memory = billed(secondary=False)
     submit(memory)
     accepted = AckVerdict(True, ("A1:20",), "", "ACME000111")
-    memory.apply(domain.acknowledge(EPISODE, AckStage.PAYER, {FIRST: accepted}, NOW))
-    memory.apply(domain.payment_posted(denial_posting(FIRST, "97"), CONFIG, NOW))
-    memory.apply(domain.coding_corrected(recoded(), CONFIG, NOW))
+    memory.apply(domain.acknowledge, AckStage.PAYER, {FIRST: accepted}, NOW)
+    memory.apply(domain.payment_posted, denial_posting(FIRST, "97"), CONFIG, NOW)
+    memory.apply(domain.coding_corrected, recoded(), CONFIG, NOW)
 
     resubmitted, closed = memory.changes[-1]
     assert isinstance(resubmitted, ClaimResubmitted)
@@ -396,21 +399,21 @@ def test_a_coding_denial_is_replaced_once_coding_is_corrected() -> None:
 def test_reversal_is_recorded_only_and_a_posting_counts_once() -> None:
     memory = billed(secondary=False)
     submit(memory)
-    memory.apply(domain.payment_posted(paid_posting(FIRST, "P-1"), CONFIG, NOW))
+    memory.apply(domain.payment_posted, paid_posting(FIRST, "P-1"), CONFIG, NOW)
     events = len(memory.events)
     reversal = denial_posting(FIRST, "45", "P-2", PostedClaimStatus.REVERSED)
-    assert memory.apply(domain.payment_posted(reversal, CONFIG, NOW)) is not None
+    assert memory.apply(domain.payment_posted, reversal, CONFIG, NOW) is not None
     assert len(memory.events) == events
     assert memory.episode.posting_ids == ["P-1", "P-2"]
-    assert memory.apply(domain.payment_posted(reversal, CONFIG, NOW)) is None
+    assert memory.apply(domain.payment_posted, reversal, CONFIG, NOW) is None
 
 
 def test_a_posting_for_an_unknown_claim_is_permanent() -> None:
     memory = billed()
     with pytest.raises(PermanentError):
-        memory.apply(domain.payment_posted(paid_posting(f"{EPISODE}-9"), CONFIG, NOW))
+        memory.apply(domain.payment_posted, paid_posting(f"{EPISODE}-9"), CONFIG, NOW)
     with pytest.raises(PermanentError):
-        Memory().apply(domain.payment_posted(paid_posting(FIRST), CONFIG, NOW))
+        Memory().apply(domain.payment_posted, paid_posting(FIRST), CONFIG, NOW)
 
 
 # --- the biller --------------------------------------------------------------------------
@@ -419,7 +422,7 @@ def test_a_posting_for_an_unknown_claim_is_permanent() -> None:
 def _denied(carc: str) -> Memory:
     memory = billed(secondary=False)
     submit(memory)
-    memory.apply(domain.payment_posted(denial_posting(FIRST, carc), CONFIG, NOW))
+    memory.apply(domain.payment_posted, denial_posting(FIRST, carc), CONFIG, NOW)
     return memory
 
 
@@ -427,10 +430,13 @@ def test_correcting_a_rejection_sends_a_new_original_claim() -> None:
     memory = billed()
     submit(memory)
     rejected = AckVerdict(False, ("A7:164",), "member not found")
-    memory.apply(domain.acknowledge(EPISODE, AckStage.PAYER, {FIRST: rejected}, NOW))
-    result = domain.CommandResult()
-    memory.apply(domain.correct(FIRST, "biller-1", "fixed member id", CONFIG, NOW, result))
-    assert (result.new_claim_id, result.frequency) == (SECOND, ClaimFrequency.ORIGINAL)
+    memory.apply(domain.acknowledge, AckStage.PAYER, {FIRST: rejected}, NOW)
+    result = memory.result(domain.correct, FIRST, "biller-1", "fixed member id", CONFIG, NOW)
+    assert (result.claim_id, result.new_claim_id, result.frequency) == (
+        FIRST,
+        SECOND,
+        ClaimFrequency.ORIGINAL,
+    )
     resubmitted, closed = memory.changes[-1]
     assert isinstance(resubmitted, ClaimResubmitted)
     assert (resubmitted.frequency, resubmitted.payer_claim_control_number) == (
@@ -441,14 +447,13 @@ def test_correcting_a_rejection_sends_a_new_original_claim() -> None:
     assert (closed.outcome, closed.open_claims) == (ClaimOutcome.REPLACED, 1)
     assert x12_of(memory, SECOND).frequency_code == "1"
     assert domain.work_items(memory.episode) == []
-    with pytest.raises(domain.Conflict, match="closed"):
-        memory.apply(domain.correct(FIRST, "biller-1", "again", CONFIG, NOW, result))
+    with pytest.raises(Conflict, match="closed"):
+        memory.apply(domain.correct, FIRST, "biller-1", "again", CONFIG, NOW)
 
 
 def test_correcting_a_denial_sends_a_replacement() -> None:
     memory = _denied("16")
-    result = domain.CommandResult()
-    memory.apply(domain.correct(FIRST, "biller-1", "notes attached", CONFIG, NOW, result))
+    result = memory.result(domain.correct, FIRST, "biller-1", "notes attached", CONFIG, NOW)
     assert result.frequency is ClaimFrequency.REPLACEMENT
     replacement = x12_of(memory, SECOND)
     assert replacement.frequency_code == "7"
@@ -463,8 +468,8 @@ def test_a_replacement_names_the_payer_claim_number_from_the_835() -> None:
     posting = denial_posting(FIRST, "16").model_copy(
         update={"payer_claim_control_number": "ACME-000123"}
     )
-    memory.apply(domain.payment_posted(posting, CONFIG, NOW))
-    memory.apply(domain.correct(FIRST, "biller-1", "notes", CONFIG, NOW, domain.CommandResult()))
+    memory.apply(domain.payment_posted, posting, CONFIG, NOW)
+    memory.apply(domain.correct, FIRST, "biller-1", "notes", CONFIG, NOW)
     assert x12_of(memory, SECOND).payer_claim_control_number == "ACME-000123"
 
 
@@ -474,13 +479,12 @@ def test_a_rejected_replacement_is_sent_again_as_a_replacement_of_the_same_claim
     posting = denial_posting(FIRST, "16").model_copy(
         update={"payer_claim_control_number": "ACME-000123"}
     )
-    memory.apply(domain.payment_posted(posting, CONFIG, NOW))
-    memory.apply(domain.correct(FIRST, "biller-1", "notes", CONFIG, NOW, domain.CommandResult()))
+    memory.apply(domain.payment_posted, posting, CONFIG, NOW)
+    memory.apply(domain.correct, FIRST, "biller-1", "notes", CONFIG, NOW)
     submit(memory, icn=43)
     rejected = AckVerdict(False, ("A7:21",), "missing or invalid information")
-    memory.apply(domain.acknowledge(EPISODE, AckStage.PAYER, {SECOND: rejected}, NOW))
-    result = domain.CommandResult()
-    memory.apply(domain.correct(SECOND, "biller-1", "again", CONFIG, NOW, result))
+    memory.apply(domain.acknowledge, AckStage.PAYER, {SECOND: rejected}, NOW)
+    result = memory.result(domain.correct, SECOND, "biller-1", "again", CONFIG, NOW)
     assert result.frequency is ClaimFrequency.REPLACEMENT
     third = x12_of(memory, f"{EPISODE}-3")
     assert (third.frequency_code, third.payer_claim_control_number) == ("7", "ACME-000123")
@@ -488,7 +492,7 @@ def test_a_rejected_replacement_is_sent_again_as_a_replacement_of_the_same_claim
 
 def test_accepting_a_denial_closes_the_claim() -> None:
     memory = _denied("197")
-    memory.apply(domain.accept_denial(FIRST, "biller-1", "no auth", NOW, domain.CommandResult()))
+    memory.apply(domain.accept_denial, FIRST, "biller-1", "no auth", NOW)
     (closed,) = memory.closings()
     assert (closed.outcome, closed.open_claims, closed.sequence) == (
         ClaimOutcome.DENIAL_ACCEPTED,
@@ -496,31 +500,30 @@ def test_accepting_a_denial_closes_the_claim() -> None:
         1,
     )
     assert closed.posting_ids == ["R000000002-T2-1"]
-    with pytest.raises(domain.Conflict):
-        memory.apply(domain.accept_denial(FIRST, "b", "again", NOW, domain.CommandResult()))
+    with pytest.raises(Conflict):
+        memory.apply(domain.accept_denial, FIRST, "b", "again", NOW)
 
 
 def test_commands_refuse_wrong_states_and_unknown_claims() -> None:
     memory = billed()
     submit(memory)
-    result = domain.CommandResult()
-    with pytest.raises(domain.Conflict, match="submitted"):
-        memory.apply(domain.correct(FIRST, "b", "n", CONFIG, NOW, result))
-    with pytest.raises(domain.Conflict):
-        memory.apply(domain.accept_denial(FIRST, "b", "n", NOW, result))
-    with pytest.raises(domain.NotFound):
-        memory.apply(domain.correct(f"{EPISODE}-5", "b", "n", CONFIG, NOW, result))
-    with pytest.raises(domain.NotFound):
-        Memory().apply(domain.accept_denial(FIRST, "b", "n", NOW, result))
+    with pytest.raises(Conflict, match="submitted"):
+        memory.apply(domain.correct, FIRST, "b", "n", CONFIG, NOW)
+    with pytest.raises(Conflict):
+        memory.apply(domain.accept_denial, FIRST, "b", "n", NOW)
+    with pytest.raises(NotFound):
+        memory.apply(domain.correct, f"{EPISODE}-5", "b", "n", CONFIG, NOW)
+    with pytest.raises(NotFound):
+        Memory().apply(domain.accept_denial, FIRST, "b", "n", NOW)
     coding = _denied("97")
-    with pytest.raises(domain.Conflict, match="recoding"):
-        coding.apply(domain.correct(FIRST, "b", "n", CONFIG, NOW, result))
+    with pytest.raises(Conflict, match="recoding"):
+        coding.apply(domain.correct, FIRST, "b", "n", CONFIG, NOW)
 
 
 def test_stats_count_milestones_and_closings() -> None:
     memory = billed()
     submit(memory)
-    memory.apply(domain.payment_posted(paid_posting(FIRST), CONFIG, NOW))
+    memory.apply(domain.payment_posted, paid_posting(FIRST), CONFIG, NOW)
     stats = domain.count(memory.episode.claims)
     assert (stats["claims"], stats["submitted"], stats["paid"], stats["open"]) == (2, 1, 1, 1)
     assert stats["closed"]["paid"] == 1
@@ -530,9 +533,9 @@ def test_stats_count_milestones_and_closings() -> None:
 def test_a_277ca_read_after_the_835_still_counts_the_acceptance() -> None:
     memory = billed(secondary=False)
     submit(memory)
-    memory.apply(domain.payment_posted(paid_posting(FIRST), CONFIG, NOW))
+    memory.apply(domain.payment_posted, paid_posting(FIRST), CONFIG, NOW)
     announced = len(memory.of(ClaimAccepted))
-    memory.apply(domain.acknowledge(EPISODE, AckStage.PAYER, {FIRST: AckVerdict(True)}, NOW))
+    memory.apply(domain.acknowledge, AckStage.PAYER, {FIRST: AckVerdict(True)}, NOW)
     assert memory.claim(FIRST).accepted_at == NOW
     assert len(memory.of(ClaimAccepted)) == announced  # recorded, not announced after paid
     assert domain.count([memory.claim(FIRST)])["accepted"] == 1

@@ -48,7 +48,7 @@ def claims_of_an_episode() -> list[ProfessionalClaim]:
     """The primary claim and, after its payment, the secondary with 2320/2430."""
     memory = billed()
     submit(memory)
-    memory.apply(domain.payment_posted(paid_posting(f"{EPISODE}-1"), CONFIG, NOW))
+    memory.apply(domain.payment_posted, paid_posting(f"{EPISODE}-1"), CONFIG, NOW)
     return [ProfessionalClaim.model_validate(c.x12) for c in memory.episode.claims]
 
 

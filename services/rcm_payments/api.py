@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from rcm_contracts.base import Id
 from rcm_contracts.payments import (
@@ -22,6 +22,10 @@ from . import domain
 from .store import PaymentsStore
 
 REQUESTED_BY = "api"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(min_length=1, max_length=200, description="Optional: a retried request is the same."),
+]
 
 
 class PatientPaymentRequest(BaseModel):
@@ -37,9 +41,12 @@ def router(service: Service, store: PaymentsStore) -> APIRouter:
     api = APIRouter(tags=["payments"])
 
     @api.post("/patient-payments", status_code=201)
-    async def receive_patient_payment(body: PatientPaymentRequest, response: Response) -> Any:
+    async def receive_patient_payment(
+        body: PatientPaymentRequest, response: Response, idempotency_key: IdempotencyKey = None
+    ) -> Any:
         """201 for a new payment; 200 with the stored one when it is sent again; 409 for
-        another payment under a used payment_id."""
+        another payment under a used payment_id. A retry under the same Idempotency-Key
+        (e.g. after a 503) is the same request: answered as it was, 201 if it recorded it."""
         request = PatientPaymentRequested(
             requested_by=REQUESTED_BY,
             payment_id=body.payment_id,
@@ -47,7 +54,7 @@ def router(service: Service, store: PaymentsStore) -> APIRouter:
             amount_cents=body.amount_cents,
             method=body.method,
         )
-        reply = await service.ask(request)
+        reply = await service.ask(request, idempotency_key)
         response.status_code = reply.status
         return reply.body
 

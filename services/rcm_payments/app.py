@@ -32,7 +32,12 @@ def build(settings: Settings) -> Service:
         settings.trading_partner_id,
         X12Archive(settings.x12_archive_dir, settings.service_name),
     )
-    mailbox = Mailbox(clearinghouse, service.ask, store.unreadable)
+    mailbox = Mailbox(
+        clearinghouse,
+        service.ask,
+        store.unreadable,
+        held=lambda: service.ownership.holds(SINGLETON),
+    )
     service.singleton(SINGLETON, settings.mailbox_poll_s, mailbox.poll_once)
     service.closers.append(clearinghouse.close)
     return service

@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 from rcm_contracts.base import Id
 from rcm_contracts.claims import ClaimFrequency, ClaimSubmitted, SubmittedLine
 from rcm_contracts.payments import (
@@ -664,12 +664,20 @@ def retry_refusal(entry: Unpostable) -> str | None:
 
 
 class UnreadableDocument(_State):
-    unpostable_id: str
+    unpostable_id: str  # D-<document id>
     document_id: str
     kind: UnpostableKind = UnpostableKind.UNREADABLE
     reason: str
     status: UnpostableStatus = UnpostableStatus.OPEN
     created_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_id(cls, data: Any) -> Any:
+        """Documents stored before the id was a field have it as their _id only."""
+        if isinstance(data, dict) and "unpostable_id" not in data and "document_id" in data:
+            return {**data, "unpostable_id": unreadable_id_of(str(data["document_id"]))}
+        return data
 
     def entry(self) -> Unpostable:
         """Shaped like a remittance's unpostable entry."""

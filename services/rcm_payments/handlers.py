@@ -13,6 +13,7 @@ there (at once, or when its claim-submitted comes), and the remittance posts it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import datetime
@@ -67,12 +68,16 @@ class Handlers:
         """The submitted claims among these, read from their episodes (by id)."""
         wanted = set(claim_ids)
         episode_ids = {domain.episode_of(claim_id) for claim_id in wanted}
-        known: dict[str, SubmittedClaim] = {}
-        for episode_id in sorted(e for e in episode_ids if e is not None):
-            episode = await self.episodes.get(episode_id)
-            if episode is not None:
-                known |= {c.claim_id: c for c in episode.claims if c.claim_id in wanted}
-        return known
+        episodes = await asyncio.gather(
+            *(self.episodes.get(e) for e in sorted(e for e in episode_ids if e is not None))
+        )
+        return {
+            claim.claim_id: claim
+            for episode in episodes
+            if episode is not None
+            for claim in episode.claims
+            if claim.claim_id in wanted
+        }
 
     # --- episodes -------------------------------------------------------------------
 

@@ -40,16 +40,23 @@ class Mailbox:
         ask: Ask,
         unreadable: Aggregates[UnreadableDocument],
         clock: Clock = utc_now,
+        held: Callable[[], bool] = lambda: True,
     ) -> None:
         self.clearinghouse = clearinghouse
         self.ask = ask
         self.unreadable = unreadable
         self.clock = clock
+        # Whether this process still runs the job: a hand-over waits for the round in
+        # flight, so a round stops between documents once it is being handed over.
+        self.held = held
 
     async def poll_once(self) -> int:
         """Process every waiting 835; returns how many were acknowledged."""
         done = 0
         for document_id, _kind in await self.clearinghouse.waiting("835"):
+            if not self.held():
+                log.info("mailbox handed over: the rest waits for the next holder")
+                break
             try:
                 await self.process_document(document_id)
             except Exception as error:  # left in the mailbox: the next round tries again

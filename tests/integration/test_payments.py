@@ -424,3 +424,27 @@ async def test_patient_payments_are_idempotent(
     assert received["received_at"].replace("Z", "+00:00") == first.json()["received_at"].replace(
         "Z", "+00:00"
     )
+
+
+async def test_a_patient_payment_retried_under_its_idempotency_key_is_answered_as_it_was(
+    infra: Infra, topics: Topics, database: Any, mailbox: tuple[Mailbox, str], tmp_path: Path
+) -> None:
+    _, url = mailbox
+    service = payments_service(infra, topics, database, url, tmp_path)
+    body = {"payment_id": "pay-7", "episode_id": episode(), "amount_cents": 12_00, "method": "cash"}
+    key = {"Idempotency-Key": "portal-pay-7"}
+    async with running(service) as client:
+        first = await client.post("/patient-payments", json=body, headers=key)
+        assert first.status_code == 201, first.text
+        retried = await client.post("/patient-payments", json=body, headers=key)
+        assert (retried.status_code, retried.json()) == (201, first.json())
+        again = await client.post("/patient-payments", json=body)  # sent again, no key
+        assert (again.status_code, again.json()) == (200, first.json())
+        other = await client.post(
+            "/patient-payments", json={**body, "amount_cents": 13_00}, headers=key
+        )
+        assert other.status_code == 409
+        await settled(service)
+
+    (received,) = values(await everything_in(infra.kafka, topics.of(PatientPaymentReceived)))
+    assert (received["payment_id"], received["amount_cents"]) == ("pay-7", 12_00)

@@ -278,8 +278,11 @@ async def test_a_patient_payment_is_kept_under_its_id_and_answered_201_then_200(
         requested_by="api", payment_id="pay-1", episode_id=EPISODE, amount_cents=45_00,
         method=PaymentMethod.CARD,
     )  # fmt: skip
-    first = await p.handle.patient_payment_requested(Envelope(data=body, source="rcm/payments"))
+    sent = Envelope(data=body, source="rcm/payments")
+    first = await p.handle.patient_payment_requested(sent)
     assert first.status == 201
+    # The same request again (a retry under its Idempotency-Key): answered as it was.
+    assert await p.handle.patient_payment_requested(sent) == first
     assert first.body["received_at"] == STORED_NOW
     redelivered = Envelope(data=body, source="rcm/payments")
     again = await p.handle.patient_payment_requested(redelivered)
@@ -363,3 +366,24 @@ async def test_the_mailbox_asks_each_remittance_owner_and_acknowledges_after_all
         await p.deliver(Envelope(data=retry, source="rcm/payments"))
     assert isinstance(refused.value, Refusal)
     assert p.unreadable.states["D-doc-junk"] == unreadable
+
+
+async def test_a_round_stops_between_documents_once_the_mailbox_is_handed_over() -> None:
+    p = payments()
+    held = [True]
+
+    async def ask(request: Request, idempotency_key: str | None = None) -> Reply:
+        held[0] = False  # the hand-over starts while the first document is asked about
+        return await p.ask(request, idempotency_key)
+
+    box = Clearinghouse({"doc-1": x12(CLAIM), "doc-2": x12(LATE)})
+    mailbox = Mailbox(box, ask, p.unreadable, held=lambda: held[0])  # type: ignore[arg-type]
+    assert await mailbox.poll_once() == 1
+    assert box.acknowledged == ["doc-1"]  # finished, then the round stopped
+    assert list(box.documents) == ["doc-2"]
+
+
+def test_an_unreadable_document_stored_before_its_id_was_a_field_still_loads() -> None:
+    stored = {"document_id": "doc 7", "kind": "unreadable-document", "reason": "bad",
+              "status": "open", "created_at": NOW}  # fmt: skip
+    assert UnreadableDocument.model_validate(stored).entry().id == "D-doc-7"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 import yaml
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
-from rcm_contracts import CATALOG
+from rcm_contracts import CATALOG, Event
 from rcm_contracts.schemas import (
     SCHEMA_DIR,
     compare_with_committed,
@@ -16,6 +19,7 @@ from rcm_contracts.schemas import (
     render,
     schema_of,
 )
+from rcm_shared.topology import SERVICES
 from rich.console import Console
 
 app = typer.Typer(help="Event contracts: JSON Schemas and the AsyncAPI document.")
@@ -24,8 +28,26 @@ console = Console(stderr=True)
 ASYNCAPI_PATH = SCHEMA_DIR.parent / "asyncapi.yaml"
 
 
+def subscriptions() -> dict[str, list[type[Event]]]:
+    """What each service consumes: the keys of its subscription table."""
+    tables: dict[str, list[type[Event]]] = {}
+    for process in SERVICES:
+        handlers = importlib.import_module(f"{process.module}.handlers")
+        tables[process.name] = sorted(handlers.SUBSCRIPTIONS, key=lambda e: e.event_type)
+    return tables
+
+
+def _receiver(model: type[Event]) -> Callable[..., Awaitable[None]]:
+    async def receive(message: Any) -> None:
+        """Documentation only: the service's one subscriber dispatches on ce_type."""
+
+    receive.__annotations__ = {"message": model, "return": None}
+    return receive
+
+
 def catalog_broker() -> KafkaBroker:
-    """A broker that declares every v1 event as a published channel, with its payload."""
+    """A broker that declares every v1 event as a published channel, with its payload,
+    and each service's subscriptions (consumer group = service) as receiving channels."""
     broker = KafkaBroker("kafka:9092", description="Kafka, CloudEvents 1.0 in binary mode.")
     for event_type, model in sorted(CATALOG.items()):
         broker.publisher(
@@ -34,6 +56,14 @@ def catalog_broker() -> KafkaBroker:
             description=(model.__doc__ or "").strip() or None,
             schema=model,
         )
+    for service, consumed in subscriptions().items():
+        for model in consumed:
+            broker.subscriber(
+                model.event_type,
+                group_id=service,
+                title=f"{model.event_type}:{service}",
+                description=f"Consumed by the {service} service (consumer group {service}).",
+            )(_receiver(model))
     return broker
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from rcm_contracts import CATALOG
+from rcm_contracts import CATALOG, Request
 from rcm_contracts.schemas import (
     SCHEMA_DIR,
     breaking_changes,
@@ -17,7 +17,7 @@ from rcm_contracts.schemas import (
     path_of,
     schema_of,
 )
-from rcm_ops.contracts import ASYNCAPI_PATH, asyncapi_yaml
+from rcm_ops.contracts import ASYNCAPI_PATH, asyncapi_yaml, subscriptions
 
 from tests.conftest import REPO
 
@@ -120,7 +120,22 @@ def test_asyncapi_document_is_committed_and_lists_every_event() -> None:
     assert ASYNCAPI_PATH.read_text() == asyncapi_yaml(), "run `make asyncapi`"
     document = yaml.safe_load(asyncapi_yaml())
     assert document["asyncapi"] == "3.0.0"
-    assert set(document["channels"]) == set(CATALOG)
+    published = {name for name in document["channels"] if ":" not in name}
+    assert published == set(CATALOG)
+    received = {name for name in document["channels"] if ":" in name}
+    assert received == {
+        f"{event.event_type}:{service}"
+        for service, consumed in subscriptions().items()
+        for event in consumed
+    }
     payloads = document["components"]["schemas"]
     assert "PaymentPosted" in payloads
     assert payloads["PaymentPosted"]["properties"]["paid_cents"]["type"] == "integer"
+
+
+def test_each_request_is_consumed_by_its_own_service_alone() -> None:
+    tables = subscriptions()
+    for event_type, model in CATALOG.items():
+        if issubclass(model, Request):
+            consumers = {s for s, consumed in tables.items() if model in consumed}
+            assert consumers == {event_type.split(".")[1]}, event_type

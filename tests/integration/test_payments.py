@@ -6,6 +6,8 @@ The clearinghouse is a small FastAPI app served by uvicorn on a free port inside
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -23,6 +25,7 @@ from rcm_contracts.registration import CoverageRank
 from rcm_payments.app import Settings, build
 from rcm_shared.envelope import Envelope
 from rcm_shared.kafka import Topics
+from rcm_shared.ownership import partition_of
 from rcm_shared.service import Service
 from rcm_x12 import (
     Address,
@@ -448,3 +451,106 @@ async def test_a_patient_payment_retried_under_its_idempotency_key_is_answered_a
 
     (received,) = values(await everything_in(infra.kafka, topics.of(PatientPaymentReceived)))
     assert (received["payment_id"], received["amount_cents"]) == ("pay-7", 12_00)
+
+
+def one_per_partition(make: Any, partitions: int) -> list[str]:
+    """Ids made by make(n), one whose key falls in each partition."""
+    chosen: dict[int, str] = {}
+    n = 0
+    while len(chosen) < partitions:
+        n += 1
+        chosen.setdefault(partition_of(make(n), partitions), make(n))
+    return [chosen[p] for p in range(partitions)]
+
+
+async def test_two_replicas_post_each_claim_once_whichever_owns_what(
+    infra: Infra, topics: Topics, database: Any, mailbox: tuple[Mailbox, str], tmp_path: Path
+) -> None:
+    box, url = mailbox
+    control = 7001
+    async with contextlib.AsyncExitStack() as stack:
+        first = payments_service(infra, topics, database, url, tmp_path / "first")
+        second = payments_service(infra, topics, database, url, tmp_path / "second")
+        clients = [
+            await stack.enter_async_context(running(first)),
+            await stack.enter_async_context(running(second)),
+        ]
+        partitions = first.settings.topic_partitions
+
+        async def split() -> bool:
+            mine, theirs = first.ownership.owned, second.ownership.owned
+            return bool(mine) and bool(theirs) and mine | theirs == set(range(partitions))
+
+        await eventually(split, timeout_s=60)
+        assert first.ownership.owned.isdisjoint(second.ownership.owned)
+        holders = [s.ownership.holds("payments-mailbox") for s in (first, second)]
+        assert holders.count(True) == 1
+
+        # Remittances, early claims (submitted before the 835) and late ones (after) in
+        # every partition: both replicas own some of each.
+        traces = one_per_partition(lambda n: f"R{control:09d}-T{n}", partitions)
+        tag = uuid.uuid4().hex[:6]
+        early = one_per_partition(lambda n: f"E{tag}a{n:05d}", partitions)
+        late = one_per_partition(lambda n: f"E{tag}b{n:05d}", partitions)
+        for episode_id in early:
+            await first.publisher.publish(
+                Envelope(data=claim_submitted(f"{episode_id}-1"), source="rcm/test")
+            )
+
+        async def early_known() -> bool:
+            return bool(await database["episodes"].count_documents({}) == partitions)
+
+        await eventually(early_known)
+        transactions = [
+            remittance(
+                rid.rsplit("-", 1)[1],
+                f"{n:04d}",
+                [
+                    remitted_claim(f"{early[n]}-1", "1", ("CO", "45", 50_00)),
+                    remitted_claim(f"{late[n]}-1", "1", ("CO", "45", 40_00)),
+                ],
+            )
+            for n, rid in enumerate(traces)
+        ]
+        box.put("doc-7001", x12_835(control, *transactions))
+        await acknowledged(box, "doc-7001")
+        assert box.acknowledged == ["doc-7001"]
+
+        async def late_awaited() -> bool:
+            opened = (await clients[1].get("/unpostables")).json()
+            return len(opened) == partitions
+
+        await eventually(late_awaited)
+        for episode_id in late:
+            await second.publisher.publish(
+                Envelope(data=claim_submitted(f"{episode_id}-1"), source="rcm/test")
+            )
+
+        async def nothing_open() -> bool:
+            return bool((await clients[0].get("/unpostables")).json() == [])
+
+        await eventually(nothing_open)
+
+        # The same patient payment through both replicas at once: recorded once.
+        body = {"payment_id": f"pay-{tag}", "episode_id": early[0], "amount_cents": 10_00,
+                "method": "card"}  # fmt: skip
+        answers = await asyncio.gather(
+            *(client.post("/patient-payments", json=body) for client in clients)
+        )
+        assert sorted(answer.status_code for answer in answers) == [200, 201]
+        assert answers[0].json() == answers[1].json()
+        await settled(first)
+        await settled(second)
+
+    posted = values(await everything_in(infra.kafka, topics.of(PaymentPosted)))
+    assert sorted(p["posting_id"] for p in posted) == sorted(
+        f"{rid}-{index}" for rid in traces for index in (1, 2)
+    )
+    assert {p["claim_id"] for p in posted} == {f"{e}-1" for e in early + late}
+    processed = values(await everything_in(infra.kafka, topics.of(RemittanceProcessed)))
+    assert sorted(p["remittance_id"] for p in processed) == sorted(traces)
+    received = values(await everything_in(infra.kafka, topics.of(PatientPaymentReceived)))
+    assert [r["payment_id"] for r in received] == [f"pay-{tag}"]
+    async for document in database["remittances"].find({}):
+        assert [u["status"] for u in document["unpostables"]] == ["posted"]
+        assert document["outbox"] == []

@@ -1,7 +1,8 @@
-"""End to end: every service as its own OS process, the payer simulator, a few dozen
-episodes, and faults on the way: one service killed with SIGKILL mid-run and restarted,
-duplicated events and a poison message. Every episode must still close at a balanced
-zero, and every adjudicated claim the payers sent must be posted exactly once.
+"""End to end: every service as two OS processes (replicas sharing the work), the payer
+simulator, a few dozen episodes, and faults on the way: one replica killed with SIGKILL
+mid-run (the other takes its episodes over) and restarted later, duplicated events and a
+poison message. Every episode must still close at a balanced zero, and every adjudicated
+claim the payers sent must be posted exactly once.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 EPISODES = 30
 SEED = 11
-VICTIM = "payments"  # posts 835s: a crash there is where money could be posted twice
+REPLICAS = 2
+VICTIM = "payments-1"  # posts 835s: a crash there is where money could be posted twice
 PORT_OFFSET = 900  # beside a `make run` on the default ports
 
 
@@ -79,6 +81,7 @@ async def test_every_episode_closes_balanced_through_a_crash(infra: Infra, tmp_p
         runs_dir=tmp_path,
         simulator=SimulatorKnobs(seed=SEED, ack_delay_s=0.3, remit_delay_s=1.0),
         extra_env={"RCM_RELAY_INTERVAL_S": "0.2", "RCM_MAILBOX_POLL_S": "0.3"},
+        replicas=REPLICAS,
     )
     topics = Topics(config.topic_prefix)
     async with Platform(config) as platform:
@@ -95,7 +98,7 @@ async def test_every_episode_closes_balanced_through_a_crash(infra: Infra, tmp_p
         await eventually(some_claims_paid, timeout_s=600)
         platform.kill(VICTIM, signal.SIGKILL)
         duplicated = await inject_duplicates_and_poison(infra, topics)
-        await asyncio.sleep(2)
+        await asyncio.sleep(10)  # beyond the session timeout: the other replica owns it all
         await platform.restart(VICTIM)
 
         outcome: DriveOutcome = await drive

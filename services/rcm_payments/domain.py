@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
 from rcm_contracts.base import Id
@@ -705,7 +705,7 @@ def unreadable_document(
     )
 
 
-def retry_unreadable(current: UnreadableDocument | None, unpostable_id: str) -> None:
+def retry_unreadable(current: UnreadableDocument | None, unpostable_id: str) -> NoReturn:
     """An unreadable document cannot be posted by a retry: always a refusal."""
     if current is None or current.unpostable_id != unpostable_id:
         raise NotFound(f"no unpostable {unpostable_id}")

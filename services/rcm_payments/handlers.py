@@ -144,9 +144,10 @@ class Handlers:
         self, envelope: Envelope[UnpostableRetryRequested]
     ) -> dict[str, Any]:
         request = envelope.data
-        if domain.is_unreadable_id(request.holder_id):
-            document = await self.unreadable.get(request.holder_id)
-            domain.retry_unreadable(document, request.unpostable_id)  # always refuses
+        if domain.is_unreadable_id(request.holder_id):  # never posted by a retry: why not
+            domain.retry_unreadable(
+                await self.unreadable.get(request.holder_id), request.unpostable_id
+            )
         current = await self.remittances.get(request.holder_id)
         entry = None if current is None else current.unpostable(request.unpostable_id)
         if current is None or entry is None:

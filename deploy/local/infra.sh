@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Local infrastructure without Docker: Apache Kafka (KRaft, one combined node) from
-# Maven Central jars and FerretDB (SQLite backend) built from the Go module proxy.
+# Maven Central jars and FerretDB built from the Go module proxy, on PostgreSQL 15 from
+# Debian's packages (default) or on SQLite (RCM_FERRETDB_BACKEND=sqlite).
 #
 #   deploy/local/infra.sh provision   download/build into the cache (idempotent, fast when warm)
-#   deploy/local/infra.sh up          provision, start both, wait until they really answer
+#   deploy/local/infra.sh up          provision, start them, wait until they really answer
 #   deploy/local/infra.sh down        stop exactly the processes `up` started (pid files)
 #   deploy/local/infra.sh status      what runs, and where
 #
 # Downloads and builds live in $RCM_CACHE (~/.cache/rcm-platform); data, logs and pid
 # files in $RCM_STATE (~/.cache/rcm-platform/state). Nothing is written into the repo.
 # `up` and `status` print KEY=value lines (the URLs) on stdout; everything else goes to stderr.
+#
+# Environment: RCM_FERRETDB_BACKEND (postgresql | sqlite), RCM_STATE, RCM_KAFKA_PORT (9092),
+# RCM_KAFKA_CONTROLLER_PORT (9093), RCM_MONGO_PORT (27017), RCM_POSTGRES_PORT (54329),
+# RCM_POSTGRES_USER (the OS user PostgreSQL runs as when this runs as root; postgres).
+# PostgreSQL keeps its data in $RCM_STATE/postgresql, SQLite in $RCM_STATE/ferretdb/data:
+# switching the backend never mixes data. Why the settings: docs/decisions.md §16.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,17 +26,31 @@ KAFKA_VERSION=4.3.1
 FERRETDB_VERSION=1.24.2
 RCM_CACHE=${RCM_CACHE:-$HOME/.cache/rcm-platform}
 RCM_STATE=${RCM_STATE:-$RCM_CACHE/state}
+case "$RCM_STATE" in /*) ;; *) RCM_STATE=$PWD/$RCM_STATE ;; esac
 KAFKA_PORT=${RCM_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${RCM_KAFKA_CONTROLLER_PORT:-9093}
 MONGO_PORT=${RCM_MONGO_PORT:-27017}
+POSTGRES_PORT=${RCM_POSTGRES_PORT:-54329}
+POSTGRES_BIN=/usr/lib/postgresql/15/bin
+POSTGRES_OS_USER=${RCM_POSTGRES_USER:-postgres}
+BACKEND=${RCM_FERRETDB_BACKEND:-postgresql}
 PYTHON=${PYTHON:-$repo/.venv/bin/python}
 
 kafka_lib=$RCM_CACHE/kafka-$KAFKA_VERSION/lib
 ferretdb_bin=$RCM_CACHE/ferretdb-$FERRETDB_VERSION/ferretdb
 kafka_dir=$RCM_STATE/kafka
 ferretdb_dir=$RCM_STATE/ferretdb
+pg_dir=$RCM_STATE/postgresql
+pg_data=$pg_dir/data
+pg_db=ferretdb
 
 log() { printf '[infra] %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+case "$BACKEND" in
+  postgresql | sqlite) ;;
+  *) die "RCM_FERRETDB_BACKEND must be postgresql or sqlite, not '$BACKEND'" ;;
+esac
 
 provision_kafka() {
   if [ -f "$kafka_lib/.complete" ]; then return; fi
@@ -60,8 +81,40 @@ provision_ferretdb() {
   rm -rf "$RCM_CACHE/ferretdb-src"
 }
 
+as_root() { [ "$(id -u)" -eq 0 ]; }
+
+provision_postgresql() {
+  # Debian's PostgreSQL 15; as root also the OS user it runs as and setfacl (acl) for the
+  # one traversal right that user needs on the way to its data dir (see grant_traversal).
+  local packages=()
+  [ -x "$POSTGRES_BIN/postgres" ] || packages+=(postgresql-15)
+  if as_root && ! command -v setfacl >/dev/null; then packages+=(acl); fi
+  if [ ${#packages[@]} -gt 0 ]; then
+    as_root || die "PostgreSQL 15 is missing ($POSTGRES_BIN): as root run" \
+      "'apt-get install -y --no-install-recommends postgresql-15', or use RCM_FERRETDB_BACKEND=sqlite"
+    log "installing ${packages[*]} from Debian's packages"
+    apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}" >&2
+  fi
+  if as_root && ! id -u "$POSTGRES_OS_USER" >/dev/null 2>&1; then
+    log "creating the system user $POSTGRES_OS_USER for PostgreSQL"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin "$POSTGRES_OS_USER"
+  fi
+}
+
+provision() {
+  provision_kafka
+  provision_ferretdb
+  if [ "$BACKEND" = postgresql ]; then provision_postgresql; fi
+}
+
+alive() { # pid -> true if that process exists and is not a zombie waiting to be reaped
+  kill -0 "$1" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]
+}
+
 running() { # pid file -> true if that process is alive
-  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+  [ -f "$1" ] && alive "$(cat "$1")"
 }
 
 start_kafka() {
@@ -85,15 +138,125 @@ start_kafka() {
   echo $! >"$kafka_dir/pid"
 }
 
+pg() { # run a PostgreSQL program as its OS user (postgres refuses root), from its own dir
+  local program=$1
+  shift
+  if as_root; then
+    (cd "$pg_dir" && runuser -u "$POSTGRES_OS_USER" -- "$POSTGRES_BIN/$program" "$@")
+  else
+    (cd "$pg_dir" && "$POSTGRES_BIN/$program" "$@")
+  fi
+}
+
+grant_traversal() {
+  # $RCM_STATE is usually under /root (mode 0700). Rather than open /root to everyone
+  # (o+x), give only PostgreSQL's OS user the right to pass through (an ACL entry --x:
+  # no listing, no reading); directories it can already pass are left alone.
+  as_root || return 0
+  if runuser -u "$POSTGRES_OS_USER" -- test -x "$RCM_STATE"; then return; fi
+  local dir=/ part
+  local IFS=/
+  for part in ${RCM_STATE#/}; do
+    dir=${dir%/}/$part
+    if ! runuser -u "$POSTGRES_OS_USER" -- test -x "$dir"; then
+      log "letting $POSTGRES_OS_USER traverse $dir (setfacl -m u:$POSTGRES_OS_USER:x)"
+      setfacl -m "u:$POSTGRES_OS_USER:x" "$dir"
+    fi
+  done
+}
+
+start_postgresql() {
+  if running "$pg_dir/pid"; then log "PostgreSQL already running (pid $(cat "$pg_dir/pid"))"; return; fi
+  mkdir -p "$pg_dir"
+  chmod 700 "$pg_dir"
+  if as_root; then
+    chown "$POSTGRES_OS_USER:" "$pg_dir"
+    grant_traversal
+  fi
+  if [ ! -f "$pg_data/PG_VERSION" ]; then
+    log "creating the PostgreSQL cluster in $pg_data"
+    rm -rf "$pg_data.tmp"
+    if ! pg initdb -D "$pg_data.tmp" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+      >"$pg_dir/initdb.log" 2>&1; then
+      tail -n 20 "$pg_dir/initdb.log" >&2
+      die "initdb failed (log: $pg_dir/initdb.log)"
+    fi
+    echo "include 'rcm.conf'" >>"$pg_data.tmp/postgresql.conf"
+    mv "$pg_data.tmp" "$pg_data"
+  fi
+  sed -e "s#@PORT@#$POSTGRES_PORT#" -e "s#@SOCKET_DIR@#$pg_dir#" \
+    "$here/postgresql/postgresql.conf" >"$pg_data/rcm.conf"
+  if as_root; then chown "$POSTGRES_OS_USER:" "$pg_data/rcm.conf"; fi
+  if pg pg_ctl status -D "$pg_data" >/dev/null 2>&1; then
+    log "PostgreSQL already running from $pg_data without a pid file; adopting it"
+  else
+    log "starting PostgreSQL 15 on 127.0.0.1:$POSTGRES_PORT (log: $pg_dir/postgresql.log)"
+    if ! pg pg_ctl start -D "$pg_data" -l "$pg_dir/postgresql.log" -w -t 60 -s </dev/null >&2; then
+      tail -n 20 "$pg_dir/postgresql.log" >&2 || true
+      die "PostgreSQL did not start"
+    fi
+  fi
+  head -n 1 "$pg_data/postmaster.pid" >"$pg_dir/pid"
+  # pg_ctl -w returns once the server accepts connections: create FerretDB's database once.
+  local psql=("$POSTGRES_BIN/psql" -X -q -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres)
+  if [ "$("${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$pg_db'")" != 1 ]; then
+    log "creating database $pg_db"
+    "${psql[@]}" -d postgres -c "CREATE DATABASE $pg_db" >&2
+  fi
+}
+
+stop_postgresql() {
+  if running "$pg_dir/pid"; then
+    local pid
+    pid=$(cat "$pg_dir/pid")
+    log "stopping PostgreSQL (pid $pid)"
+    if ! pg pg_ctl stop -D "$pg_data" -m fast -w -t 20 -s >&2; then
+      log "PostgreSQL did not stop in 20 s, killing"
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$pg_dir/pid"
+}
+
+running_backend() { # the backend of the FerretDB that runs (files from before §16: sqlite)
+  cat "$ferretdb_dir/backend" 2>/dev/null || echo sqlite
+}
+
+check_backend() {
+  # One FerretDB per state dir. Asked explicitly for the other backend: refuse; by default:
+  # keep the running one and say so.
+  running "$ferretdb_dir/pid" || return 0
+  local current
+  current=$(running_backend)
+  [ "$current" != "$BACKEND" ] || return 0
+  if [ -n "${RCM_FERRETDB_BACKEND:-}" ]; then
+    die "FerretDB already runs on $current (pid $(cat "$ferretdb_dir/pid")), not $BACKEND: run '$0 down' first"
+  fi
+  log "FerretDB already runs on $current; keeping it (run '$0 down' to switch to $BACKEND)"
+  BACKEND=$current
+}
+
 start_ferretdb() {
-  if running "$ferretdb_dir/pid"; then log "FerretDB already running (pid $(cat "$ferretdb_dir/pid"))"; return; fi
-  mkdir -p "$ferretdb_dir/data" "$ferretdb_dir/state"
-  log "starting FerretDB on 127.0.0.1:$MONGO_PORT (log: $ferretdb_dir/ferretdb.log)"
-  nohup "$ferretdb_bin" --handler=sqlite --sqlite-url="file:$ferretdb_dir/data/" \
+  if running "$ferretdb_dir/pid"; then
+    log "FerretDB already running (pid $(cat "$ferretdb_dir/pid"), $(running_backend) backend)"
+    return
+  fi
+  mkdir -p "$ferretdb_dir/state"
+  local backend_args
+  if [ "$BACKEND" = postgresql ]; then
+    backend_args=(--handler=postgresql
+      --postgresql-url="postgres://postgres@127.0.0.1:$POSTGRES_PORT/$pg_db")
+  else
+    mkdir -p "$ferretdb_dir/data"
+    backend_args=(--handler=sqlite --sqlite-url="file:$ferretdb_dir/data/")
+  fi
+  log "starting FerretDB ($BACKEND backend) on 127.0.0.1:$MONGO_PORT (log: $ferretdb_dir/ferretdb.log)"
+  nohup "$ferretdb_bin" "${backend_args[@]}" \
     --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir="$ferretdb_dir/state" \
     --telemetry=disable --debug-addr=- --log-level=warn \
     >"$ferretdb_dir/ferretdb.log" 2>&1 </dev/null &
   echo $! >"$ferretdb_dir/pid"
+  echo "$BACKEND" >"$ferretdb_dir/backend"
 }
 
 stop() { # name, pid file
@@ -102,8 +265,8 @@ stop() { # name, pid file
     pid=$(cat "$2")
     log "stopping $1 (pid $pid)"
     kill "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then log "$1 did not stop in 20 s, killing"; kill -9 "$pid"; fi
+    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.2; done
+    if alive "$pid"; then log "$1 did not stop in 20 s, killing"; kill -9 "$pid"; fi
   fi
   rm -f "$2"
 }
@@ -115,30 +278,44 @@ urls() {
 
 case "${1:-}" in
   provision)
-    provision_kafka
-    provision_ferretdb
+    provision
     ;;
   up)
-    provision_kafka
-    provision_ferretdb
-    start_kafka
+    check_backend
+    provision
+    start_kafka # boots in the background while PostgreSQL and FerretDB start
+    if [ "$BACKEND" = postgresql ]; then start_postgresql; fi
     start_ferretdb
     if ! "$PYTHON" "$here/wait_ready.py" --kafka "127.0.0.1:$KAFKA_PORT" \
       --mongo "mongodb://127.0.0.1:$MONGO_PORT/" --timeout 120 \
       --kafka-pid "$(cat "$kafka_dir/pid")" --mongo-pid "$(cat "$ferretdb_dir/pid")"; then
       log "not ready; last lines of the logs:"
-      tail -n 20 "$kafka_dir/kafka.log" "$ferretdb_dir/ferretdb.log" >&2 || true
+      logs=("$kafka_dir/kafka.log" "$ferretdb_dir/ferretdb.log")
+      if [ "$BACKEND" = postgresql ]; then logs+=("$pg_dir/postgresql.log"); fi
+      tail -n 20 "${logs[@]}" >&2 || true
       exit 1
     fi
     urls
     ;;
-  down)
-    stop Kafka "$kafka_dir/pid"
+  down) # the reverse of `up`, whatever RCM_FERRETDB_BACKEND says now
     stop FerretDB "$ferretdb_dir/pid"
+    rm -f "$ferretdb_dir/backend"
+    stop_postgresql
+    stop Kafka "$kafka_dir/pid"
     ;;
   status)
     running "$kafka_dir/pid" && log "Kafka running (pid $(cat "$kafka_dir/pid"))" || log "Kafka not running"
-    running "$ferretdb_dir/pid" && log "FerretDB running (pid $(cat "$ferretdb_dir/pid"))" || log "FerretDB not running"
+    if running "$ferretdb_dir/pid"; then
+      BACKEND=$(running_backend)
+      log "FerretDB running (pid $(cat "$ferretdb_dir/pid"), $BACKEND backend)"
+    else
+      log "FerretDB not running"
+    fi
+    if running "$pg_dir/pid"; then
+      log "PostgreSQL running (pid $(cat "$pg_dir/pid"), 127.0.0.1:$POSTGRES_PORT)"
+    elif [ "$BACKEND" = postgresql ]; then
+      log "PostgreSQL not running"
+    fi
     urls
     ;;
   *)

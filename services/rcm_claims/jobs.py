@@ -158,8 +158,10 @@ class BatchSender:
                 and not document["done"]
             ]
         for document in unfinished:
-            if document.get("partition") in self.ownership.owned:
+            if self._partitions_of(document) <= self.ownership.owned:
                 await self.finish(document)
+            else:  # its partition moved on: its new owner's sweep finds it
+                self._unfinished.discard(int(document["interchange_control_number"]))
         by_partition: dict[int, list[str]] = defaultdict(list)
         for episode_id in todo:
             partition = partition_of(episode_id, self.ownership.partitions)
@@ -171,6 +173,14 @@ class BatchSender:
                 break  # being revoked: leave the rest to the next owner
             sent += await self._send(partition, sorted(by_partition[partition]))
         return sent
+
+    def _partitions_of(self, document: Document) -> set[int]:
+        """The partition of an interchange; for one written before interchanges had a
+        partition, those of all its episodes (it is finished by whoever owns them all)."""
+        if document.get("partition") is not None:
+            return {int(document["partition"])}
+        count = self.ownership.partitions
+        return {partition_of(claim["episode_id"], count) for claim in document["claims"]}
 
     async def _send(self, partition: int, episode_ids: list[str]) -> int:
         """One interchange of the queued claims of these episodes (all of `partition`)."""
@@ -347,6 +357,10 @@ class MailboxPoller:
     async def poll_once(self) -> int:
         """Process what waits in the mailbox; returns how many documents were finished."""
         finished = 0
+        # Episodes of documents left for the next poll: a later document about them waits
+        # too, so that each episode hears its documents in mailbox order (a 277CA applied
+        # before its 999 would leave the 999's acceptance unrecorded).
+        waiting: set[str] = set()
         for document_id, kind in await self.client.waiting("999", "277CA"):
             if kind not in self.KINDS:
                 continue
@@ -359,9 +373,15 @@ class MailboxPoller:
                     await self.store.mailbox_record(document_id, kind, "unreadable", str(error))
                     await self.client.acknowledge(document_id)
                     continue
+                episodes = {request.episode_id for request in requests}
+                if episodes & waiting:
+                    log.info("mailbox %s waits for an earlier document", document_id)
+                    waiting |= episodes
+                    continue
                 sending = await self._hand_over(document_id, requests)
                 if sending:
                     log.info("mailbox %s waits: claim %s is being sent", document_id, sending)
+                    waiting |= episodes
                     continue
                 await self.store.mailbox_record(document_id, kind, "processed")
             await self.client.acknowledge(document_id)

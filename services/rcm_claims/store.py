@@ -85,9 +85,13 @@ class ClaimsStore:
         return await self.interchanges.find_one({"_id": icn_key(interchange_control_number)})
 
     async def unfinished_interchanges(self, partitions: frozenset[int]) -> list[Document]:
-        """Interchanges of these partitions whose claims' outcomes are not all recorded
-        (a scan of the interchanges: at start, on assignment and at each sweep)."""
-        query = {"done": False, "partition": {"$in": sorted(partitions)}}
+        """Interchanges of these partitions whose claims' outcomes are not all recorded,
+        and those written before interchanges had a partition (a scan of the interchanges:
+        at start, on assignment and at each sweep)."""
+        query = {
+            "done": False,
+            "$or": [{"partition": {"$in": sorted(partitions)}}, {"partition": None}],
+        }
         cursor = self.interchanges.find(query).sort("created_at", 1)
         return [document async for document in cursor]
 

@@ -35,13 +35,13 @@ pytestmark = pytest.mark.integration
 EACH_PARTITION = 2
 
 
-def spread_episodes(partitions: int) -> list[str]:
+def spread_episodes(partitions: int, wave: int) -> list[str]:
     """Episode ids, EACH_PARTITION of every partition (so both replicas have work)."""
     chosen: dict[int, list[str]] = {p: [] for p in range(partitions)}
     n = 0
     while any(len(ids) < EACH_PARTITION for ids in chosen.values()):
         n += 1
-        episode = f"E{0xE0000000000 + n:012x}"
+        episode = f"E{0xE0000000000 * wave + n:012x}"
         ids = chosen[partition_of(episode, partitions)]
         if len(ids) < EACH_PARTITION:
             ids.append(episode)
@@ -51,6 +51,8 @@ def spread_episodes(partitions: int) -> list[str]:
 async def test_two_replicas_send_each_claim_once_in_interchanges_that_never_collide(
     infra: Infra, topics: Topics, database: Any, tmp_path: Path
 ) -> None:
+    """Both replicas send a first wave; then the second leaves and the first sends a
+    second wave for every partition, its numbers going on in each partition's range."""
     async with (
         clearinghouse(Clearinghouse()) as stub,
         publishing(infra, topics) as publisher,
@@ -59,28 +61,51 @@ async def test_two_replicas_send_each_claim_once_in_interchanges_that_never_coll
         first = claims_service(infra, topics, database, stub, tmp_path / "first")
         second = claims_service(infra, topics, database, stub, tmp_path / "second")
         client = await stack.enter_async_context(running(first))
-        await stack.enter_async_context(running(second))
         partitions = first.settings.topic_partitions
-
-        async def split() -> bool:
-            mine, theirs = first.ownership.owned, second.ownership.owned
-            return bool(mine) and bool(theirs) and mine | theirs == set(range(partitions))
-
-        await eventually(split, timeout_s=60)
-        assert first.ownership.owned.isdisjoint(second.ownership.owned)
-
-        episodes = spread_episodes(partitions)
-        for episode in episodes:
-            await publish(publisher, *episode_inputs(episode, secondary=False))
-        claim_ids = {f"{episode}-1" for episode in episodes}
+        episodes: list[str] = []
 
         async def all_accepted() -> bool:
             stats = (await client.get("/stats")).json()
             return bool(stats["accepted"] == len(episodes))
 
-        # Accepted by the payer (277CA): sent, submitted, and both acknowledgments applied
-        # by each episode's owner at the mailbox reader's request.
-        await eventually(all_accepted, timeout_s=120)
+        async def send_wave(wave: int) -> None:
+            new = spread_episodes(partitions, wave)
+            episodes.extend(new)
+            for episode in new:
+                await publish(publisher, *episode_inputs(episode, secondary=False))
+            # Accepted by the payer (277CA): sent, submitted, and both acknowledgments
+            # applied by each episode's owner at the mailbox reader's request.
+            await eventually(all_accepted, timeout_s=120)
+
+        async with running(second):
+
+            async def split() -> bool:
+                mine, theirs = first.ownership.owned, second.ownership.owned
+                return bool(mine) and bool(theirs) and mine | theirs == set(range(partitions))
+
+            await eventually(split, timeout_s=60)
+            assert first.ownership.owned.isdisjoint(second.ownership.owned)
+            seconds = second.ownership.owned
+            await send_wave(1)
+            senders = {
+                "first" if document["partition"] in first.ownership.owned else "second"
+                async for document in database["interchanges"].find({})
+            }
+            assert senders == {"first", "second"}  # both replicas sent their own
+
+        async def took_over() -> bool:
+            return first.ownership.owned == set(range(partitions))
+
+        await eventually(took_over, timeout_s=60)
+        await send_wave(2)
+        later = [
+            document
+            async for document in database["interchanges"].find(
+                {"partition": {"$in": sorted(seconds)}}
+            )
+        ]
+        assert len(later) > len(seconds)  # the first sent for the second's partitions too
+
         stats = (await client.get("/stats")).json()
         assert (stats["claims"], stats["submitted"]) == (len(episodes), len(episodes))
         assert stats["clearinghouse_accepted"] == len(episodes)
@@ -93,13 +118,12 @@ async def test_two_replicas_send_each_claim_once_in_interchanges_that_never_coll
             for transaction in parse_837p(text).transactions
             for claim in transaction.claims
         )
-        assert sent == Counter(dict.fromkeys(claim_ids, 1))
+        assert sent == Counter({f"{episode}-1": 1 for episode in episodes})
         numbers = [parse_837p(text).envelope.control_number for text in stub.batches]
         assert len(numbers) == len(set(numbers))
 
         # One partition per interchange, numbered from that partition's range.
         span = MAX_CONTROL_NUMBER // partitions
-        senders = set()
         async for document in database["interchanges"].find({}):
             partition = document["partition"]
             icn = document["interchange_control_number"]
@@ -109,7 +133,5 @@ async def test_two_replicas_send_each_claim_once_in_interchanges_that_never_coll
             }
             assert document["done"]
             assert document["state"] == "sent"
-            senders.add("first" if partition in first.ownership.owned else "second")
-        assert senders == {"first", "second"}  # both replicas sent their own
 
     assert await topic_size(infra, topics.of(ClaimSubmitted)) == len(episodes)

@@ -31,8 +31,9 @@ episodes, numbered from that partition's range and recording the partition. So t
 writer of those episodes writes them (it applies the decisions directly: the adapter
 serialises writes to one aggregate within the process), and control numbers never
 collide. An unfinished interchange is finished by whoever owns its partition now. A
-round runs inside `ownership.working()` and checks each partition before it works on it,
-so a hand-over waits for the partition in flight.
+round runs inside `ownership.working()`, so a revocation waits until the round is done,
+and the round checks each partition before it works on it, so it stops at the first one
+being handed over.
 
 Which episodes to look at: the handlers that leave a claim to send name the episode
 (`queued`), and the round reads those by id. A sweep (a scan of the episodes for unsent
@@ -47,8 +48,9 @@ owner as a request (acknowledgment-requested) whose Idempotency-Key is the docum
 and the episode id, so a document read again is the same request, applied once. The
 document is recorded as processed and only then acknowledged. A document that names a
 claim whose submission is not recorded yet (step 5 pending) is left in the mailbox for
-the next poll. A document that cannot be parsed is
-recorded as unreadable (it is archived) and acknowledged, so it cannot block the rest.
+the next poll, and so is every later document about the same episodes (each episode
+hears its documents in mailbox order). A document that cannot be parsed is recorded as
+unreadable (it is archived) and acknowledged, so it cannot block the rest.
 """
 
 from __future__ import annotations

@@ -203,6 +203,7 @@ start_postgresql() {
     log "creating database $pg_db"
     "${psql[@]}" -d postgres -c "CREATE DATABASE $pg_db" >&2
   fi
+  "${psql[@]}" -d "$pg_db" -v ON_ERROR_STOP=1 -o /dev/null -f "$here/postgresql/ferretdb-indexes.sql" >&2
 }
 
 stop_postgresql() {

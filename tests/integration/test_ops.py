@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 from rcm_contracts.claims import ClaimClosed, ClaimOutcome
 from rcm_contracts.collections import EpisodeClosed, LedgerTotals
 from rcm_contracts.payments import PatientPaymentReceived, PaymentMethod
+from rcm_ops.preload import IdRewriter, clone_id, insert_copies, pending_outboxes, read_sources
 from rcm_ops.rawbench import kafka_baseline, mongo_baseline
 from rcm_ops.timeline import read_episode
 from rcm_shared.envelope import Envelope
@@ -228,3 +230,56 @@ async def test_raw_baselines_give_rates_and_latencies(infra: Infra) -> None:
         assert result.per_second > 0
         assert result.latency["count"] == count
         assert 0 <= result.latency["p50_ms"] <= result.latency["p95_ms"] <= result.latency["max_ms"]
+
+
+async def test_preload_clones_every_document_with_new_episode_ids(infra: Infra) -> None:
+    run = uuid.uuid4().hex[:8]
+    databases = [f"preload_{run}_claims", f"preload_{run}_collections"]
+    e1, e2 = "E00000000001a", "E00000000002b"
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_url)
+    try:
+        claims, collections = (client[name] for name in databases)
+        await claims["episodes"].insert_many(
+            [
+                {"_id": e1, "claims": [{"claim_id": f"{e1}-1"}], "outbox": []},
+                {"_id": e2, "claims": [{"claim_id": f"{e2}-1"}], "outbox": [{"id": "x"}]},
+            ]
+        )
+        await claims["batches"].insert_one({"_id": "B1", "claim_ids": [f"{e1}-1", f"{e2}-1"]})
+        await collections["accounts"].insert_one({"_id": e1, "episode_id": e1, "state": "closed"})
+        assert await pending_outboxes(client, databases) == 1  # the preload waits for 0
+        await claims["episodes"].update_one({"_id": e2}, {"$set": {"outbox": []}})
+        assert await pending_outboxes(client, databases) == 0
+
+        sources = await read_sources(client, [*databases, f"preload_{run}_absent"])
+        assert sorted((s.database, s.collection, len(s.documents)) for s in sources) == [
+            (databases[0], "batches", 1),
+            (databases[0], "episodes", 2),
+            (databases[1], "accounts", 1),
+        ]
+        done: list[int] = []
+        result = await insert_copies(
+            client, sources, IdRewriter([e1, e2]), 30, workers=3, on_progress=done.append
+        )
+        assert result.documents == sum(done) == 4 * 30
+        assert max(done) <= 25
+        assert dict(result.by_database) == {databases[0]: 90, databases[1]: 30}
+
+        assert await claims["episodes"].count_documents({}) == 2 + 60
+        copy = await claims["episodes"].find_one({"_id": clone_id(e2, 7)})
+        assert copy is not None
+        assert copy["claims"] == [{"claim_id": f"{clone_id(e2, 7)}-1"}]
+        batch = await claims["batches"].find_one({"_id": "B1~preload-30"})
+        assert batch is not None
+        assert batch["claim_ids"] == [f"{clone_id(e1, 30)}-1", f"{clone_id(e2, 30)}-1"]
+        account = await collections["accounts"].find_one({"episode_id": clone_id(e1, 12)})
+        assert account == {
+            "_id": clone_id(e1, 12),
+            "episode_id": clone_id(e1, 12),
+            "state": "closed",
+        }
+        assert await collections["accounts"].count_documents({"state": "closed"}) == 31
+    finally:
+        for name in databases:
+            await client.drop_database(name)
+        await client.close()

@@ -513,7 +513,8 @@ def command(
         0,
         min=0,
         help="First fill the stores with this many finished episodes (a warm-up batch "
-        "driven to the end, its documents cloned with new episode ids), then measure.",
+        "driven to the end, then its documents cloned with new episode ids while the "
+        "services are stopped), then measure; the warm-up is left out of the figures.",
     ),
     warmup: int = typer.Option(
         20, min=1, help="Preload: real episodes in the warm-up batch that is cloned."

@@ -32,7 +32,7 @@ from .ownership import Ownership
 from .relay import OutboxRelay
 from .requests import Replies, Reply, Requester
 from .settings import ServiceSettings
-from .store import AggregateStore, MongoAggregates, Outboxed, connect
+from .store import PENDING, AggregateStore, MongoAggregates, Outboxed, connect
 from .telemetry import Metrics, setup_tracing
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class Service:
     def _keep(self, store: Outboxed, collection: str, indexes: list[IndexModel] | None) -> None:
         self.stores.append(store)
         self.relay.watch(store)
-        self.indexes[collection] = indexes or []
+        self.indexes[collection] = [IndexModel(PENDING), *(indexes or [])]
 
     def subscribe(self, handlers: H, table: Subscriptions[H]) -> None:
         """Consume the events and requests of the service's subscription table (a module

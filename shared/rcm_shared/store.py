@@ -46,9 +46,12 @@ Document = dict[str, Any]
 # The trace an aggregate was created in. A change made outside any trace (an HTTP
 # command) continues it, so one episode is one trace across services and people.
 TRACE = "trace"
-HIDDEN = {"outbox": 0, TRACE: 0}
 # What the adapter keeps beside an aggregate's state.
-BOOKKEEPING = frozenset({"_id", "version", "applied", "outbox", TRACE})
+# `pending` marks an outbox with entries: the relay's sweep finds them by an indexed
+# equality (a filter on the outbox itself would read every document on FerretDB).
+PENDING = "pending"
+BOOKKEEPING = frozenset({"_id", "version", "applied", "outbox", PENDING, TRACE})
+HIDDEN = {"outbox": 0, PENDING: 0, TRACE: 0}
 tracer = trace.get_tracer(__name__)
 
 
@@ -175,6 +178,7 @@ class Outboxed:
                 "version": 1,
                 "applied": applied,
                 "outbox": entries,
+                PENDING: bool(entries),
                 TRACE: carrier.get("traceparent"),
             }
             try:
@@ -183,35 +187,41 @@ class Outboxed:
                 return False  # created concurrently: decide again on what is there
             return True
         guard: Document = {"_id": aggregate_id, "version": current["version"]}
-        update: Document = {"$set": change.set, "$inc": {"version": 1}}
+        update: Document = {"$set": dict(change.set), "$inc": {"version": 1}}
         pushes: Document = {}
         if entries:
             pushes["outbox"] = {"$each": entries}
+            update["$set"][PENDING] = True
         if applied:
             guard["applied"] = {"$ne": cause}
             pushes["applied"] = cause
         if pushes:
             update["$push"] = pushes
-        if not change.set:
+        if not update["$set"]:
             del update["$set"]
         result = await self.collection.update_one(guard, update)
         return result.modified_count == 1
 
     async def pending(self) -> list[Document]:
-        """Aggregates whose outbox still holds unpublished events (a scan: for sweeps)."""
-        cursor = self.collection.find({"outbox.0": {"$exists": True}}, {"outbox": 1})
-        return [document async for document in cursor]
+        """Aggregates whose outbox still holds unpublished events (for sweeps)."""
+        cursor = self.collection.find({PENDING: True}, {"outbox": 1})
+        return [document async for document in cursor if document["outbox"]]
 
     async def pending_of(self, aggregate_ids: list[str]) -> list[Document]:
-        """Those of these aggregates whose outbox holds unpublished events."""
-        query = {"_id": {"$in": aggregate_ids}, "outbox.0": {"$exists": True}}
-        return [document async for document in self.collection.find(query, {"outbox": 1})]
+        """Those of these aggregates whose outbox holds unpublished events, read by id."""
+        found = await asyncio.gather(
+            *(self.collection.find_one({"_id": id_}, {"outbox": 1}) for id_ in aggregate_ids)
+        )
+        return [document for document in found if document and document["outbox"]]
 
     async def mark_published(self, aggregate_id: str, entries: list[Document]) -> None:
         # The whole entries as read back: FerretDB's $pull matches exact values only.
         async with self.locked(aggregate_id):
+            current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 1})
+            rest = [entry for entry in (current or {}).get("outbox", []) if entry not in entries]
             await self.collection.update_one(
-                {"_id": aggregate_id}, {"$pullAll": {"outbox": entries}}
+                {"_id": aggregate_id},
+                {"$pullAll": {"outbox": entries}, "$set": {PENDING: bool(rest)}},
             )
 
 

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from rcm_shared.service import Service
 from rcm_shared.store import ControlNumbers, Document, MongoAggregates
@@ -39,7 +40,9 @@ def icn_key(interchange_control_number: int) -> str:
 
 class ClaimsStore:
     def __init__(self, service: Service) -> None:
-        self.episodes: MongoAggregates[Episode] = service.aggregates("episodes", Episode)
+        self.episodes: MongoAggregates[Episode] = service.aggregates(
+            "episodes", Episode, [IndexModel("has_unsent"), IndexModel("has_work")]
+        )
         database = service.database
         self.interchanges: AsyncCollection[Document] = database["interchanges"]
         self.mailbox: AsyncCollection[Document] = database["mailbox"]
@@ -53,14 +56,14 @@ class ClaimsStore:
     # --- episodes ---
 
     async def with_unsent_claims(self) -> list[str]:
-        """The ids of the episodes with a claim to send (a scan: the sender's sweep)."""
-        cursor = self.episodes.collection.find({"unsent.0": {"$exists": True}}, {"_id": 1})
+        """The ids of the episodes with a claim to send (the sender's sweep)."""
+        cursor = self.episodes.collection.find({"has_unsent": True}, {"_id": 1})
         return [str(document["_id"]) async for document in cursor]
 
     async def with_work(self, limit: int) -> list[Episode]:
-        """Episodes with claims in the biller's queue (a scan, bounded: a list view)."""
+        """Episodes with claims in the biller's queue (bounded: a list view)."""
         cursor = (
-            self.episodes.collection.find({"work.0": {"$exists": True}}, STATE_ONLY)
+            self.episodes.collection.find({"has_work": True}, STATE_ONLY)
             .sort("_id", 1)
             .limit(limit)
         )

@@ -316,6 +316,12 @@ class Account(Model):
         statement = self.open_statement
         return statement.statement_id if statement else None
 
+    # An indexed equality finds these on FerretDB too, where `$ne: None` reads every account.
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_open_statement(self) -> bool:
+        return self.open_statement is not None
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def invariant_holds(self) -> bool:

@@ -10,7 +10,7 @@ from rcm_shared.store import HIDDEN, Document, MongoAggregates
 
 from .domain import Account
 
-INDEXES = [IndexModel([("state", ASCENDING)]), IndexModel([("open_statement_id", ASCENDING)])]
+INDEXES = [IndexModel([("state", ASCENDING)]), IndexModel([("has_open_statement", ASCENDING)])]
 TOTAL_FIELDS = (
     "charges_cents",
     "payer_paid_cents",
@@ -35,7 +35,7 @@ class Accounts:
         return [Account.model_validate(document) async for document in cursor]
 
     async def with_open_statement(self, limit: int) -> list[Account]:
-        return await self._listed({"open_statement_id": {"$ne": None}}, limit)
+        return await self._listed({"has_open_statement": True}, limit)
 
     async def with_statements(self, limit: int) -> list[Account]:
         return await self._listed({"statements.0": {"$exists": True}}, limit)

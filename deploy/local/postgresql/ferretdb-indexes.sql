@@ -1,12 +1,12 @@
 -- FerretDB 1.24 filters with `_jsonb->'field' @> value` but builds btree indexes on
 -- `_jsonb->'field'`, which cannot serve `@>`: every query, by _id too, read the whole
--- table (docs/decisions.md §18). Each such index gets a GIN twin on the same expression,
--- which serves `@>`: an event trigger twins new indexes, and the loop at the end the
+-- table (docs/decisions.md §18). Each such index gets a GIN twin on the same expression
+-- (a compound index: on its first field), which serves `@>`: an event trigger twins new indexes, and the loop at the end the
 -- indexes made before it existed. Applied to FerretDB's database at every start.
 CREATE OR REPLACE FUNCTION rcm_gin_twin_of(btree oid) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   expression text := substring(
-    pg_get_indexdef(btree) FROM 'USING btree \(+(_jsonb -> ''[^'']*''::text)\)+$'
+    pg_get_indexdef(btree) FROM 'USING btree \(+(_jsonb -> ''[^'']*''::text)\)'
   );
 BEGIN
   IF expression IS NOT NULL THEN

@@ -171,6 +171,18 @@ class Episode(Model):
     def work(self) -> list[str]:
         return [c.claim_id for c in self.claims if c.work is not None]
 
+    # Flags beside the lists: an indexed equality is a lookup on FerretDB too, where a
+    # filter on a list's length reads every episode.
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_unsent(self) -> bool:
+        return bool(self.unsent)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_work(self) -> bool:
+        return bool(self.work)
+
     def claim(self, claim_id: str) -> Claim:
         for claim in self.claims:
             if claim.claim_id == claim_id:

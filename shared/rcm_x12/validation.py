@@ -5,16 +5,38 @@ pyx12 does not check money (an unbalanced 835 passes) and has no 5010 270/271 ma
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import threading
 
+import pyx12.map_if
 import pyx12.params
 import pyx12.x12n_document
 
 _LOGGER = "pyx12"
 # pyx12 reports through one global logger; serialise runs so reports do not mix.
 _LOCK = threading.Lock()
+
+
+# pyx12 parses its XML map (and code lists) again for every document: most of a claims
+# process's time went there. A map is not changed by a validation (the walker keeps the
+# counts), so each is parsed once per process.
+_load_map_file = pyx12.map_if.load_map_file
+
+
+@functools.cache
+def _cached_map(map_file: str, map_path: str | None) -> pyx12.map_if.map_if:
+    return _load_map_file(map_file, pyx12.params.params(), map_path)
+
+
+def _map(
+    map_file: str, param: pyx12.params.ParamsBase, map_path: str | None = None
+) -> pyx12.map_if.map_if:
+    return _cached_map(map_file, map_path)
+
+
+pyx12.map_if.load_map_file = _map
 
 
 class _Collector(logging.Handler):

@@ -46,7 +46,6 @@ DEFAULT_RENDERING = {
 
 class Settings(ClearinghouseSettings):
     service_name: str = "claims"
-    http_port: int = 8004
     batch_interval_s: float = Field(default=1.0, gt=0, le=3600)
     batch_max_claims: int = Field(default=500, ge=1, le=5000)
     batch_sweep_interval_s: float = Field(

@@ -8,7 +8,6 @@ import logging
 from pydantic import Field
 from rcm_shared.service import Service
 from rcm_shared.settings import ServiceSettings, load_settings
-from rcm_shared.topology import SERVICES
 
 from . import api, codesets
 from .handlers import SUBSCRIPTIONS, Handlers
@@ -16,12 +15,9 @@ from .store import case_store
 
 log = logging.getLogger(__name__)
 
-PORT = next(process.http_port for process in SERVICES if process.module == "rcm_coding")
-
 
 class Settings(ServiceSettings):
     service_name: str = "coding"
-    http_port: int = PORT
     queue_limit: int = Field(default=200, ge=1, le=1000, description="Most cases per GET /queue.")
 
 

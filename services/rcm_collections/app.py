@@ -5,19 +5,15 @@ from __future__ import annotations
 from pydantic import Field
 from rcm_shared.service import Service
 from rcm_shared.settings import ServiceSettings, load_settings
-from rcm_shared.topology import SERVICES
 
 from . import api
 from .domain import Rules
 from .handlers import SUBSCRIPTIONS, Handlers
 from .store import Accounts
 
-PORT = next(process.http_port for process in SERVICES if process.module == "rcm_collections")
-
 
 class Settings(ServiceSettings):
     service_name: str = "collections"
-    http_port: int = Field(default=PORT, ge=0, le=65535)
     small_balance_cents: int = Field(
         default=500, ge=0, description="A balance up to this is written off, not billed."
     )

@@ -8,19 +8,16 @@ from pydantic import Field
 from rcm_shared.clearinghouse import ClearinghouseClient, ClearinghouseSettings, X12Archive
 from rcm_shared.service import Service
 from rcm_shared.settings import load_settings
-from rcm_shared.topology import SERVICES
 
 from . import api, store
 from .domain import Requester
 from .handlers import SUBSCRIPTIONS, Handlers
 
-PORT = next(process.http_port for process in SERVICES if process.module == __package__)
 X12_TEXT = r"^[A-Za-z0-9](?:[A-Za-z0-9 .,&'/-]*[A-Za-z0-9.])?$"
 
 
 class Settings(ClearinghouseSettings):
     service_name: str = "eligibility"
-    http_port: int = PORT
     provider_name: str = Field(
         default="RCM MEDICAL GROUP",
         max_length=60,

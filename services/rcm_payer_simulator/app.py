@@ -36,7 +36,6 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(**{**ServiceSettings.model_config, "populate_by_name": True})
 
     service_name: str = PAYER_SIMULATOR.name
-    http_port: int = Field(default=PAYER_SIMULATOR.http_port, ge=0, le=65535)
     seed: int = Field(default=20261125, validation_alias=AliasChoices("RCM_SIMULATOR_SEED"))
     ack_delay_s: float = Field(
         default=0.2,

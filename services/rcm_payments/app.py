@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
 from rcm_shared.clearinghouse import ClearinghouseClient, ClearinghouseSettings, X12Archive
 from rcm_shared.service import Service
 from rcm_shared.settings import load_settings
-from rcm_shared.topology import SERVICES
 
 from . import api
 from .handlers import SUBSCRIPTIONS, Handlers
 from .mailbox import SINGLETON, Mailbox
 from .store import PaymentsStore
 
-PORT = next(process.http_port for process in SERVICES if process.name == "payments")
-
 
 class Settings(ClearinghouseSettings):
     service_name: str = "payments"
-    http_port: int = Field(default=PORT, ge=0, le=65535)
 
 
 def build(settings: Settings) -> Service:

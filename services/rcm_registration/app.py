@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from rcm_shared.service import Service
 from rcm_shared.settings import ServiceSettings, load_settings
-from rcm_shared.topology import SERVICES
 
 from . import api
 from .handlers import SUBSCRIPTIONS, Handlers
 from .store import episodes
 
-PORT = next(process.http_port for process in SERVICES if process.module == __package__)
-
 
 class Settings(ServiceSettings):
     service_name: str = "registration"
-    http_port: int = PORT
 
 
 def build(settings: Settings) -> Service:

@@ -7,10 +7,14 @@ MONGODB_URL, OTEL_EXPORTER_OTLP_ENDPOINT); the platform's own knobs start with R
 from __future__ import annotations
 
 import sys
-from typing import TypeVar
+from typing import Self, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .topology import PROCESSES
+
+PORTS = {process.name: process.http_port for process in PROCESSES}
 
 
 class ServiceSettings(BaseSettings):
@@ -32,7 +36,9 @@ class ServiceSettings(BaseSettings):
         default="", pattern=r"^([a-z0-9-]+\.)?$", description="Namespaces topics, e.g. 'test-7.'."
     )
     http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8000, ge=0, le=65535)
+    http_port: int = Field(
+        default=0, ge=0, le=65535, description="Defaults to the service's port in topology."
+    )
     otlp_endpoint: str | None = Field(
         default=None,
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "RCM_OTLP_ENDPOINT"),
@@ -48,6 +54,14 @@ class ServiceSettings(BaseSettings):
     )
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
     request_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _port_from_topology(self) -> Self:
+        if "http_port" not in self.model_fields_set:
+            port = PORTS.get(self.service_name)
+            if port is not None:
+                object.__setattr__(self, "http_port", port)  # frozen: set while validating
+        return self
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def test_bad_configuration_exits_with_a_clear_message() -> None:
     result = subprocess.run(
@@ -25,3 +27,16 @@ def test_bad_configuration_exits_with_a_clear_message() -> None:
     assert "KAFKA_BOOTSTRAP_SERVERS: Value error, expected host:port" in result.stderr
     assert "MONGODB_URL: Value error, must start with mongodb://" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_service_listens_on_its_topology_port_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rcm_claims.app import Settings
+    from rcm_shared.topology import SERVICES
+
+    monkeypatch.delenv("RCM_HTTP_PORT", raising=False)
+    claims = next(process for process in SERVICES if process.name == "claims")
+    assert Settings().http_port == claims.http_port
+    monkeypatch.setenv("RCM_HTTP_PORT", "18004")
+    assert Settings().http_port == 18004

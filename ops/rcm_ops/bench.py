@@ -293,6 +293,8 @@ DEFINITIONS = {
     "clearinghouse exchange + mailbox polling and counts as machine",
     "end_to_end.human": "per closed episode: sum of the human (bot) hops on that path",
     "end_to_end.wall": "per closed episode: episode-closed - appointment-scheduled",
+    "run.events_to_kafka_burst": "platform events/s over the raw Kafka burst's messages/s "
+    "of the same run: the share of the broker's capacity the platform uses",
     "episodes_per_s": "closed episodes / run window (first appointment-scheduled to last "
     "episode-closed, from ce_time)",
     "events_per_s": "events of the run (all rcm.* topics of the run's prefix, no dead "
@@ -430,6 +432,11 @@ def report_of(
         for name, usage in (summary.get("resources") or {}).items()
     }
     report["baselines"] = {name: b.as_json() for name, b in raw.items()}
+    burst = raw.get("kafka_burst")
+    events_per_s = report["run"]["events_per_s"]
+    report["run"]["events_to_kafka_burst"] = (
+        round(events_per_s / burst.per_second, 5) if burst and events_per_s else None
+    )
     report["preload"] = preload
     report["definitions"] = DEFINITIONS
     return report
@@ -451,6 +458,10 @@ def render(report: Mapping[str, Any], console: Console) -> None:
         f"{run['events_per_s']} events/s (run {run['run_id']}, simulator delays 0"
         f"{per_service}{at})"
     )
+    if run.get("events_to_kafka_burst") is not None:
+        console.print(
+            f"platform events/s = {run['events_to_kafka_burst']:.3%} of raw Kafka's burst msg/s"
+        )
     if preload.get("episodes"):
         console.print(
             f"preload: {preload['episodes']} finished episodes ({preload['warmup_episodes']} "

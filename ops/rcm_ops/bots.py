@@ -740,7 +740,14 @@ class Patients:
             if response.status_code == 201:
                 self.ledger.counts["payment-plans"] += 1
         for payment in choice.payments:
-            response = await self.payments.request("POST", "/patient-payments", json=payment.body())
+            # The payment's id as Idempotency-Key: a retry after a 503 is the same request,
+            # answered 201 again if the first went through.
+            response = await self.payments.request(
+                "POST",
+                "/patient-payments",
+                json=payment.body(),
+                headers={"Idempotency-Key": payment.payment_id},
+            )
             _require(response, f"payment {payment.payment_id}", ok=(200, 201))
             if response.status_code == 201:
                 log.info("patient: paid %s cents for %s", payment.amount_cents, episode_id)

@@ -32,7 +32,7 @@ from .ownership import Ownership
 from .relay import OutboxRelay
 from .requests import Replies, Reply, Requester
 from .settings import ServiceSettings
-from .store import PENDING, AggregateStore, MongoAggregates, Outboxed, connect
+from .store import PENDING, MongoAggregates, Outboxed, connect
 from .telemetry import Metrics, setup_tracing
 
 log = logging.getLogger(__name__)
@@ -97,12 +97,6 @@ class Service:
         aggregates = MongoAggregates(self.database, collection, f"rcm/{self.name}", model)
         self._keep(aggregates, collection, indexes)
         return aggregates
-
-    def store(self, collection: str, indexes: list[IndexModel] | None = None) -> AggregateStore:
-        """An untyped aggregate collection, for services not yet on the typed port."""
-        store = AggregateStore(self.database, collection, source=f"rcm/{self.name}")
-        self._keep(store, collection, indexes)
-        return store
 
     def _keep(self, store: Outboxed, collection: str, indexes: list[IndexModel] | None) -> None:
         self.stores.append(store)

@@ -86,14 +86,12 @@ def outbox_entry(event: Event, source: str, event_id: str | None = None) -> Docu
 
 @dataclass
 class Change:
-    """What an untyped decision does to an aggregate: new field values and events."""
+    """What a decision does to the stored document: new field values and events."""
 
     set: Document = field(default_factory=dict)
     events: Sequence[Event] = ()
 
 
-# The untyped decisions of services not yet on the typed port (aggregates.Decide).
-Decide = Callable[[Document | None], Change | None]
 RawDecide = Callable[[Document | None], tuple[Document | None, Sequence[Event], Any]]
 
 
@@ -254,26 +252,6 @@ class MongoAggregates(Outboxed, Generic[A]):
 
         outcome, document, result = await self._apply(aggregate_id, raw, cause)
         return Applied(outcome, self._load(document), result)
-
-
-class AggregateStore(Outboxed):
-    """Untyped aggregates: `decide` gets the document and returns a `Change` (or None)."""
-
-    async def get(self, aggregate_id: str) -> Document | None:
-        return await self.collection.find_one({"_id": aggregate_id}, HIDDEN)
-
-    async def apply(
-        self,
-        aggregate_id: str,
-        decide: Decide,
-        event_id: str | None = None,
-    ) -> Outcome:
-        def raw(document: Document | None) -> tuple[Document | None, Sequence[Event], Any]:
-            change = decide(document)
-            return (None, (), None) if change is None else (change.set, change.events, None)
-
-        outcome, _, _ = await self._apply(aggregate_id, raw, event_id)
-        return outcome
 
 
 class ControlNumbers:

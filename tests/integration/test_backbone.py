@@ -14,14 +14,16 @@ from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 from rcm_contracts.payments import PatientPaymentReceived, PaymentMethod
+from rcm_shared.aggregates import Decision, Outcome
 from rcm_shared.envelope import Envelope
 from rcm_shared.errors import PermanentError
 from rcm_shared.kafka import Consumer, EventPublisher, Topics, make_broker
 from rcm_shared.ownership import Ownership
 from rcm_shared.relay import OutboxRelay
-from rcm_shared.store import AggregateStore, Change, ControlNumbers, Outcome
+from rcm_shared.store import ControlNumbers, MongoAggregates
 from rcm_shared.telemetry import setup_tracing
 
 from tests.conftest import REPO, Infra
@@ -31,6 +33,14 @@ from .helpers import eventually, headers_of, read_topic
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 6  # the local broker's default for topics it creates
+
+
+class Ledger(BaseModel):
+    """A stand-in aggregate state for the store's tests."""
+
+    paid: int = 0
+    items: list[int] = []
+    last: int | None = None
 
 
 def payment(episode: str, cents: int = 1500) -> PatientPaymentReceived:
@@ -93,17 +103,22 @@ CRASHING_WRITER = textwrap.dedent(
     from datetime import UTC, datetime
     from pymongo import AsyncMongoClient
     from rcm_contracts.payments import PatientPaymentReceived, PaymentMethod
-    from rcm_shared.store import AggregateStore, Change
+    from pydantic import BaseModel
+    from rcm_shared.aggregates import Decision
+    from rcm_shared.store import MongoAggregates
+
+    class Ledger(BaseModel):
+        paid: int = 0
 
     async def main() -> None:
         url, database, episode = sys.argv[1:4]
         client = AsyncMongoClient(url, tz_aware=True)
-        store = AggregateStore(client[database], "accounts", source="rcm/test")
+        store = MongoAggregates(client[database], "accounts", "rcm/test", Ledger)
         event = PatientPaymentReceived(
             episode_id=episode, payment_id="pay-crash", amount_cents=2500,
             method=PaymentMethod.CASH, received_at=datetime.now(UTC),
         )
-        await store.apply(episode, lambda _: Change(set={"paid": 2500}, events=[event]))
+        await store.apply(episode, lambda _: Decision(Ledger(paid=2500), [event]))
         os.kill(os.getpid(), signal.SIGKILL)  # dies after the write, before any publish
 
     asyncio.run(main())
@@ -129,7 +144,7 @@ async def test_crash_between_write_and_publish_loses_no_event(
     broker = make_broker(infra.kafka, "test-relay")
     await broker.start()
     try:
-        store = AggregateStore(database, "accounts", source="rcm/test")
+        store = MongoAggregates(database, "accounts", "rcm/test", Ledger)
         relay = OutboxRelay([store], EventPublisher(broker, topics))
         assert await relay.drain() == 1
         assert await relay.drain() == 0
@@ -143,7 +158,7 @@ async def test_crash_between_write_and_publish_loses_no_event(
 
 async def test_duplicate_delivery_applies_once(infra: Infra, topics: Topics, database: Any) -> None:
     broker = make_broker(infra.kafka, "test-duplicates")
-    store = AggregateStore(database, "ledgers", source="rcm/test")
+    store = MongoAggregates(database, "ledgers", "rcm/test", Ledger)
     consumer = Consumer(
         broker, topics, ownership=Ownership(PARTITIONS), group_id=f"{topics.prefix}ledger"
     )
@@ -151,11 +166,12 @@ async def test_duplicate_delivery_applies_once(infra: Infra, topics: Topics, dat
 
     @consumer.on(PatientPaymentReceived)
     async def post(envelope: Envelope[PatientPaymentReceived]) -> None:
-        def decide(ledger: dict[str, Any] | None) -> Change:
-            paid = (ledger or {}).get("patient_paid", 0) + envelope.data.amount_cents
-            return Change(set={"patient_paid": paid})
+        def decide(ledger: Ledger | None) -> Decision[Ledger, None]:
+            paid = (ledger.paid if ledger else 0) + envelope.data.amount_cents
+            return Decision(Ledger(paid=paid))
 
-        handled.append(await store.apply(envelope.data.episode_id, decide, envelope.id))
+        applied = await store.apply(envelope.data.episode_id, decide, cause=envelope.id)
+        handled.append(applied.outcome)
 
     first = Envelope(data=payment("ep-dup", 1000), source="rcm/test")
     second = Envelope(data=payment("ep-dup", 700), source="rcm/test")
@@ -174,10 +190,9 @@ async def test_duplicate_delivery_applies_once(infra: Infra, topics: Topics, dat
         await broker.stop()
 
     assert handled == [Outcome.APPLIED, Outcome.DUPLICATE, Outcome.APPLIED, Outcome.DUPLICATE]
-    ledger = await store.get("ep-dup")
-    assert ledger is not None
-    assert ledger["patient_paid"] == 1700
-    assert ledger["applied"] == [first.id, second.id]
+    assert await store.get("ep-dup") == Ledger(paid=1700)
+    stored = await database["ledgers"].find_one({"_id": "ep-dup"})
+    assert stored["applied"] == [first.id, second.id]
 
 
 async def test_poison_messages_go_to_dead_letters_and_the_flow_goes_on(
@@ -286,7 +301,7 @@ async def test_transient_database_error_is_retried_not_dead_lettered(
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         f"mongodb://127.0.0.1:{proxy_port}/", serverSelectionTimeoutMS=300, tz_aware=True
     )
-    store = AggregateStore(client[database.name], "ledgers", source="rcm/test")
+    store = MongoAggregates(client[database.name], "ledgers", "rcm/test", Ledger)
     broker = make_broker(infra.kafka, "test-transient")
     consumer = Consumer(
         broker,
@@ -306,8 +321,8 @@ async def test_transient_database_error_is_retried_not_dead_lettered(
             proxy.is_open = True  # the outage ends after one redelivery round
         await store.apply(
             envelope.data.episode_id,
-            lambda _: Change(set={"patient_paid": envelope.data.amount_cents}),
-            envelope.id,
+            lambda _: Decision(Ledger(paid=envelope.data.amount_cents)),
+            cause=envelope.id,
         )
 
     sent = Envelope(data=payment("ep-t", 4200), source="rcm/test")
@@ -329,7 +344,7 @@ async def test_transient_database_error_is_retried_not_dead_lettered(
     # redelivered, and went through once the driver saw the database back (4th or later).
     assert attempts >= 4
     document = await database["ledgers"].find_one({"_id": "ep-t"})
-    assert document["patient_paid"] == 4200
+    assert document["paid"] == 4200
     assert document["applied"] == [sent.id]
     assert not await _topic_exists(infra.kafka, f"{topics.of(PatientPaymentReceived)}.dlq")
 
@@ -344,20 +359,21 @@ async def _topic_exists(bootstrap: str, topic: str) -> bool:
 
 
 async def test_concurrent_changes_of_one_aggregate_all_count(database: Any) -> None:
-    """FerretDB (SQLite) lets two guarded updates both win; the store must not lose one."""
-    store = AggregateStore(database, "counters_of_changes", source="rcm/test")
+    """FerretDB lets two guarded updates both win; within the owner's process the store
+    must not lose one of several changes to one aggregate made at once."""
+    store = MongoAggregates(database, "counters_of_changes", "rcm/test", Ledger)
 
-    def add(item: int) -> Callable[[dict[str, Any] | None], Change]:
-        def decide(current: dict[str, Any] | None) -> Change:
-            items = [*(current or {}).get("items", []), item]
-            return Change(set={"items": items}, events=[payment("ep-many", 100 + item)])
+    def add(item: int) -> Callable[[Ledger | None], Decision[Ledger, None]]:
+        def decide(current: Ledger | None) -> Decision[Ledger, None]:
+            items = [*(current.items if current else []), item]
+            return Decision(Ledger(items=items), [payment("ep-many", 100 + item)])
 
         return decide
 
-    outcomes = await asyncio.gather(
-        *(store.apply("ep-many", add(n), event_id=f"e{n}") for n in range(12))
+    applied = await asyncio.gather(
+        *(store.apply("ep-many", add(n), cause=f"e{n}") for n in range(12))
     )
-    assert set(outcomes) == {Outcome.APPLIED}
+    assert {a.outcome for a in applied} == {Outcome.APPLIED}
     document = await store.collection.find_one({"_id": "ep-many"})
     assert document is not None
     assert sorted(document["items"]) == list(range(12))
@@ -391,16 +407,16 @@ async def test_changes_outside_a_trace_continue_the_aggregates_trace(
     """HTTP commands carry no trace: they continue the one the aggregate was created in,
     so an episode's events, command after command, form one trace."""
     setup_tracing("test-commands", None)
-    store = AggregateStore(database, "commands", source="rcm/test")
+    store = MongoAggregates(database, "commands", "rcm/test", Ledger)
 
-    def pay(cents: int) -> Callable[[dict[str, Any] | None], Change]:
-        return lambda _current: Change(set={"last": cents}, events=[payment("ep-tr", cents)])
+    def pay(cents: int) -> Callable[[Ledger | None], Decision[Ledger, None]]:
+        return lambda _current: Decision(Ledger(last=cents), [payment("ep-tr", cents)])
 
     await store.apply("ep-tr", pay(100))  # opens the aggregate: a new trace
     await store.apply("ep-tr", pay(200))  # a later command: the same trace
-    assert await store.get("ep-tr") == {
-        "_id": "ep-tr", "version": 2, "applied": [], "last": 200,
-    }  # fmt: skip
+    assert await store.get("ep-tr") == Ledger(last=200)
+    stored = await database["commands"].find_one({"_id": "ep-tr"}, {"version": 1, "applied": 1})
+    assert stored == {"_id": "ep-tr", "version": 2, "applied": []}
 
     broker = make_broker(infra.kafka, "test-commands")
     await broker.start()

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rcm_shared.clearinghouse import ClearinghouseClient, ClearinghouseSettings, X12Archive
-from rcm_shared.errors import is_transient
 from rcm_shared.service import Service
 from rcm_shared.settings import load_settings
 from rcm_x12 import (
@@ -24,8 +21,6 @@ from . import api, edi
 from .handlers import SUBSCRIPTIONS, Handlers
 from .jobs import BatchSender, MailboxPoller
 from .store import ClaimsStore
-
-log = logging.getLogger(__name__)
 
 
 class ProviderName(BaseModel):
@@ -129,26 +124,8 @@ def build(settings: Settings) -> Service:
 
     # Every replica sends for the partitions it owns (not a singleton); partitions just
     # assigned are swept for what their former owner left.
-    assigned = service.ownership.on_assigned
-
-    def on_assigned() -> None:
-        assigned()
-        sender.sweep_soon()
-
-    service.ownership.on_assigned = on_assigned
-
-    async def claim_batches() -> None:
-        while True:
-            try:
-                await sender.run_once()
-            except Exception as error:
-                if is_transient(error):
-                    log.warning("claim-batches: %r (retrying)", error)
-                else:
-                    log.exception("claim-batches round failed")
-            await asyncio.sleep(settings.batch_interval_s)
-
-    service.background.append(claim_batches)
+    service.ownership.on_assigned.append(sender.sweep_soon)
+    service.in_every_replica("claim-batches", settings.batch_interval_s, sender.run_once)
     poller = MailboxPoller(store, client(), service.ask)
     service.singleton("claims-mailbox", settings.mailbox_poll_s, poller.poll_once)
     return service

@@ -37,7 +37,7 @@ class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, partitions: int) -> None:
         self.partitions = partitions
         self.owned: frozenset[int] = frozenset()  # partition numbers, the same on every topic
-        self.on_assigned: Callable[[], None] = lambda: None
+        self.on_assigned: list[Callable[[], None]] = []  # e.g. sweeps for what was left
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -69,4 +69,5 @@ class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
         self.owned = frozenset(partition.partition for partition in assigned)
         log.info("owning partitions %s", sorted(self.owned))
-        self.on_assigned()
+        for listener in self.on_assigned:
+            listener()

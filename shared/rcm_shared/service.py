@@ -82,7 +82,7 @@ class Service:
         self.relay = OutboxRelay(
             self.stores, self.publisher, settings.relay_interval_s, owns=self.ownership.owns
         )
-        self.ownership.on_assigned = self.relay.sweep_soon
+        self.ownership.on_assigned.append(self.relay.sweep_soon)
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         # Closed after the broker stopped, when no handler can use them any more.
         self.closers: list[Callable[[], Awaitable[None]]] = []
@@ -118,11 +118,25 @@ class Service:
     ) -> None:
         """A job that runs every `interval_s` in exactly one replica: the one that owns
         the partition its name hashes to. A hand-over waits until a round is done."""
+        self._repeat(name, interval_s, step, lambda: self.ownership.holds(name))
 
+    def in_every_replica(
+        self, name: str, interval_s: float, step: Callable[[], Coroutine[Any, Any, Any]]
+    ) -> None:
+        """A job that runs every `interval_s` in each replica, for what that replica owns."""
+        self._repeat(name, interval_s, step, lambda: True)
+
+    def _repeat(
+        self,
+        name: str,
+        interval_s: float,
+        step: Callable[[], Coroutine[Any, Any, Any]],
+        runs_here: Callable[[], bool],
+    ) -> None:
         async def loop() -> None:
             while True:
                 async with self.ownership.working():
-                    if self.ownership.holds(name):
+                    if runs_here():
                         try:
                             await step()
                         except Exception as error:

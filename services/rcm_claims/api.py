@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from rcm_contracts.base import Id
 from rcm_contracts.claims import ClaimCorrectionRequested, DenialAcceptanceRequested
@@ -66,7 +66,6 @@ def router(
     async def correct(
         claim_id: str,
         body: BillerAction,
-        response: Response,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """A rejected claim goes again as a new original claim; a denied one is replaced
@@ -76,8 +75,7 @@ def router(
             episode_id=episode_id, requested_by=body.biller_id, claim_id=claim_id, note=body.note
         )
         reply = await service.ask(request, idempotency_key)
-        response.status_code = reply.status
-        return reply.body
+        return reply.response()
 
     @api.post("/claims/{claim_id}/accept-denial")
     async def accept_denial(

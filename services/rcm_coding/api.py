@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from rcm_contracts.base import Id
 from rcm_contracts.coding import CaseAssignmentRequested, CodedLine, CodesSubmissionRequested
@@ -78,7 +77,7 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
                 reply = await service.ask(request, key)
             except Conflict:
                 continue  # taken by another coder meanwhile
-            return JSONResponse(reply.body, status_code=reply.status)
+            return reply.response()
         return Response(status_code=204)
 
     @api.get("/cases/{case_id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from rcm_contracts.base import Id
 from rcm_contracts.collections import PaymentPlanRequested, WriteOffReason, WriteOffRequested
@@ -97,7 +97,6 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
     async def create_payment_plan(
         episode_id: str,
         body: PaymentPlanRequest,
-        response: Response,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """201 with the plan this request made; 200 with the same plan asked for again."""
@@ -107,14 +106,12 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
             installments=body.installments,
         )
         reply = await service.ask(request, idempotency_key)
-        response.status_code = reply.status
-        return reply.body
+        return reply.response()
 
     @api.post("/accounts/{episode_id}/write-offs")
     async def write_off(
         episode_id: str,
         body: WriteOffRequest,
-        response: Response,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """201 with the write-off this request made; 200 with the same one sent again."""
@@ -126,7 +123,6 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
             write_off_id=body.write_off_id,
         )
         reply = await service.ask(request, idempotency_key)
-        response.status_code = reply.status
-        return reply.body
+        return reply.response()
 
     return api

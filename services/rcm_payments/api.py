@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 from rcm_contracts.base import Id
 from rcm_contracts.payments import (
@@ -42,7 +42,7 @@ def router(service: Service, store: PaymentsStore) -> APIRouter:
 
     @api.post("/patient-payments", status_code=201)
     async def receive_patient_payment(
-        body: PatientPaymentRequest, response: Response, idempotency_key: IdempotencyKey = None
+        body: PatientPaymentRequest, idempotency_key: IdempotencyKey = None
     ) -> Any:
         """201 for a new payment; 200 with the stored one when it is sent again; 409 for
         another payment under a used payment_id. A retry under the same Idempotency-Key
@@ -55,8 +55,7 @@ def router(service: Service, store: PaymentsStore) -> APIRouter:
             method=body.method,
         )
         reply = await service.ask(request, idempotency_key)
-        response.status_code = reply.status
-        return reply.body
+        return reply.response()
 
     @api.get("/unpostables")
     async def open_unpostables(

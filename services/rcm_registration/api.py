@@ -20,7 +20,6 @@ from rcm_contracts.registration import ClinicalDocumentation, Person
 from rcm_shared.aggregates import Aggregates
 from rcm_shared.clock import utc_now
 from rcm_shared.errors import NotFound
-from rcm_shared.requests import Reply
 from rcm_shared.service import Service
 
 from .domain import (
@@ -110,10 +109,6 @@ class CancelRequest(Request):
     reason: str = Field(min_length=1, max_length=200)
 
 
-def _answer(reply: Reply) -> JSONResponse:
-    return JSONResponse(reply.body, status_code=reply.status)
-
-
 def _episode_id(episode_id: str) -> str:
     """Only ids registration made name an episode; the owner need not be asked of others."""
     if not re.fullmatch(EPISODE_ID, episode_id):
@@ -141,7 +136,7 @@ def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
             rendering_provider_npi=body.rendering_provider_npi,
             visit_type=body.visit_type,
         )
-        return _answer(await service.ask(request, idempotency_key))
+        return (await service.ask(request, idempotency_key)).response()
 
     @api.post("/episodes/{episode_id}/registration", response_model=Episode)
     async def register(episode_id: str, body: RegistrationRequest) -> JSONResponse:
@@ -152,7 +147,7 @@ def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
             guarantor_id=body.guarantor_id,
             coverages=body.coverages,
         )
-        return _answer(await service.ask(request))
+        return (await service.ask(request)).response()
 
     @api.put("/episodes/{episode_id}/coverages", response_model=Episode)
     async def coverages(episode_id: str, body: CoveragesRequest) -> JSONResponse:
@@ -161,14 +156,14 @@ def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
             requested_by=REQUESTED_BY,
             coverages=body.coverages,
         )
-        return _answer(await service.ask(request))
+        return (await service.ask(request)).response()
 
     @api.post("/episodes/{episode_id}/check-in", response_model=Episode)
     async def check_in(episode_id: str) -> JSONResponse:
         request = contracts.CheckInRequested(
             episode_id=_episode_id(episode_id), requested_by=REQUESTED_BY
         )
-        return _answer(await service.ask(request))
+        return (await service.ask(request)).response()
 
     @api.post("/episodes/{episode_id}/encounter", response_model=Episode)
     async def encounter(episode_id: str, body: EncounterRequest) -> JSONResponse:
@@ -179,14 +174,14 @@ def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
             rendering_provider_npi=body.rendering_provider_npi,
             documentation=body.documentation,
         )
-        return _answer(await service.ask(request))
+        return (await service.ask(request)).response()
 
     @api.post("/episodes/{episode_id}/cancel", response_model=Episode)
     async def cancel(episode_id: str, body: CancelRequest) -> JSONResponse:
         request = contracts.CancellationRequested(
             episode_id=_episode_id(episode_id), requested_by=REQUESTED_BY, reason=body.reason
         )
-        return _answer(await service.ask(request))
+        return (await service.ask(request)).response()
 
     @api.get("/episodes/{episode_id}")
     async def get(episode_id: str) -> Episode:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from rcm_contracts import Request
@@ -49,6 +50,10 @@ class Reply:
 
     status: int
     body: Any
+
+    def response(self) -> JSONResponse:
+        """The answer as the HTTP response: the owner's status and body."""
+        return JSONResponse(self.body, status_code=self.status)
 
 
 class Replies:

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import IllegalStateError, TopicAlreadyExistsError
+from aiokafka.structs import TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -139,9 +140,10 @@ class Consumer:
 
     Messages come in batches. A batch is split by key (aggregate): one key's messages
     are handled in order, different keys at once. Only messages of partitions this
-    process still owns are handled (rcm_shared.ownership). The offsets are committed
-    after the whole batch is handled or dead-lettered; a transient failure that outlasts
-    its retries rewinds the batch, and the handlers' idempotence absorbs the repeats.
+    process still owns are handled (rcm_shared.ownership); the others are rewound for
+    their new owner. The offsets are committed after the whole batch is handled or
+    dead-lettered; a transient failure that outlasts its retries rewinds the batch, and
+    the handlers' idempotence absorbs the repeats.
     A request (rcm_contracts.Request) is answered whether it is applied or refused.
     """
 
@@ -209,9 +211,18 @@ class Consumer:
         records = records if isinstance(records, tuple) else (records,)
         async with self.ownership.working():
             by_key: dict[bytes | None, list[Any]] = {}
+            not_ours: dict[TopicPartition, int] = {}
             for record in records:
-                if record.partition in self.ownership.owned:  # else: no longer ours
+                if record.partition in self.ownership.owned:
                     by_key.setdefault(record.key, []).append(record)
+                else:
+                    where = TopicPartition(record.topic, record.partition)
+                    not_ours[where] = min(record.offset, not_ours.get(where, record.offset))
+            # Revoked while fetched: rewind, or the ack after this batch would commit past
+            # them while the revocation waits, and their new owner would never see them.
+            for where, offset in not_ours.items():
+                with contextlib.suppress(IllegalStateError):  # the revocation is complete
+                    message.consumer.seek(where, offset)
             limit = asyncio.Semaphore(self.MAX_CONCURRENT_KEYS)
 
             async def in_order(group: list[Any]) -> None:

@@ -36,8 +36,8 @@ from rcm_contracts.registration import (
     Relationship,
 )
 from rcm_shared.aggregates import Decision
-from rcm_shared.envelope import describe
 from rcm_shared.errors import Conflict, Invalid, PermanentError
+from rcm_shared.redact import problems
 from rcm_x12 import Coverage as X12Coverage
 from rcm_x12 import (
     EligibilityInquiry,
@@ -303,7 +303,7 @@ def inquiries(
             )
         except ValidationError as error:
             raise Invalid(
-                f"coverage {coverage.coverage_id} cannot be asked about in X12: {describe(error)}"
+                f"coverage {coverage.coverage_id} cannot be asked about in X12: {problems(error)}"
             ) from None
         asked.append((coverage, inquiry))
     return asked

@@ -41,8 +41,8 @@ from rcm_contracts.payments import (
 )
 from rcm_contracts.registration import CoverageRank
 from rcm_shared.aggregates import Decision
-from rcm_shared.envelope import describe
 from rcm_shared.errors import Conflict, Invalid, NotFound
+from rcm_shared.redact import problems
 from rcm_x12 import Remittance as X12Remittance
 from rcm_x12 import RemittanceClaim, check_835_balance, parse_835
 
@@ -371,7 +371,7 @@ def posting_of(
             posted_at=now,
         )
     except ValidationError as error:
-        raise NotPostable(f"claim {claim.claim_id}: {describe(error)}") from None
+        raise NotPostable(f"claim {claim.claim_id}: {problems(error)}") from None
     except ValueError:  # a CAS group that is none of CO, PR, OA, PI
         groups = sorted({a.group for a in claim.adjustments})
         raise NotPostable(f"claim {claim.claim_id}: adjustment groups {groups}") from None

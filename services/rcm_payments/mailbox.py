@@ -18,7 +18,7 @@ from rcm_contracts.payments import RemittancePostingRequested
 from rcm_shared.aggregates import Aggregates
 from rcm_shared.clearinghouse import ClearinghouseClient
 from rcm_shared.clock import Clock, utc_now
-from rcm_shared.envelope import describe
+from rcm_shared.redact import problems
 from rcm_shared.requests import Reply
 from rcm_x12 import X12Error
 
@@ -81,7 +81,7 @@ class Mailbox:
             await self._unreadable(document_id, str(error))
         except ValidationError as error:
             log.warning("835 %s carries values out of range", document_id)
-            await self._unreadable(document_id, describe(error))
+            await self._unreadable(document_id, problems(error))
         else:
             for transaction in transactions:
                 request = RemittancePostingRequested(requested_by=READER, transaction=transaction)

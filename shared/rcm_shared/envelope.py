@@ -15,13 +15,15 @@ from typing import Generic, TypeVar
 from pydantic import ValidationError
 from rcm_contracts import CATALOG, Event
 
+from .redact import Redacted, problems
+
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
 E = TypeVar("E", bound=Event)
 
 
-class InvalidEnvelope(ValueError):
+class InvalidEnvelope(Redacted, ValueError):
     """A message that is not a well-formed v1 CloudEvent of a known type: permanent."""
 
 
@@ -62,14 +64,6 @@ def _text(headers: dict[str, str | bytes], name: str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-def describe(error: ValidationError) -> str:
-    """The validation problems without the offending values, which may be patient data."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}"
-        for problem in error.errors(include_input=False, include_url=False)
-    )
-
-
 def decode(
     headers: dict[str, str | bytes], value: bytes, expected: type[E] | None = None
 ) -> Envelope[E]:
@@ -88,7 +82,7 @@ def decode(
     try:
         data = model.model_validate_json(value)
     except ValidationError as error:
-        raise InvalidEnvelope(f"invalid {event_type}: {describe(error)}") from None
+        raise InvalidEnvelope(f"invalid {event_type}: {problems(error)}") from None
     try:
         time = datetime.fromisoformat(_text(headers, "ce_time"))
     except ValueError:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotEnoughReplicasError
 from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, WTimeoutError
 
+from .redact import Redacted
+
 
 class TransientError(Exception):
     """Worth retrying as is: the same message may succeed later (e.g. a write conflict)."""
@@ -22,7 +24,7 @@ class PermanentError(Exception):
     """Retrying cannot help: the message breaks a domain rule. It goes to the dead letters."""
 
 
-class Refusal(PermanentError):
+class Refusal(Redacted, PermanentError):
     """A decision's no, said to the person or system that asked. Messages name ids and
     rules, never patient values."""
 

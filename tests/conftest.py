@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -16,9 +17,16 @@ from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient
+from rcm_shared.auth import DevIssuer
 from rcm_shared.kafka import Topics
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The identity provider of this test session: every service built here trusts it, and
+# tests sign in with its tokens (tests/integration/services.py).
+TEST_ISSUER = DevIssuer(Path(tempfile.mkdtemp(prefix="rcm-test-issuer-")))
+os.environ["RCM_AUTH_JWKS_URL"] = TEST_ISSUER.jwks_url
+os.environ["RCM_AUTH_ISSUER"] = TEST_ISSUER.issuer
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The v1 event catalog: the only code the services share about each other."""
 
-from . import claims, coding, collections, eligibility, payments, registration
+from . import audit, claims, coding, collections, eligibility, payments, registration
 from .base import CATALOG, Cents, Contract, EpisodeEvent, EpisodeRequest, Event, Request, event
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "EpisodeRequest",
     "Event",
     "Request",
+    "audit",
     "claims",
     "coding",
     "collections",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import functools
 import hashlib
 import logging
 import re
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import httpx
+from rcm_shared.auth import Role
 
 from .synthetic import DIAGNOSIS_KNOWLEDGE, PROCEDURE_KNOWLEDGE, SyntheticEpisode
 
@@ -69,6 +72,9 @@ class Http:
     Given several base URLs (the replicas of a service), requests take them in turn, a
     retry included: any replica serves the service's API, so a replica that is down or
     restarting costs one attempt, not the retry period.
+
+    A bot signs in like a person: `as_user` gives a client whose every request carries a
+    fresh bearer token of that user (`token()`).
     """
 
     def __init__(
@@ -83,6 +89,13 @@ class Http:
         self.client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
         self.stop = stop
         self.retry_for_s = retry_for_s  # longer than a service takes to restart
+        self.token: Callable[[], str] | None = None
+
+    def as_user(self, token: Callable[[], str]) -> Http:
+        """The same connections, signed in: each request carries `token()`."""
+        signed_in = copy.copy(self)
+        signed_in.token = token
+        return signed_in
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -105,6 +118,8 @@ class Http:
             if time.monotonic() > deadline:
                 raise BotError(f"{method} {path}: still failing after {self.retry_for_s:.0f} s")
             base_url = self.base_urls.next()
+            if self.token is not None:
+                headers = {**(headers or {}), "Authorization": f"Bearer {self.token()}"}
             try:
                 response = await self.client.request(
                     method, base_url + path, json=json, params=params, headers=headers
@@ -283,9 +298,8 @@ class Submission:
     diagnoses: tuple[str, ...]
     lines: tuple[Line, ...]
 
-    def body(self, coder_id: str) -> dict[str, Any]:
+    def body(self) -> dict[str, Any]:
         return {
-            "coder_id": coder_id,
             "diagnoses": list(self.diagnoses),
             "lines": [
                 {
@@ -521,9 +535,7 @@ class Coder:
         """Pull the next case (the coding service assigns it) and code it; a case this
         coder gave up on stays with them, left for a person."""
         while True:
-            response = await self.http.request(
-                "POST", "/queue/next", json={"coder_id": self.coder_id}
-            )
+            response = await self.http.request("POST", "/queue/next")
             case = _require(response, "next case", ok=(200, 204))
             if case is None:
                 return  # the queue is empty
@@ -543,7 +555,7 @@ class Coder:
             self.ledger.counts["recoded"] += 1
         for _ in range(MAX_CODE_ATTEMPTS):
             response = await self.http.request(
-                "POST", f"/cases/{case_id}/codes", json=submission.body(self.coder_id)
+                "POST", f"/cases/{case_id}/codes", json=submission.body()
             )
             if response.status_code in (200, 201):
                 self.ledger.counts["coded"] += 1
@@ -614,7 +626,7 @@ class Biller:
         claim_id = claim_id_of(item)
         if (claim_id, action) in self.handled:
             return
-        body = {"biller_id": self.biller_id, "note": f"bot: {kind} -> {action}"}
+        body = {"note": f"bot: {kind} -> {action}"}
         path = (
             f"/claims/{claim_id}/corrections"
             if action == "correct"
@@ -779,6 +791,7 @@ class Bots:
         episodes: Sequence[SyntheticEpisode],
         ledger: Ledger,
         stop: asyncio.Event,
+        sign_in: Callable[[str, Role], str],
         rate_per_s: float = 1.0,
         concurrency: int = 8,
         coders: int = 2,
@@ -790,12 +803,28 @@ class Bots:
             name: Http(url, stop)
             for name, url in vars(endpoints).items()  # one client per service
         }
+
+        def signed_in(service: str, user: str, role: Role) -> Http:
+            return self.http[service].as_user(functools.partial(sign_in, user, role))
+
         self.front_desk = FrontDesk(
-            self.http["registration"], ledger, episodes, rate_per_s, concurrency
+            signed_in("registration", "front-desk-1", Role.FRONT_DESK),
+            ledger,
+            episodes,
+            rate_per_s,
+            concurrency,
         )
-        self.coders = [Coder(self.http["coding"], ledger, f"coder-{n + 1}") for n in range(coders)]
-        self.biller = Biller(self.http["claims"], ledger, "biller-1")
-        self.patients = Patients(self.http["collections"], self.http["payments"], ledger)
+        self.coders = [
+            Coder(signed_in("coding", f"coder-{n + 1}", Role.CODER), ledger, f"coder-{n + 1}")
+            for n in range(coders)
+        ]
+        self.biller = Biller(signed_in("claims", "biller-1", Role.BILLER), ledger, "biller-1")
+        # The patient portal pays and plans on the patients' behalf.
+        self.patients = Patients(
+            signed_in("collections", "patient-portal", Role.COLLECTOR),
+            signed_in("payments", "patient-portal", Role.COLLECTOR),
+            ledger,
+        )
 
     async def run(self) -> None:
         loops = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rcm_shared.auth import Role
 
 from . import bench, contracts, deadletters, timeline
 from .platform import REPLICAS_HELP
@@ -64,6 +65,21 @@ def run(
         typer.echo("rcm run: interrupted; everything it started is stopped", err=True)
         raise typer.Exit(130) from None
     raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def token(
+    role: list[Role] = typer.Option(..., help="A platform role; repeat for several."),
+    user: str = typer.Option(..., min=1, help="The subject: who signs in."),
+    ttl_s: int = typer.Option(3600, min=60, max=86_400, help="Seconds until it expires."),
+) -> None:
+    """Print a bearer token of this machine's dev identity provider (the one `rcm run`
+    gives the services), e.g. `curl -H "Authorization: Bearer $(rcm token --role coder
+    --user alice)" ...`. For local use only: production tokens come from the
+    organization's identity provider."""
+    from .platform import dev_issuer
+
+    typer.echo(dev_issuer().token(user, role, ttl_s))
 
 
 if __name__ == "__main__":

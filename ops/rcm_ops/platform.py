@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from typing import IO, Self
 
 import httpx
 import psutil
+from rcm_shared.auth import DevIssuer, Role
 from rcm_shared.topology import PAYER_SIMULATOR, PROCESSES, Process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +54,25 @@ REPLICAS_HELP = (
     "the bots use every replica in turn. 1: one process per service, named and logged "
     "as the service."
 )
+
+
+def dev_issuer() -> DevIssuer:
+    """This machine's identity provider for runs and tests (`rcm token` signs with it)."""
+    default = Path.home() / ".cache" / "rcm-platform" / "dev-issuer"
+    return DevIssuer(Path(os.environ.get("RCM_DEV_ISSUER_DIR", default)))
+
+
+class Bearer(httpx.Auth):
+    """Signs every request in as `user` with `role`, with a fresh token each time."""
+
+    def __init__(self, issuer: DevIssuer, user: str, role: Role) -> None:
+        self.issuer = issuer
+        self.user = user
+        self.role = role
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.issuer.token(self.user, [self.role])}"
+        yield request
 
 
 class PlatformError(RuntimeError):
@@ -189,6 +209,7 @@ class PlatformConfig:
     extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. RCM_RELAY_INTERVAL_S
     processes: tuple[Process, ...] = PROCESSES
     replicas: int = 1  # processes per service; the payer simulator is always one
+    issuer: DevIssuer = field(default_factory=dev_issuer)
 
     def __post_init__(self) -> None:
         if self.replicas < 1:
@@ -234,6 +255,8 @@ class PlatformConfig:
             "MONGODB_URL": self.infra.mongodb_url,
             "RCM_HTTP_PORT": str(self.port(process, index)),
             "RCM_TOPIC_PREFIX": self.topic_prefix,
+            "RCM_AUTH_JWKS_URL": self.issuer.jwks_url,
+            "RCM_AUTH_ISSUER": self.issuer.issuer,
             "RCM_MONGODB_DATABASE": self.database(process.name),
             "RCM_CLEARINGHOUSE_URL": f"http://127.0.0.1:{simulator_port}",
             "RCM_X12_ARCHIVE_DIR": str(self.run_dir / "x12"),
@@ -300,6 +323,18 @@ class Platform:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.running[self.replicas(name)[0]].port}"
+
+    def client(
+        self, name: str, user: str, role: Role, timeout_s: float = 10.0
+    ) -> httpx.AsyncClient:
+        """An HTTP client of a service's first replica, signed in as `user` with `role`."""
+        return httpx.AsyncClient(
+            base_url=self.url(name), auth=Bearer(self.config.issuer, user, role), timeout=timeout_s
+        )
+
+    def sign_in(self, user: str, role: Role) -> str:
+        """A bearer token for `user` with `role`, from the run's identity provider."""
+        return self.config.issuer.token(user, [role])
 
     def urls(self, name: str) -> list[str]:
         """Every replica's base URL: any of them serves the service's HTTP API."""

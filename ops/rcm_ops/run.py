@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from rcm_shared.auth import Role
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -442,6 +443,7 @@ async def drive_episodes(
         episodes,
         ledger,
         stop,
+        platform.sign_in,
         rate_per_s=rate_per_s,
         concurrency=concurrency,
         coders=coders,
@@ -455,9 +457,7 @@ async def drive_episodes(
     timed_out = stalled = False
     activity, active_at = (-1, -1), started
     try:
-        async with httpx.AsyncClient(
-            base_url=platform.url("collections"), timeout=10.0
-        ) as collections:
+        async with platform.client("collections", "rcm-run", Role.COLLECTOR) as collections:
             while True:
                 elapsed = time.monotonic() - started
                 if on_progress is not None:
@@ -636,13 +636,15 @@ class Run:
                     sampler.cancel()
                     await asyncio.gather(sampler, return_exceptions=True)
                     platform.sample()
-                async with httpx.AsyncClient(timeout=10.0) as client:
-                    claim_stats = await get_json(client, f"{platform.url('claims')}/stats")
-                    accounts_url = f"{platform.url('collections')}/accounts"
+                async with (
+                    platform.client("claims", "rcm-run", Role.OPS) as claims,
+                    platform.client("collections", "rcm-run", Role.OPS) as collections,
+                ):
+                    claim_stats = await get_json(claims, "/stats")
                     account_stats = {
-                        "all": await get_json(client, accounts_url),
-                        "open": await get_json(client, accounts_url, state="open"),
-                        "closed": await get_json(client, accounts_url, state="closed"),
+                        "all": await get_json(collections, "/accounts"),
+                        "open": await get_json(collections, "/accounts", state="open"),
+                        "closed": await get_json(collections, "/accounts", state="closed"),
                     }
                 summary = summarize(outcome, platform, claim_stats, account_stats, options.seed)
         finally:

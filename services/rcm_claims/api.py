@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from fastapi import APIRouter, Depends, Header, Query
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from rcm_contracts.base import Id
 from rcm_contracts.claims import ClaimCorrectionRequested, DenialAcceptanceRequested
+from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import NotFound
 from rcm_shared.service import Service
 
@@ -18,9 +19,8 @@ from . import domain
 from .handlers import episode_of
 from .store import ClaimsStore
 
-BillerId = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
-]
+BILLERS = allow(Role.BILLER)
+Biller = Annotated[Actor, Depends(BILLERS)]
 IdempotencyKey = Annotated[
     str | None,
     Header(min_length=1, max_length=200, description="A retried command is applied once."),
@@ -31,7 +31,6 @@ CLAIM_ID: TypeAdapter[str] = TypeAdapter(Id)
 class BillerAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    biller_id: BillerId
     note: str = Field(min_length=1, max_length=300)
 
 
@@ -50,7 +49,7 @@ def router(
 ) -> APIRouter:
     api = APIRouter(tags=["claims"])
 
-    @api.get("/work-queue")
+    @api.get("/work-queue", dependencies=[Depends(BILLERS)])
     async def work_queue(
         kind: Literal["rejection", "denial"] | None = Query(default=None),
     ) -> dict[str, Any]:
@@ -66,28 +65,29 @@ def router(
     async def correct(
         claim_id: str,
         body: BillerAction,
+        biller: Biller,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """A rejected claim goes again as a new original claim; a denied one is replaced
         by a corrected claim (frequency 7). The old claim closes as replaced."""
         claim_id, episode_id = _claim(claim_id)
         request = ClaimCorrectionRequested(
-            episode_id=episode_id, requested_by=body.biller_id, claim_id=claim_id, note=body.note
+            episode_id=episode_id, requested_by=biller.subject, claim_id=claim_id, note=body.note
         )
         reply = await service.ask(request, idempotency_key)
         return reply.response()
 
     @api.post("/claims/{claim_id}/accept-denial")
     async def accept_denial(
-        claim_id: str, body: BillerAction, idempotency_key: IdempotencyKey = None
+        claim_id: str, body: BillerAction, biller: Biller, idempotency_key: IdempotencyKey = None
     ) -> Any:
         claim_id, episode_id = _claim(claim_id)
         request = DenialAcceptanceRequested(
-            episode_id=episode_id, requested_by=body.biller_id, claim_id=claim_id, note=body.note
+            episode_id=episode_id, requested_by=biller.subject, claim_id=claim_id, note=body.note
         )
         return (await service.ask(request, idempotency_key)).body
 
-    @api.get("/claims/{claim_id}")
+    @api.get("/claims/{claim_id}", dependencies=[Depends(BILLERS)])
     async def claim(claim_id: str) -> dict[str, Any]:
         claim_id, episode_id = _claim(claim_id)
         episode = await store.episodes.get(episode_id)
@@ -95,14 +95,17 @@ def router(
             raise NotFound(f"claim {claim_id} not found")
         return episode.claim(claim_id).view(episode_id)
 
-    @api.get("/episodes/{episode_id}/claims")
+    @api.get(
+        "/episodes/{episode_id}/claims",
+        dependencies=[Depends(allow(Role.BILLER, Role.COLLECTOR))],
+    )
     async def episode_claims(episode_id: str) -> dict[str, Any]:
         episode = await store.episodes.get(episode_id)
         if episode is None:
             raise NotFound(f"episode {episode_id} not found")
         return domain.episode_view(episode)
 
-    @api.get("/stats")
+    @api.get("/stats", dependencies=[Depends(allow(Role.BILLER, Role.OPS))])
     async def stats() -> dict[str, Any]:
         """Claims that reached each milestone, statuses now, closings by outcome (of at
         most `stats_limit` episodes)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from rcm_contracts.base import Id
 from rcm_contracts.coding import CaseAssignmentRequested, CodedLine, CodesSubmissionRequested
+from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import Conflict, NotFound
 from rcm_shared.service import Service
 
@@ -22,6 +23,9 @@ IdempotencyKey = Header(
     default=None, description="The same command sent again (a retry) is applied once."
 )
 
+CODERS = allow(Role.CODER, Role.CODING_LEAD)
+Coder = Annotated[Actor, Depends(CODERS)]
+
 
 class Body(BaseModel):
     # Only types here: the coding rules are checked by the domain, which reports every
@@ -29,16 +33,11 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Assignment(Body):
-    coder_id: Id
-
-
 class Line(CodedLine):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Codes(Body):
-    coder_id: Id
     diagnoses: list[str] = Field(max_length=100)
     lines: list[Line] = Field(max_length=200)
 
@@ -52,7 +51,7 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
             raise NotFound(f"no coding case {case_id}")
         return episode_id
 
-    @api.get("/queue")
+    @api.get("/queue", dependencies=[Depends(CODERS)])
     async def queue(
         status: Literal["open", "in-progress", "done"] | None = None,
         coder_id: Id | None = None,
@@ -63,13 +62,13 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
         return [case.model_dump() for case in await cases.queue(statuses, coder_id, limit)]
 
     @api.post("/queue/next", responses={204: {"description": "The queue is empty."}})
-    async def take_next(body: Assignment, idempotency_key: str | None = IdempotencyKey) -> Response:
+    async def take_next(coder: Coder, idempotency_key: str | None = IdempotencyKey) -> Response:
         """Pull work: the coder's case in progress, else the oldest open case, assigned.
         Coders pulling at once get different cases: the owner of a case assigns it once,
         and a case another coder took a moment ago is skipped."""
-        for candidate in await cases.workable(body.coder_id, NEXT_CANDIDATES):
+        for candidate in await cases.workable(coder.subject, NEXT_CANDIDATES):
             request = CaseAssignmentRequested(
-                episode_id=candidate.episode_id, requested_by=body.coder_id
+                episode_id=candidate.episode_id, requested_by=coder.subject
             )
             # One key per candidate: a retried pull asks each case the same once.
             key = None if idempotency_key is None else f"{idempotency_key}:{candidate.case_id}"
@@ -80,7 +79,7 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
             return reply.response()
         return Response(status_code=204)
 
-    @api.get("/cases/{case_id}")
+    @api.get("/cases/{case_id}", dependencies=[Depends(CODERS)])
     async def case(case_id: str) -> dict[str, Any]:
         """The documentation, suggested codes, state, coding and audit trail of a case."""
         found = await cases.get(case_id)
@@ -90,20 +89,22 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
 
     @api.post("/cases/{case_id}/assign")
     async def assign(
-        case_id: str, body: Assignment, idempotency_key: str | None = IdempotencyKey
+        case_id: str, coder: Coder, idempotency_key: str | None = IdempotencyKey
     ) -> Any:
         """Take the case; 409 when another coder holds it."""
         request = CaseAssignmentRequested(
-            episode_id=await episode_of(case_id), requested_by=body.coder_id
+            episode_id=await episode_of(case_id), requested_by=coder.subject
         )
         return (await service.ask(request, idempotency_key)).body
 
     @api.post("/cases/{case_id}/codes")
-    async def codes(case_id: str, body: Codes, idempotency_key: str | None = IdempotencyKey) -> Any:
+    async def codes(
+        case_id: str, body: Codes, coder: Coder, idempotency_key: str | None = IdempotencyKey
+    ) -> Any:
         """Submit the codes: 422 lists every problem; valid codes are priced and sent on."""
         request = CodesSubmissionRequested(
             episode_id=await episode_of(case_id),
-            requested_by=body.coder_id,
+            requested_by=coder.subject,
             diagnoses=body.diagnoses,
             lines=list(body.lines),
         )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from rcm_contracts.base import Id
 from rcm_contracts.collections import PaymentPlanRequested, WriteOffReason, WriteOffRequested
+from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import NotFound
 from rcm_shared.service import Service
 
@@ -19,6 +20,8 @@ IdempotencyKey = Annotated[
     str | None, Header(min_length=1, max_length=200, description="Resubmission guard.")
 ]
 EPISODE_ID: TypeAdapter[str] = TypeAdapter(Id)
+COLLECTORS = allow(Role.COLLECTOR)
+Collector = Annotated[Actor, Depends(COLLECTORS)]
 
 
 class PaymentPlanRequest(BaseModel):
@@ -32,7 +35,6 @@ class WriteOffRequest(BaseModel):
 
     amount_cents: int = Field(strict=True, ge=1, description="1 up to the balance, in cents.")
     reason: WriteOffReason
-    user_id: Id
     write_off_id: Id | None = Field(
         default=None, description="Idempotency key: the same write-off sent twice counts once."
     )
@@ -60,14 +62,14 @@ def _episode_id(episode_id: str) -> str:
 def router(service: Service, accounts: Accounts) -> APIRouter:
     api = APIRouter(tags=["collections"])
 
-    @api.get("/accounts/{episode_id}")
+    @api.get("/accounts/{episode_id}", dependencies=[Depends(allow(Role.COLLECTOR, Role.BILLER))])
     async def get_account(episode_id: str) -> dict[str, Any]:
         account = await accounts.aggregates.get(episode_id)
         if account is None:
             raise NotFound(f"no account for episode {episode_id}")
         return domain.account_view(account)
 
-    @api.get("/accounts")
+    @api.get("/accounts", dependencies=[Depends(allow(Role.COLLECTOR, Role.OPS))])
     async def summarize(state: AccountFilter | None = None) -> dict[str, Any]:
         """Counts and summed totals of the accounts in a state (all when no state)."""
         summary = await accounts.summary(state.value if state else None)
@@ -80,7 +82,7 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
             and summary["accounts_breaking_invariant"] == 0,
         }
 
-    @api.get("/statements")
+    @api.get("/statements", dependencies=[Depends(COLLECTORS)])
     async def statements(
         status_: StatementFilter = Query(StatementFilter.OPEN, alias="status"),
         limit: int = Query(1000, ge=1, le=10_000),
@@ -97,12 +99,13 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
     async def create_payment_plan(
         episode_id: str,
         body: PaymentPlanRequest,
+        collector: Collector,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """201 with the plan this request made; 200 with the same plan asked for again."""
         request = PaymentPlanRequested(
             episode_id=_episode_id(episode_id),
-            requested_by="api",
+            requested_by=collector.subject,
             installments=body.installments,
         )
         reply = await service.ask(request, idempotency_key)
@@ -112,12 +115,13 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
     async def write_off(
         episode_id: str,
         body: WriteOffRequest,
+        collector: Collector,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """201 with the write-off this request made; 200 with the same one sent again."""
         request = WriteOffRequested(
             episode_id=_episode_id(episode_id),
-            requested_by=body.user_id,
+            requested_by=collector.subject,
             amount_cents=body.amount_cents,
             reason=body.reason,
             write_off_id=body.write_off_id,

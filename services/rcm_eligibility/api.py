@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from rcm_shared.aggregates import Aggregates
+from rcm_shared.auth import Role, allow
 from rcm_shared.errors import NotFound
 
 from .domain import Verification, VerificationView
@@ -12,7 +13,10 @@ from .domain import Verification, VerificationView
 def router(verifications: Aggregates[Verification]) -> APIRouter:
     api = APIRouter(tags=["eligibility"])
 
-    @api.get("/verifications/{episode_id}")
+    @api.get(
+        "/verifications/{episode_id}",
+        dependencies=[Depends(allow(Role.FRONT_DESK, Role.BILLER))],
+    )
     async def verification(episode_id: str) -> VerificationView:
         """Waiting for inputs, checking, or checked, with the newest check's results."""
         found = await verifications.get(episode_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 from rcm_contracts.base import Id
 from rcm_contracts.payments import (
@@ -15,13 +15,16 @@ from rcm_contracts.payments import (
     PaymentMethod,
     UnpostableRetryRequested,
 )
+from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import NotFound
 from rcm_shared.service import Service
 
 from . import domain
 from .store import PaymentsStore
 
-REQUESTED_BY = "api"
+BILLERS = allow(Role.BILLER)
+Biller = Annotated[Actor, Depends(BILLERS)]
+Cashier = Annotated[Actor, Depends(allow(Role.FRONT_DESK, Role.COLLECTOR))]
 IdempotencyKey = Annotated[
     str | None,
     Header(min_length=1, max_length=200, description="Optional: a retried request is the same."),
@@ -42,13 +45,13 @@ def router(service: Service, store: PaymentsStore) -> APIRouter:
 
     @api.post("/patient-payments", status_code=201)
     async def receive_patient_payment(
-        body: PatientPaymentRequest, idempotency_key: IdempotencyKey = None
+        body: PatientPaymentRequest, cashier: Cashier, idempotency_key: IdempotencyKey = None
     ) -> Any:
         """201 for a new payment; 200 with the stored one when it is sent again; 409 for
         another payment under a used payment_id. A retry under the same Idempotency-Key
         (e.g. after a 503) is the same request: answered as it was, 201 if it recorded it."""
         request = PatientPaymentRequested(
-            requested_by=REQUESTED_BY,
+            requested_by=cashier.subject,
             payment_id=body.payment_id,
             episode_id=body.episode_id,
             amount_cents=body.amount_cents,
@@ -57,7 +60,7 @@ def router(service: Service, store: PaymentsStore) -> APIRouter:
         reply = await service.ask(request, idempotency_key)
         return reply.response()
 
-    @api.get("/unpostables")
+    @api.get("/unpostables", dependencies=[Depends(BILLERS)])
     async def open_unpostables(
         limit: int = Query(1000, ge=1, le=10_000, description="Most remittances read."),
     ) -> list[dict[str, Any]]:
@@ -66,19 +69,19 @@ def router(service: Service, store: PaymentsStore) -> APIRouter:
         return domain.open_unpostable_views(remittances, unreadable)
 
     @api.post("/unpostables/{unpostable_id}/retry")
-    async def retry_unpostable(unpostable_id: str) -> Any:
+    async def retry_unpostable(unpostable_id: str, biller: Biller) -> Any:
         """200 with the posting; 404 for no such unpostable; 409 with why it cannot be
         posted (still unknown, or a rule it breaks)."""
         found = await store.find_unpostable(unpostable_id)
         if found is None:
             raise NotFound("no such unpostable")
         request = UnpostableRetryRequested(
-            requested_by=REQUESTED_BY, unpostable_id=found.entry.id, holder_id=found.holder_id
+            requested_by=biller.subject, unpostable_id=found.entry.id, holder_id=found.holder_id
         )
         reply = await service.ask(request)
         return reply.body
 
-    @api.get("/remittances/{remittance_id}")
+    @api.get("/remittances/{remittance_id}", dependencies=[Depends(BILLERS)])
     async def remittance(remittance_id: str) -> dict[str, Any]:
         """The remittance's postings and unpostables: ids and money only."""
         found = await store.remittances.get(remittance_id)

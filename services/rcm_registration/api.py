@@ -12,12 +12,13 @@ import re
 from datetime import UTC, date
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from rcm_contracts import registration as contracts
 from rcm_contracts.registration import ClinicalDocumentation, Person
 from rcm_shared.aggregates import Aggregates
+from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.clock import utc_now
 from rcm_shared.errors import NotFound
 from rcm_shared.service import Service
@@ -34,8 +35,9 @@ from .domain import (
 )
 from .handlers import episode_id_for, new_id
 
-# The front desk's requests carry no user yet.
-REQUESTED_BY = "api"
+FrontDesk = Annotated[Actor, Depends(allow(Role.FRONT_DESK))]
+# Whoever works the episode may see it; auditors see the audit trail, not the patient.
+EPISODE_READERS = allow(Role.FRONT_DESK, Role.CODER, Role.CODING_LEAD, Role.BILLER, Role.COLLECTOR)
 
 
 def _valid_npi(value: str) -> str:
@@ -122,6 +124,7 @@ def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
     @api.post("/appointments", status_code=201, response_model=AppointmentCreated)
     async def schedule(
         body: AppointmentRequest,
+        clerk: FrontDesk,
         idempotency_key: Annotated[
             str | None, Header(min_length=1, max_length=200, description="Resubmission guard.")
         ] = None,
@@ -130,7 +133,7 @@ def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
         with the same ids; another request under that key is a 409."""
         request = contracts.AppointmentRequested(
             episode_id=episode_id_for(idempotency_key) if idempotency_key else new_id("E"),
-            requested_by=REQUESTED_BY,
+            requested_by=clerk.subject,
             patient_id=body.patient_id,
             scheduled_start=body.scheduled_start.astimezone(UTC),
             rendering_provider_npi=body.rendering_provider_npi,
@@ -139,10 +142,12 @@ def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
         return (await service.ask(request, idempotency_key)).response()
 
     @api.post("/episodes/{episode_id}/registration", response_model=Episode)
-    async def register(episode_id: str, body: RegistrationRequest) -> JSONResponse:
+    async def register(
+        episode_id: str, body: RegistrationRequest, clerk: FrontDesk
+    ) -> JSONResponse:
         request = contracts.RegistrationRequested(
             episode_id=_episode_id(episode_id),
-            requested_by=REQUESTED_BY,
+            requested_by=clerk.subject,
             patient=body.patient,
             guarantor_id=body.guarantor_id,
             coverages=body.coverages,
@@ -150,26 +155,30 @@ def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
         return (await service.ask(request)).response()
 
     @api.put("/episodes/{episode_id}/coverages", response_model=Episode)
-    async def coverages(episode_id: str, body: CoveragesRequest) -> JSONResponse:
+    async def coverages(
+        episode_id: str,
+        body: CoveragesRequest,
+        clerk: Annotated[Actor, Depends(allow(Role.FRONT_DESK, Role.BILLER))],
+    ) -> JSONResponse:
         request = contracts.CoverageUpdateRequested(
             episode_id=_episode_id(episode_id),
-            requested_by=REQUESTED_BY,
+            requested_by=clerk.subject,
             coverages=body.coverages,
         )
         return (await service.ask(request)).response()
 
     @api.post("/episodes/{episode_id}/check-in", response_model=Episode)
-    async def check_in(episode_id: str) -> JSONResponse:
+    async def check_in(episode_id: str, clerk: FrontDesk) -> JSONResponse:
         request = contracts.CheckInRequested(
-            episode_id=_episode_id(episode_id), requested_by=REQUESTED_BY
+            episode_id=_episode_id(episode_id), requested_by=clerk.subject
         )
         return (await service.ask(request)).response()
 
     @api.post("/episodes/{episode_id}/encounter", response_model=Episode)
-    async def encounter(episode_id: str, body: EncounterRequest) -> JSONResponse:
+    async def encounter(episode_id: str, body: EncounterRequest, clerk: FrontDesk) -> JSONResponse:
         request = contracts.EncounterCompletionRequested(
             episode_id=_episode_id(episode_id),
-            requested_by=REQUESTED_BY,
+            requested_by=clerk.subject,
             place_of_service=body.place_of_service,
             rendering_provider_npi=body.rendering_provider_npi,
             documentation=body.documentation,
@@ -177,13 +186,13 @@ def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
         return (await service.ask(request)).response()
 
     @api.post("/episodes/{episode_id}/cancel", response_model=Episode)
-    async def cancel(episode_id: str, body: CancelRequest) -> JSONResponse:
+    async def cancel(episode_id: str, body: CancelRequest, clerk: FrontDesk) -> JSONResponse:
         request = contracts.CancellationRequested(
-            episode_id=_episode_id(episode_id), requested_by=REQUESTED_BY, reason=body.reason
+            episode_id=_episode_id(episode_id), requested_by=clerk.subject, reason=body.reason
         )
         return (await service.ask(request)).response()
 
-    @api.get("/episodes/{episode_id}")
+    @api.get("/episodes/{episode_id}", dependencies=[Depends(EPISODE_READERS)])
     async def get(episode_id: str) -> Episode:
         episode = await episodes.get(_episode_id(episode_id))
         if episode is None:

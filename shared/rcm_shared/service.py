@@ -17,18 +17,24 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from typing import Any, TypeVar
 
 import uvicorn
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import IndexModel
 from rcm_contracts import CATALOG, Event
 from rcm_contracts import Request as CommandRequest
+from rcm_contracts.audit import AccessRecorded
 
 from .aggregates import A
+from .audit import AuditTrail
+from .auth import KeySet, Role, Verifier, allow
 from .envelope import Envelope
 from .errors import Conflict, Invalid, NotFound, Refusal, TransientError, is_transient
+from .http import BodyLimit
 from .kafka import Consumer, EventPublisher, Topics, ensure_topics, make_broker
 from .ownership import Ownership
+from .redact import describe
 from .relay import OutboxRelay
 from .requests import Replies, Reply, Requester
 from .settings import ServiceSettings
@@ -86,7 +92,23 @@ class Service:
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         # Closed after the broker stopped, when no handler can use them any more.
         self.closers: list[Callable[[], Awaitable[None]]] = []
-        self.api = FastAPI(title=f"rcm {self.name}", lifespan=self._lifespan)
+        self.audit = AuditTrail(self.name, self.publisher)
+        docs = settings.api_docs
+        self.api = FastAPI(
+            title=f"rcm {self.name}",
+            lifespan=self._lifespan,
+            docs_url="/docs" if docs else None,
+            redoc_url=None,
+            openapi_url="/openapi.json" if docs else None,
+        )
+        self.api.state.verifier = Verifier(
+            KeySet(settings.auth_jwks_url),
+            settings.auth_issuer,
+            settings.auth_audience,
+            settings.auth_roles_claim,
+        )
+        self.api.middleware("http")(self.audit.around)
+        self.api.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
         self._add_error_handlers()
         self._add_operational_routes()
 
@@ -167,6 +189,7 @@ class Service:
     def _own_topics(self) -> list[str]:
         """The topics this service consumes and those it publishes to."""
         produced = [name for name in CATALOG if name.split(".")[1] == self.name]
+        produced.append(AccessRecorded.event_type)  # every service keeps the audit trail
         return sorted({*self.consumer.topic_names, *map(self.topics.of, produced)})
 
     @contextlib.asynccontextmanager
@@ -238,8 +261,17 @@ class Service:
 
         @self.api.exception_handler(TransientError)
         async def busy(_: Request, error: TransientError) -> JSONResponse:
-            log.warning("answered 503: %s", error)
+            log.warning("answered 503: %s", describe(error))
             return JSONResponse({"detail": "busy, try again"}, status_code=503)
+
+        @self.api.exception_handler(RequestValidationError)
+        async def malformed(_: Request, error: RequestValidationError) -> JSONResponse:
+            """Where and what is wrong, without echoing the input, which may be PHI."""
+            problems = [
+                {"loc": list(problem["loc"]), "msg": problem["msg"], "type": problem["type"]}
+                for problem in error.errors()
+            ]
+            return JSONResponse({"detail": problems}, status_code=422)
 
     def _add_operational_routes(self) -> None:
         @self.api.get("/health/live", tags=["operations"])
@@ -253,7 +285,7 @@ class Service:
             response.status_code = 200 if ok else 503
             return {"status": "ready" if ok else "not-ready", "checks": checks}
 
-        @self.api.get("/metrics", tags=["operations"])
+        @self.api.get("/metrics", tags=["operations"], dependencies=[Depends(allow(Role.OPS))])
         async def metrics() -> Response:
             return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

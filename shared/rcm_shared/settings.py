@@ -54,6 +54,20 @@ class ServiceSettings(BaseSettings):
     )
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
     request_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    auth_jwks_url: str = Field(
+        min_length=1,
+        description="Where the identity provider's signing keys are (https://, or file:// "
+        "for the dev issuer of `rcm token`). Required: no service answers unsigned calls.",
+    )
+    auth_issuer: str = Field(min_length=1, description="The `iss` every token must carry.")
+    auth_audience: str = Field(default="rcm-platform", description="The `aud` tokens carry.")
+    auth_roles_claim: str = Field(
+        default="roles",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        description="The claim holding the roles; dotted for nested (realm_access.roles).",
+    )
+    api_docs: bool = Field(default=False, description="Serve /docs and /openapi.json.")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, le=100_000_000)
 
     @model_validator(mode="after")
     def _port_from_topology(self) -> Self:

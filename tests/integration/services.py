@@ -6,10 +6,11 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
+from rcm_shared.auth import Role
 from rcm_shared.service import Service
 from rcm_shared.settings import ServiceSettings
 
-from tests.conftest import Infra
+from tests.conftest import TEST_ISSUER, Infra
 
 from .helpers import eventually
 
@@ -34,9 +35,10 @@ def settings_for(
 
 @contextlib.asynccontextmanager
 async def running(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    """Start the service (database, broker, relay, background jobs) and give its HTTP API
-    once every subscription has its partitions (the group has settled): events published
-    from then on are consumed without waiting for a rebalance."""
+    """Start the service (database, broker, relay, background jobs) and give its HTTP API,
+    signed in as "tester" with every role, once every subscription has its partitions
+    (the group has settled): events published from then on are consumed without waiting
+    for a rebalance."""
     async with service.api.router.lifespan_context(service.api):
 
         async def subscribed() -> bool:
@@ -48,5 +50,12 @@ async def running(service: Service) -> AsyncIterator[httpx.AsyncClient]:
 
         await eventually(subscribed, timeout_s=60)
         transport = httpx.ASGITransport(app=service.api)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://service", headers=signed_in("tester", *Role)
+        ) as client:
             yield client
+
+
+def signed_in(user: str, *roles: Role) -> dict[str, str]:
+    """Headers of a call by `user` holding `roles`."""
+    return {"Authorization": f"Bearer {TEST_ISSUER.token(user, roles)}"}

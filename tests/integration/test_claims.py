@@ -441,9 +441,9 @@ async def test_a_rejection_is_worked_by_the_biller_and_sent_as_a_new_claim(
     assert first not in [item["claim_id"] for item in denials["items"]]
     assert (await client.get("/work-queue", params={"kind": "other"})).status_code == 422
 
-    body = {"biller_id": "biller-1", "note": "member id corrected"}
+    body = {"note": "member id corrected"}
     url = f"/claims/{first}/corrections"
-    assert (await client.post(url, json={"biller_id": "biller-1"})).status_code == 422
+    assert (await client.post(url, json={})).status_code == 422
     response = await client.post(url, json=body)
     assert response.status_code == 202
     assert response.json() == {"claim_id": second, "replaces_claim_id": first, "frequency": "1"}
@@ -505,7 +505,7 @@ async def test_denials_coding_recode_replaces_and_accepted_denial_closes(
     await eventually(denial_queued)
     queue = (await client.get("/work-queue", params={"kind": "denial"})).json()
     assert f"{coding}-1" not in [item["claim_id"] for item in queue["items"]]
-    body = {"biller_id": "biller-1", "note": "no prior authorization on file"}
+    body = {"note": "no prior authorization on file"}
     response = await client.post(f"/claims/{other}-1/accept-denial", json=body)
     assert response.status_code == 200
     again = await client.post(f"/claims/{other}-1/accept-denial", json=body)

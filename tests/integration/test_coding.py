@@ -15,6 +15,7 @@ from rcm_coding.app import Settings, build
 from rcm_contracts.claims import ClaimDenied, DenialCategory, DeniedReason
 from rcm_contracts.coding import CodingCompleted, CodingCorrected
 from rcm_contracts.registration import ClinicalDocumentation, EncounterCompleted
+from rcm_shared.auth import Role
 from rcm_shared.envelope import Envelope
 from rcm_shared.kafka import Topics
 from rcm_shared.service import Service
@@ -22,7 +23,7 @@ from rcm_shared.service import Service
 from tests.conftest import Infra
 
 from .helpers import eventually, headers_of, read_topic
-from .services import running, settings_for
+from .services import running, settings_for, signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -91,8 +92,9 @@ async def end_offset(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
+CODER_1 = signed_in("coder-1", Role.CODER)
+CODER_2 = signed_in("coder-2", Role.CODER)
 VALID = {
-    "coder_id": "coder-1",
     "diagnoses": ["S93.401A", "M5450"],
     "lines": [
         {"procedure_code": "99213", "modifiers": ["25"], "units": 1, "diagnosis_pointers": [1, 2]},
@@ -135,24 +137,24 @@ async def test_a_coder_codes_an_encounter_and_coding_completed_goes_out_priced(
         assert (await client.get("/queue", params={"status": "closed"})).status_code == 422
 
         assign = f"/cases/{case_id}/assign"
-        taken = await client.post(assign, json={"coder_id": "coder-1"})
+        taken = await client.post(assign, headers=CODER_1)
         assert taken.status_code == 200
         assert taken.json()["status"] == "in-progress"
-        assert (await client.post(assign, json={"coder_id": "coder-2"})).status_code == 409
-        assert (await client.post(assign, json={"coder_id": "coder-1"})).status_code == 200
-        assert (await client.post(assign, json={})).status_code == 422
+        assert (await client.post(assign, headers=CODER_2)).status_code == 409
+        assert (await client.post(assign, headers=CODER_1)).status_code == 200
+        clerk = signed_in("clerk-1", Role.FRONT_DESK)
+        assert (await client.post(assign, headers=clerk)).status_code == 403
 
         codes = f"/cases/{case_id}/codes"
-        assert (await client.post(codes, json={**VALID, "coder_id": "coder-2"})).status_code == 409
+        assert (await client.post(codes, json=VALID, headers=CODER_2)).status_code == 409
         invalid = {
-            "coder_id": "coder-1",
             "diagnoses": ["M54.5", "S93.401A"],
             "lines": [
                 {"procedure_code": "99213", "modifiers": [], "diagnosis_pointers": [1, 3]},
                 {"procedure_code": "99999", "modifiers": ["QQ"], "diagnosis_pointers": [2]},
             ],
         }
-        refused = await client.post(codes, json=invalid)
+        refused = await client.post(codes, json=invalid, headers=CODER_1)
         assert refused.status_code == 422
         assert refused.json()["detail"] == [
             "diagnoses[0]: M54.5 is not billable; use one of M54.50, M54.51, M54.59",
@@ -164,7 +166,7 @@ async def test_a_coder_codes_an_encounter_and_coding_completed_goes_out_priced(
         still = (await client.get(f"/cases/{case_id}")).json()
         assert (still["status"], still["coding"]) == ("in-progress", None)
 
-        accepted = await client.post(codes, json=VALID)
+        accepted = await client.post(codes, json=VALID, headers=CODER_1)
         assert accepted.status_code == 200, accepted.text
         priced = accepted.json()
         assert priced["event_type"] == CodingCompleted.event_type
@@ -173,7 +175,7 @@ async def test_a_coder_codes_an_encounter_and_coding_completed_goes_out_priced(
             (f"{episode}-L2", 14000),
         ]
         assert priced["total_charge_cents"] == 29000
-        again = await client.post(codes, json=VALID)
+        again = await client.post(codes, json=VALID, headers=CODER_1)
         assert again.status_code == 200
         assert again.json()["repeated"] is True
         assert again.json()["charge_lines"] == priced["charge_lines"]
@@ -218,8 +220,9 @@ async def test_a_coding_denial_reopens_the_case_and_the_recode_goes_out_correcte
     async with running(service) as client:
         await service.publisher.publish(Envelope(data=encounter(episode), source="rcm/test"))
         case_id = (await opened_case(client, episode))["case_id"]
-        await client.post(f"/cases/{case_id}/assign", json={"coder_id": "coder-1"})
-        assert (await client.post(f"/cases/{case_id}/codes", json=VALID)).status_code == 200
+        await client.post(f"/cases/{case_id}/assign", headers=CODER_1)
+        accepted = await client.post(f"/cases/{case_id}/codes", json=VALID, headers=CODER_1)
+        assert accepted.status_code == 200
         await read_topic(infra.kafka, topics.of(CodingCompleted), 1)
 
         # Not the coders' business: billers work a documentation denial.
@@ -240,9 +243,8 @@ async def test_a_coding_denial_reopens_the_case_and_the_recode_goes_out_correcte
         assert [entry["detail"]["claim_id"] for entry in reopenings] == [f"{episode}-2"]
         assert case["coder_id"] is None
 
-        await client.post(f"/cases/{case_id}/assign", json={"coder_id": "coder-2"})
+        await client.post(f"/cases/{case_id}/assign", headers=CODER_2)
         recoded = {
-            "coder_id": "coder-2",
             "diagnoses": ["S93401A"],
             "lines": [
                 {"procedure_code": "99213", "modifiers": ["25"], "diagnosis_pointers": [1]},
@@ -250,7 +252,7 @@ async def test_a_coding_denial_reopens_the_case_and_the_recode_goes_out_correcte
                 {"procedure_code": "29540", "modifiers": ["RT"], "diagnosis_pointers": [1]},
             ],
         }
-        response = await client.post(f"/cases/{case_id}/codes", json=recoded)
+        response = await client.post(f"/cases/{case_id}/codes", json=recoded, headers=CODER_2)
         assert response.status_code == 200, response.text
         assert response.json()["event_type"] == CodingCorrected.event_type
 
@@ -289,7 +291,7 @@ async def test_coders_pulling_work_get_different_cases_and_keep_theirs(
     async with running(service) as client:
 
         async def pull(coder: str) -> httpx.Response:
-            return await client.post("/queue/next", json={"coder_id": coder})
+            return await client.post("/queue/next", headers=signed_in(coder, Role.CODER))
 
         assert (await pull("coder-1")).status_code == 204  # nothing to do yet
         for episode in episodes:

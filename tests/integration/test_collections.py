@@ -34,6 +34,7 @@ from rcm_contracts.payments import (
     PostedClaimStatus,
 )
 from rcm_contracts.registration import Address, CoverageRank, PatientRegistered, Person, Sex
+from rcm_shared.auth import Role
 from rcm_shared.envelope import Envelope
 from rcm_shared.kafka import EventPublisher, Topics
 from rcm_shared.service import Service
@@ -41,7 +42,7 @@ from rcm_shared.service import Service
 from tests.conftest import Infra
 
 from .helpers import eventually, read_topic
-from .services import running, settings_for
+from .services import running, settings_for, signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -355,7 +356,7 @@ async def test_write_offs_over_http(
     assert account["totals"]["balance_cents"] == 3000
 
     url = f"/accounts/{episode.id}/write-offs"
-    body = {"amount_cents": 3000, "reason": "charity", "user_id": "U7", "write_off_id": "WO-7"}
+    body = {"amount_cents": 3000, "reason": "charity", "write_off_id": "WO-7"}
     assert (await client.post(url, json={**body, "amount_cents": 3001})).status_code == 422
     assert (await client.post(url, json={**body, "amount_cents": 12.5})).status_code == 422
     assert (await client.post(url, json={**body, "amount_cents": 0})).status_code == 422
@@ -365,10 +366,12 @@ async def test_write_offs_over_http(
     assert unchanged["write_offs"] == []
     assert unchanged["totals"] == account["totals"]
 
-    done = await client.post(url, json=body)
+    collector = signed_in("collector-7", Role.COLLECTOR)
+    done = await client.post(url, json=body, headers=collector)
     assert done.status_code == 201, done.text
+    assert done.json()["write_off"]["user_id"] == "collector-7"  # the token's subject
     assert done.json()["account"]["state"] == "closed"
-    again = await client.post(url, json=body)  # a double submission
+    again = await client.post(url, json=body, headers=collector)  # a double submission
     assert again.status_code == 200
     assert again.json()["account"]["totals"]["written_off_cents"] == 3000
     (written,) = await events_of(infra, topics, BalanceWrittenOff, 1)

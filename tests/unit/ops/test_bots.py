@@ -132,8 +132,7 @@ def test_suggestions_are_taken_and_completed() -> None:
         ("29540", (), (1,)),  # a pointer past the diagnoses is replaced
         ("73610", ("RT",), (1,)),  # coded from the description, with its side
     ]
-    body = submission.body("coder-1")
-    assert body["coder_id"] == "coder-1"
+    body = submission.body()
     assert body["lines"][2] == {
         "procedure_code": "73610",
         "modifiers": ["RT"],

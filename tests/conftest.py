@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 from rcm_shared.auth import DevIssuer
 from rcm_shared.kafka import Topics
@@ -77,9 +78,24 @@ def infra() -> Iterator[Infra]:
 
 
 @pytest.fixture
-def topics() -> Topics:
-    """A namespace of topics of this test alone."""
-    return Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
+async def topics(infra: Infra) -> AsyncIterator[Topics]:
+    """A namespace of topics of this test alone, deleted afterwards."""
+    namespace = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
+    yield namespace
+    await drop_topics(infra.kafka, namespace.prefix)
+
+
+async def drop_topics(kafka: str, prefix: str) -> None:
+    """Delete every topic of a namespace. One broker keeps each partition's files open, so
+    a session that left its topics behind would run the broker out of file handles."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture

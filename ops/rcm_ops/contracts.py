@@ -113,3 +113,21 @@ def asyncapi(output: Path = typer.Option(ASYNCAPI_PATH, help="Where to write it.
     """Write the AsyncAPI 3 document of every event channel."""
     output.write_text(asyncapi_yaml())
     console.print(f"wrote {output}")
+
+
+@app.command()
+def roles(
+    check: bool = typer.Option(False, help="Only check docs/roles.md is up to date."),
+) -> None:
+    """Write docs/roles.md, the role matrix of every service's HTTP API."""
+    from .roles import ROLES_DOC, matrix_markdown
+
+    matrix = matrix_markdown()
+    if check:
+        if ROLES_DOC.read_text() != matrix:
+            console.print("[red]docs/roles.md is out of date, run `rcm contracts roles`[/]")
+            raise typer.Exit(1)
+        console.print("docs/roles.md up to date")
+        return
+    ROLES_DOC.write_text(matrix)
+    console.print(f"wrote {ROLES_DOC}")

@@ -18,10 +18,11 @@ from aiokafka import AIOKafkaProducer
 from rcm_contracts.payments import PaymentPosted
 from rcm_ops.platform import InfraUrls, Platform, PlatformConfig, SimulatorKnobs
 from rcm_ops.run import DriveOutcome, drive_episodes, fetch_accounts, ledger_problems
+from rcm_shared.auth import Role
 from rcm_shared.kafka import Topics
 from rcm_x12 import parse_835
 
-from tests.conftest import Infra
+from tests.conftest import Infra, drop_topics
 from tests.integration.helpers import eventually, read_topic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -43,9 +44,9 @@ def claims_posted_by_payers(archive: Path) -> int:
 
 
 async def paid_claims(platform: Platform) -> int:
-    async with httpx.AsyncClient(timeout=5.0) as client:
+    async with platform.client("claims", "e2e", Role.OPS, timeout_s=5.0) as client:
         try:
-            stats = (await client.get(f"{platform.url('claims')}/stats")).json()
+            stats = (await client.get("/stats")).json()
         except httpx.HTTPError:
             return 0
     counts = stats.get("counts", stats)
@@ -84,52 +85,53 @@ async def test_every_episode_closes_balanced_through_a_crash(infra: Infra, tmp_p
         replicas=REPLICAS,
     )
     topics = Topics(config.topic_prefix)
-    async with Platform(config) as platform:
-        drive = asyncio.create_task(
-            drive_episodes(
-                platform, EPISODES, seed=SEED, timeout_s=900, rate_per_s=3.0, stall_s=120
+    try:
+        async with Platform(config) as platform:
+            drive = asyncio.create_task(
+                drive_episodes(
+                    platform, EPISODES, seed=SEED, timeout_s=900, rate_per_s=3.0, stall_s=120
+                )
             )
+
+            async def some_claims_paid() -> bool:
+                assert not drive.done(), drive
+                return await paid_claims(platform) >= 3
+
+            await eventually(some_claims_paid, timeout_s=600)
+            platform.kill(VICTIM, signal.SIGKILL)
+            duplicated = await inject_duplicates_and_poison(infra, topics)
+            await asyncio.sleep(10)  # beyond the session timeout: the other replica owns it all
+            await platform.restart(VICTIM)
+
+            outcome: DriveOutcome = await drive
+            assert not outcome.timed_out, outcome
+            assert not outcome.stalled, outcome
+            async with platform.client("collections", "e2e", Role.COLLECTOR) as collections:
+                accounts = await fetch_accounts(collections, list(outcome.ledger.episode_ids()))
+
+        # Every episode the front desk opened closed at a balanced zero.
+        assert len(accounts) == EPISODES
+        problems = {
+            episode: ledger_problems(account) if account else ["no account"]
+            for episode, account in accounts.items()
+        }
+        assert {episode: why for episode, why in problems.items() if why} == {}
+
+        # Nothing posted twice, nothing lost: the ledgers hold each payer adjudication once.
+        postings = Counter(
+            posting["posting_id"]
+            for account in accounts.values()
+            if account
+            for posting in account["postings"]
         )
+        assert [posting for posting, times in postings.items() if times > 1] == []
+        assert sum(postings.values()) == claims_posted_by_payers(config.run_dir / "x12")
+        assert platform.restarts()[VICTIM] >= 1
 
-        async def some_claims_paid() -> bool:
-            assert not drive.done(), drive
-            return await paid_claims(platform) >= 3
-
-        await eventually(some_claims_paid, timeout_s=600)
-        platform.kill(VICTIM, signal.SIGKILL)
-        duplicated = await inject_duplicates_and_poison(infra, topics)
-        await asyncio.sleep(10)  # beyond the session timeout: the other replica owns it all
-        await platform.restart(VICTIM)
-
-        outcome: DriveOutcome = await drive
-        assert not outcome.timed_out, outcome
-        assert not outcome.stalled, outcome
-        async with httpx.AsyncClient(
-            base_url=platform.url("collections"), timeout=10.0
-        ) as collections:
-            accounts = await fetch_accounts(collections, list(outcome.ledger.episode_ids()))
-
-    # Every episode the front desk opened closed at a balanced zero.
-    assert len(accounts) == EPISODES
-    problems = {
-        episode: ledger_problems(account) if account else ["no account"]
-        for episode, account in accounts.items()
-    }
-    assert {episode: why for episode, why in problems.items() if why} == {}
-
-    # Nothing posted twice, nothing lost: the ledgers hold each payer adjudication once.
-    postings = Counter(
-        posting["posting_id"]
-        for account in accounts.values()
-        if account
-        for posting in account["postings"]
-    )
-    assert [posting for posting, times in postings.items() if times > 1] == []
-    assert sum(postings.values()) == claims_posted_by_payers(config.run_dir / "x12")
-    assert platform.restarts()[VICTIM] >= 1
-
-    # The poison message went to the dead letters of both consumers; the flow went on.
-    dead = await read_topic(infra.kafka, topics.of(PaymentPosted) + ".dlq", 2)
-    groups = {dict(record.headers)["dlq_consumer_group"].decode() for record in dead}
-    assert groups == {f"{topics.prefix}claims", f"{topics.prefix}collections"}
-    assert duplicated == 3
+        # The poison message went to the dead letters of both consumers; the flow went on.
+        dead = await read_topic(infra.kafka, topics.of(PaymentPosted) + ".dlq", 2)
+        groups = {dict(record.headers)["dlq_consumer_group"].decode() for record in dead}
+        assert groups == {f"{topics.prefix}claims", f"{topics.prefix}collections"}
+        assert duplicated == 3
+    finally:
+        await drop_topics(infra.kafka, topics.prefix)

@@ -64,7 +64,7 @@ from rcm_x12 import (
 )
 from rcm_x12 import Envelope as X12Envelope
 
-from tests.conftest import Infra
+from tests.conftest import Infra, drop_topics
 from tests.unit.claims import builders as b
 
 from .helpers import eventually, serving
@@ -357,6 +357,7 @@ async def claims(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Asyn
     finally:
         await mongo.drop_database(database.name)
         await mongo.close()
+        await drop_topics(infra.kafka, topics.prefix)
 
 
 # --- tests -------------------------------------------------------------------------------

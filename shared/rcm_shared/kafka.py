@@ -5,13 +5,22 @@ only after the handler's effect is stored or the message is dead-lettered; trans
 errors are retried in place with bounded backoff (keeps per-key order) and, if still
 failing, the message is sought back and redelivered; anything else is permanent and
 goes to `<topic>.dlq` with its provenance, and the partition moves on.
+
+Every record reaches our code, whatever its bytes: FastStream's own parser, which reads
+every header as UTF-8, is given a copy with readable headers, and the handler gets the
+record as it came. What is said about a failure (dead-letter reasons, logs) comes from
+`rcm_shared.redact.describe`: never the values of the message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import dataclasses
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -29,9 +38,11 @@ from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Counter
 from rcm_contracts import Event, Request
 
+from .aggregates import PayloadMismatch, handling
 from .envelope import Envelope, InvalidEnvelope, decode
 from .errors import Refusal, is_transient
 from .ownership import Ownership
+from .redact import Redacted, describe
 from .requests import Replies, Reply
 
 log = logging.getLogger(__name__)
@@ -45,7 +56,10 @@ DLQ_SUFFIX = ".dlq"
 HEARTBEAT_INTERVAL_MS = 300
 SESSION_TIMEOUT_MS = 6000
 DLQ_HEADER_PREFIX = "dlq_"
-MAX_REASON_LENGTH = 1000
+# Names of the original headers whose value was null or not UTF-8, and so is not kept
+# byte for byte on the dead letter (null: empty; undecodable bytes: U+FFFD).
+DLQ_REPLACED_HEADERS = "dlq_replaced_headers"
+DLQ_PARKED_DELIVERIES = "dlq_parked_deliveries"
 UNAPPLIED = Reply(500, "the request could not be applied; it is with the dead letters")
 
 
@@ -135,6 +149,52 @@ async def _no_body(message: Any) -> None:
     return None
 
 
+def _readable_headers(record: Any) -> Any:
+    readable = copy.copy(record)
+    readable.headers = [(name, _text_of(value).encode()) for name, value in record.headers or ()]
+    return readable
+
+
+async def _parse_any_bytes(
+    records: Any, parse: Callable[[Any], Awaitable[KafkaMessage]]
+) -> KafkaMessage:
+    """FastStream's batch parser, fed records whose headers it can read.
+
+    It decodes every header value as UTF-8 and fails on null or other bytes before our
+    code runs; the batch is then neither handled nor rewound, and the next commit skips
+    it. Here it parses readable copies, and the message keeps the records as they came,
+    for `decode` to refuse and the dead letter to keep."""
+    batch = records if isinstance(records, tuple) else (records,)
+    message = await parse(tuple(_readable_headers(record) for record in batch))
+    message.raw_message = batch
+    return message
+
+
+class BatchRewound(Redacted, Exception):
+    """A batch to be delivered again: a record of it failed transiently."""
+
+
+class Parked(Redacted, Exception):
+    """A message whose handling failed transiently delivery after delivery: set aside on
+    the dead letters so that its partition goes on."""
+
+    def __init__(self, deliveries: int, failing_s: float, last: BaseException) -> None:
+        super().__init__(
+            f"parked after {deliveries} deliveries failing transiently for {failing_s:.0f} s;"
+            f" last: {describe(last)}"
+        )
+        self.deliveries = deliveries
+        self.last = last
+
+
+@dataclasses.dataclass
+class Redeliveries:
+    """How often one record was delivered and failed transiently, and since when."""
+
+    count: int
+    first_failed_at: float
+
+
 class Consumer:
     """The service's one subscriber: every topic it consumes, dispatched on `ce_type`.
 
@@ -145,6 +205,13 @@ class Consumer:
     dead-lettered; a transient failure that outlasts its retries rewinds the batch, and
     the handlers' idempotence absorbs the repeats.
     A request (rcm_contracts.Request) is answered whether it is applied or refused.
+
+    A record that keeps failing transiently is parked (dead-lettered, counted in
+    `parked`, a request answered) after `max_deliveries` deliveries if other records
+    were handled meanwhile: then the failure is the record's, not an outage's, which
+    would otherwise park every record in turn and scramble their order. After
+    `max_redelivery_age_s` of failing it is parked in any case. Deliveries are counted
+    in memory: a new owner of the partition starts again from zero.
     """
 
     MAX_BATCH = 100
@@ -159,6 +226,11 @@ class Consumer:
         retries: int = 5,
         backoff_s: float = 0.2,
         dead_letters: Counter | None = None,
+        max_deliveries: int = 10,
+        max_redelivery_age_s: float = 3600.0,
+        parked: Counter | None = None,
+        payload_mismatches: Counter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.broker = broker
         self.topics = topics
@@ -167,8 +239,15 @@ class Consumer:
         self.retries = retries
         self.backoff_s = backoff_s
         self.dead_letters = dead_letters
+        self.max_deliveries = max_deliveries
+        self.max_redelivery_age_s = max_redelivery_age_s
+        self.parked = parked
+        self.payload_mismatches = payload_mismatches
+        self.clock = clock
         self.replies: Replies | None = None
         self.handlers: dict[str, tuple[type[Event], Handler[Any]]] = {}
+        self.redeliveries: dict[tuple[str, int, int], Redeliveries] = {}
+        self._last_handled_at = -math.inf  # when a handler last got through
 
     def subscribe(self, table: Mapping[type[Event], Handler[Any]]) -> None:
         for event_type, handler in table.items():
@@ -202,6 +281,7 @@ class Consumer:
             session_timeout_ms=SESSION_TIMEOUT_MS,
             partition_assignment_strategy=(RangePartitionAssignor,),
             listener=self.ownership,
+            parser=_parse_any_bytes,
             decoder=_no_body,
             title=self.group_id,
         )(self._consume_batch)
@@ -210,6 +290,12 @@ class Consumer:
         records = message.raw_message
         records = records if isinstance(records, tuple) else (records,)
         async with self.ownership.working():
+            if self.redeliveries:  # forget records whose partition went to another member
+                self.redeliveries = {
+                    where: seen
+                    for where, seen in self.redeliveries.items()
+                    if where[1] in self.ownership.owned
+                }
             by_key: dict[bytes | None, list[Any]] = {}
             not_ours: dict[TopicPartition, int] = {}
             for record in records:
@@ -235,60 +321,143 @@ class Consumer:
             )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
-                raise outcome  # FastStream rewinds the batch; it comes again
+                # FastStream rewinds the batch (it comes again) and logs this with its
+                # traceback: the failure as describe says it, not as raised.
+                raise BatchRewound(describe(outcome)) from None
 
     async def _consume(self, record: Any) -> None:
         try:
-            headers = dict(record.headers or ())
-            expected, handler = self.handlers.get(_header(headers, "ce_type"), (None, None))
-            envelope = decode(headers, record.value or b"", expected)
-            if handler is None:
-                raise InvalidEnvelope(f"no handler here for {envelope.type}")
-        except InvalidEnvelope as error:
+            envelope, handler = self._decode(record)
+        except Exception as error:  # malformed, or a bug in reading it: not retried
+            log.warning(
+                "dead-lettering %s:%d:%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                describe(error),
+            )
             await self.dead_letter(record, error)
             return
+        where = (record.topic, record.partition, record.offset)
+        await self._handle(record, envelope, handler)
+        self.redeliveries.pop(where, None)  # done with: handled, refused or dead-lettered
+
+    async def _handle(self, record: Any, envelope: Envelope[Any], handler: Handler[Any]) -> None:
+        """Handle, retrying transient failures in place; raises when the record is to
+        come again."""
         for attempt in range(self.retries + 1):
             try:
-                result = await handler(envelope)
+                with handling(envelope.id, envelope.data):
+                    result = await handler(envelope)
+            except PayloadMismatch as mismatch:
+                self._last_handled_at = self.clock()
+                await self._refuse_mismatch(record, envelope, mismatch)
+                return
             except Refusal as refusal:
+                self._last_handled_at = self.clock()
                 if isinstance(envelope.data, Request):
                     await self._answer(envelope.id, refusal)
                     return
-                log.warning("dead-lettering %s %s: %r", envelope.type, envelope.id, refusal)
+                log.warning(
+                    "dead-lettering %s %s: %s", envelope.type, envelope.id, describe(refusal)
+                )
                 await self.dead_letter(record, refusal)
                 return
             except Exception as error:
                 if not is_transient(error):
-                    log.warning("dead-lettering %s %s: %r", envelope.type, envelope.id, error)
+                    log.warning(
+                        "dead-lettering %s %s: %s", envelope.type, envelope.id, describe(error)
+                    )
                     await self.dead_letter(record, error)
                     if isinstance(envelope.data, Request):  # the asker is waiting
                         await self._answer(envelope.id, UNAPPLIED)
                     return
                 if attempt == self.retries:
-                    # Not dead-lettered: a transient failure is not the message's fault.
-                    raise
+                    parked = self._parks(record, error)
+                    if parked is None:
+                        # Not dead-lettered: a transient failure is not the message's fault.
+                        raise
+                    await self._park(record, envelope, parked)
+                    return
                 delay = self.backoff_s * 2**attempt
                 log.info(
-                    "transient %r on %s, retry %d in %.1fs", error, envelope.id, attempt + 1, delay
+                    "transient %s on %s, retry %d in %.1fs",
+                    describe(error),
+                    envelope.id,
+                    attempt + 1,
+                    delay,
                 )
                 await asyncio.sleep(delay)
             else:
+                self._last_handled_at = self.clock()
                 if isinstance(envelope.data, Request):
                     await self._answer(envelope.id, result)
                 return
+
+    def _decode(self, record: Any) -> tuple[Envelope[Any], Handler[Any]]:
+        headers = dict(record.headers or ())
+        expected, handler = self.handlers.get(_header(headers, "ce_type"), (None, None))
+        envelope = decode(headers, record.value or b"", expected)
+        if handler is None:
+            raise InvalidEnvelope(f"no handler here for {envelope.type}")
+        # The key decides the partition, so the owner: a record keyed otherwise than its
+        # subject would reach a process that does not own the aggregate.
+        if record.key is None:
+            raise InvalidEnvelope("the record has no key (it must be the ce_subject)")
+        if record.key != envelope.subject.encode():
+            raise InvalidEnvelope("the record's key is not its ce_subject")
+        return envelope, handler
+
+    def _parks(self, record: Any, error: BaseException) -> Parked | None:
+        """Count a delivery that failed transiently; whether the record is parked now."""
+        now = self.clock()
+        where = (record.topic, record.partition, record.offset)
+        seen = self.redeliveries.setdefault(where, Redeliveries(0, now))
+        seen.count += 1
+        failing_s = now - seen.first_failed_at
+        others_went_through = self._last_handled_at > seen.first_failed_at
+        if (
+            seen.count >= self.max_deliveries and others_went_through
+        ) or failing_s >= self.max_redelivery_age_s:
+            return Parked(seen.count, failing_s, error)
+        return None
+
+    async def _park(self, record: Any, envelope: Envelope[Any], parked: Parked) -> None:
+        log.error("%s %s: %s", envelope.type, envelope.id, describe(parked))
+        await self.dead_letter(record, parked, {DLQ_PARKED_DELIVERIES: str(parked.deliveries)})
+        if self.parked is not None:
+            self.parked.labels(record.topic, self.group_id, type(parked.last).__name__).inc()
+        if isinstance(envelope.data, Request):
+            await self._answer(envelope.id, UNAPPLIED)
+
+    async def _refuse_mismatch(
+        self, record: Any, envelope: Envelope[Any], mismatch: PayloadMismatch
+    ) -> None:
+        log.warning("dead-lettering %s %s: %s", envelope.type, envelope.id, describe(mismatch))
+        await self.dead_letter(record, mismatch)
+        if self.payload_mismatches is not None:
+            self.payload_mismatches.labels(record.topic, self.group_id).inc()
+        if isinstance(envelope.data, Request):
+            await self._answer(envelope.id, mismatch)
 
     async def _answer(self, request_id: str, outcome: object) -> None:
         if self.replies is None:
             raise RuntimeError("a request arrived, but this consumer has no replies store")
         await self.replies.answer(request_id, outcome)
 
-    async def dead_letter(self, record: Any, error: BaseException) -> None:
-        reason = str(error)[:MAX_REASON_LENGTH]
-        headers = {
-            name: value.decode(errors="replace")
-            for name, value in (record.headers or ())
-            if not name.startswith(DLQ_HEADER_PREFIX)
-        }
+    async def dead_letter(
+        self, record: Any, error: BaseException, extra: Mapping[str, str] | None = None
+    ) -> None:
+        """Publish the record as it came (key, value, headers) to `<topic>.dlq`, with
+        where it came from and what went wrong, said without the message's values."""
+        headers: dict[str, str] = {}
+        replaced: list[str] = []
+        for name, value in record.headers or ():
+            if name.startswith(DLQ_HEADER_PREFIX):
+                continue
+            headers[name] = _text_of(value)
+            if value is None or headers[name].encode() != value:
+                replaced.append(name)
         headers.update(
             {
                 "dlq_original_topic": record.topic,
@@ -296,10 +465,13 @@ class Consumer:
                 "dlq_original_offset": str(record.offset),
                 "dlq_consumer_group": self.group_id,
                 "dlq_exception_class": f"{type(error).__module__}.{type(error).__qualname__}",
-                "dlq_exception_message": reason,
+                "dlq_exception_message": describe(error),
                 "dlq_failed_at": datetime.now(UTC).isoformat(),
+                **(extra or {}),
             }
         )
+        if replaced:
+            headers[DLQ_REPLACED_HEADERS] = ",".join(replaced)
         await self.broker.publish(
             record.value, topic=record.topic + DLQ_SUFFIX, key=record.key, headers=headers
         )
@@ -307,6 +479,10 @@ class Consumer:
             self.dead_letters.labels(record.topic, self.group_id, type(error).__name__).inc()
 
 
-def _header(headers: Mapping[str, bytes], name: str) -> str:
-    value = headers.get(name)
+def _header(headers: Mapping[str, bytes | None], name: str) -> str:
+    return _text_of(headers.get(name))
+
+
+def _text_of(value: bytes | None) -> str:
+    """A header value as text, whatever its bytes: null is empty, others are replaced."""
     return "" if value is None else value.decode(errors="replace")

@@ -4,6 +4,12 @@ Publish first, remove after: a crash in between publishes an event twice, never 
 times; consumers are idempotent. Entries of one aggregate go out in order, and a
 failure stops that aggregate until the next round so the order holds.
 
+Failures are per entry. An entry that can never be published (it no longer reads as its
+event, or Kafka refuses the record itself, e.g. too large) is quarantined: moved, with
+why, from the outbox to the document's `quarantine` (rcm_shared.store), counted, and
+logged; the entries after it and the other aggregates go on. Any other failure (Kafka
+unreachable) leaves the entry where it is, and its aggregate is tried again next round.
+
 A write in this process names its aggregate, and the relay publishes that one at once
 (a read by id). A full sweep of the collections, which FerretDB answers by reading every
 document, runs at start, when this process is given partitions and every
@@ -19,17 +25,45 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from opentelemetry import context as otel_context
 from opentelemetry.propagate import extract
+from prometheus_client import Counter
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 from rcm_contracts import CATALOG
 
 from .envelope import Envelope
 from .kafka import EventPublisher
+from .redact import Redacted, describe
 from .store import Document, Outboxed
 
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENT_AGGREGATES = 32
+
+
+class Unreadable(Redacted, Exception):
+    """An outbox entry that no longer reads as the event it stored."""
+
+
+# Failures that are the entry's own: publishing it again cannot succeed.
+ENTRY_AT_FAULT = (
+    Unreadable,
+    PydanticSerializationError,
+    ValidationError,
+    MessageSizeTooLargeError,  # Kafka refuses the record itself
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTopicError,
+)
 
 
 def envelope_of(entry: Document) -> Envelope:  # type: ignore[type-arg]
@@ -50,13 +84,16 @@ class OutboxRelay:
         interval_s: float = 0.5,
         sweep_interval_s: float = 10.0,
         owns: Callable[[str], bool] = lambda aggregate_id: True,
+        quarantines: Counter | None = None,
     ) -> None:
         self.stores = stores
         self.owns = owns
         self.publisher = publisher
         self.interval_s = interval_s
         self.sweep_interval_s = sweep_interval_s
+        self.quarantines = quarantines
         self.published = 0
+        self.quarantined = 0  # entries set aside since start
         self.backlog = 0  # aggregates whose events are waiting for the next round
         self._wake = asyncio.Event()
         self._sweep_now = False
@@ -91,8 +128,8 @@ class OutboxRelay:
                 await self.drain(sweep)
                 if sweep:
                     next_sweep = loop.time() + self.sweep_interval_s
-            except Exception:  # the next round retries; the outbox keeps everything
-                log.exception("outbox relay round failed")
+            except Exception as error:  # the next round retries; the outbox keeps everything
+                log.warning("outbox relay round failed: %s", describe(error))
                 next_sweep = loop.time()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
@@ -112,11 +149,22 @@ class OutboxRelay:
                 if not ids:
                     continue
                 documents = await store.pending_of(sorted(ids))
-                counts = await asyncio.gather(
-                    *(self._relay(store, document) for document in documents)
+                relayed = await asyncio.gather(
+                    *(self._relay(store, document) for document in documents),
+                    return_exceptions=True,
                 )
-                sent += sum(counts)
                 del todo[store]
+                for document, outcome in zip(documents, relayed, strict=True):
+                    if isinstance(outcome, BaseException):
+                        log.warning(
+                            "outbox of %s/%s not relayed: %s",
+                            store.collection.name,
+                            document["_id"],
+                            describe(outcome),
+                        )
+                        self._later(store, document["_id"])
+                    else:
+                        sent += outcome
         finally:
             for store, ids in todo.items():  # not done: kept for the next round
                 self._changed.setdefault(store, set()).update(ids)
@@ -124,18 +172,59 @@ class OutboxRelay:
             self.backlog = sum(len(ids) for ids in self._changed.values())
         return sent
 
+    def _later(self, store: Outboxed, aggregate_id: str) -> None:
+        self._changed.setdefault(store, set()).add(aggregate_id)
+
     async def _relay(self, store: Outboxed, document: Document) -> int:
-        """One aggregate's entries, in order; then they leave its outbox in one write."""
+        """One aggregate's entries, in order; then the published and the quarantined ones
+        leave its outbox in one write. Returns how many were published."""
         async with self._concurrency:
+            published: list[Document] = []
+            quarantined: list[tuple[Document, str]] = []
             for entry in document["outbox"]:
-                await self._publish(entry)
-            await store.mark_published(document["_id"], document["outbox"])
-        return len(document["outbox"])
+                try:
+                    await self._publish(entry)
+                except Exception as error:
+                    if not isinstance(error, ENTRY_AT_FAULT):
+                        # Not the entry's fault (Kafka away): it and those after it wait.
+                        log.warning(
+                            "outbox of %s/%s waits: %s",
+                            store.collection.name,
+                            document["_id"],
+                            describe(error),
+                        )
+                        self._later(store, document["_id"])
+                        break
+                    quarantined.append((entry, describe(error)))
+                    self._quarantined(store, document["_id"], entry, error)
+                else:
+                    published.append(entry)
+            await store.mark_published(document["_id"], published, quarantined)
+        return len(published)
+
+    def _quarantined(
+        self, store: Outboxed, aggregate_id: str, entry: Document, error: BaseException
+    ) -> None:
+        log.error(
+            "quarantined outbox entry %s of %s/%s: %s",
+            entry.get("id"),
+            store.collection.name,
+            aggregate_id,
+            describe(error),
+        )
+        self.quarantined += 1
+        if self.quarantines is not None:
+            cause = error.__cause__ if isinstance(error, Unreadable) else error
+            self.quarantines.labels(store.collection.name, type(cause).__name__).inc()
 
     async def _publish(self, entry: Document) -> None:
+        try:
+            envelope = envelope_of(entry)
+        except Exception as error:
+            raise Unreadable(describe(error)) from error
         carrier = {"traceparent": entry["traceparent"]} if entry.get("traceparent") else {}
         token = otel_context.attach(extract(carrier))
         try:
-            await self.publisher.publish(envelope_of(entry))
+            await self.publisher.publish(envelope)
         finally:
             otel_context.detach(token)

@@ -72,6 +72,10 @@ class Service:
             retries=settings.handler_retries,
             backoff_s=settings.handler_retry_backoff_s,
             dead_letters=self.metrics.dead_letters,
+            max_deliveries=settings.handler_max_deliveries,
+            max_redelivery_age_s=settings.handler_max_redelivery_age_s,
+            parked=self.metrics.parked,
+            payload_mismatches=self.metrics.payload_mismatches,
         )
         self.mongo = connect(settings.mongodb_url)
         self.database = self.mongo[settings.database_name]
@@ -86,7 +90,11 @@ class Service:
         self.stores: list[Outboxed] = []
         self.indexes: dict[str, list[IndexModel]] = {}
         self.relay = OutboxRelay(
-            self.stores, self.publisher, settings.relay_interval_s, owns=self.ownership.owns
+            self.stores,
+            self.publisher,
+            settings.relay_interval_s,
+            owns=self.ownership.owns,
+            quarantines=self.metrics.outbox_quarantined,
         )
         self.ownership.on_assigned.append(self.relay.sweep_soon)
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
@@ -165,7 +173,7 @@ class Service:
                             if not is_transient(error):
                                 log.exception("%s round failed", name)
                             else:
-                                log.warning("%s: %r (retrying)", name, error)
+                                log.warning("%s: %s (retrying)", name, describe(error))
                 await asyncio.sleep(interval_s)
 
         loop.__name__ = name

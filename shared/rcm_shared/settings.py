@@ -45,6 +45,20 @@ class ServiceSettings(BaseSettings):
     )
     handler_retries: int = Field(default=5, ge=0, le=20)
     handler_retry_backoff_s: float = Field(default=0.2, gt=0, le=10)
+    handler_max_deliveries: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Deliveries failing transiently, while others go through, before a"
+        " message is parked on the dead letters.",
+    )
+    handler_max_redelivery_age_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="How long a message may keep failing transiently before it is parked,"
+        " whatever else happens (an outage too).",
+    )
     relay_interval_s: float = Field(default=0.5, gt=0, le=60)
     topic_partitions: int = Field(
         default=6,

@@ -5,7 +5,15 @@ single-document write that at once:
   - sets the new state and bumps `version` (optimistic concurrency on MongoDB),
   - pushes the events it emits onto `outbox` (published later by the relay),
   - pushes the id of the cause (consumed event or command) onto `applied`, so a
-    redelivery changes nothing.
+    redelivery changes nothing, and, when the cause is the message a consumer is
+    handling, its payload's digest onto `digests` (rcm_shared.aggregates), so the same
+    id with another payload is refused rather than taken for a redelivery.
+
+`digests` holds one short string per cause, `<tag>:<digest>`: a 48-bit tag of the cause
+id and the 96-bit payload digest (25 characters; the id itself is in `applied` already).
+`applied` keeps plain ids, so documents written before digests existed, and readers
+that look for an id there, need no migration; an applied id without a digest is a
+duplicate whatever its payload, as it always was.
 
 FerretDB applies an update by reading, then writing, so its version guard lets two
 concurrent writers both win (decisions.md §12). Correctness does not rest on the guard:
@@ -16,7 +24,9 @@ a time; the guard still catches a stray writer on MongoDB.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import logging
 import uuid
 import weakref
@@ -35,7 +45,7 @@ from pymongo.errors import DuplicateKeyError
 from rcm_contracts import Event
 
 from . import aggregates
-from .aggregates import A, Applied, R
+from .aggregates import A, Applied, PayloadMismatch, R, digest_of
 from .aggregates import Outcome as Outcome
 from .errors import TransientError
 
@@ -50,8 +60,13 @@ TRACE = "trace"
 # `pending` marks an outbox with entries: the relay's sweep finds them by an indexed
 # equality (a filter on the outbox itself would read every document on FerretDB).
 PENDING = "pending"
-BOOKKEEPING = frozenset({"_id", "version", "applied", "outbox", PENDING, TRACE})
-HIDDEN = {"outbox": 0, PENDING: 0, TRACE: 0}
+DIGESTS = "digests"
+# Outbox entries the relay could not publish (rcm_shared.relay): kept for people to see.
+QUARANTINE = "quarantine"
+BOOKKEEPING = frozenset(
+    {"_id", "version", "applied", "outbox", PENDING, TRACE, DIGESTS, QUARANTINE}
+)
+HIDDEN = {"outbox": 0, PENDING: 0, TRACE: 0, DIGESTS: 0, QUARANTINE: 0}
 tracer = trace.get_tracer(__name__)
 
 
@@ -115,6 +130,22 @@ def _state(document: Document) -> Document:
     return {key: value for key, value in document.items() if key not in BOOKKEEPING}
 
 
+def _tag(cause: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(cause.encode()).digest()[:6]).decode()
+
+
+def _digest_entry(cause: str, digest: str) -> str:
+    return f"{_tag(cause)}:{digest}"
+
+
+def _applied_with_another_payload(document: Document, cause: str, digest: str | None) -> bool:
+    if digest is None:
+        return False
+    prefix = f"{_tag(cause)}:"
+    known = [entry for entry in document.get(DIGESTS, ()) if entry.startswith(prefix)]
+    return bool(known) and _digest_entry(cause, digest) not in known
+
+
 class Outboxed:
     """One collection of aggregates with `version`, `applied` and `outbox` fields.
 
@@ -146,10 +177,14 @@ class Outboxed:
         after it and the decision's result."""
         async with self.locked(aggregate_id):
             for _ in range(self.MAX_CONFLICT_RETRIES):
-                current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 0})
+                current = await self.collection.find_one(
+                    {"_id": aggregate_id}, {"outbox": 0, QUARANTINE: 0}
+                )
                 trace_parent = current.pop(TRACE, None) if current is not None else None
                 applied = current["applied"] if current is not None else ()
-                if cause is not None and cause in applied:
+                if current is not None and cause is not None and cause in applied:
+                    if _applied_with_another_payload(current, cause, digest_of(cause)):
+                        raise PayloadMismatch(cause)
                     return Outcome.DUPLICATE, current, None
                 values, events, result = decide(current)
                 if values is None and not events:
@@ -167,6 +202,8 @@ class Outboxed:
     ) -> bool:
         entries = [outbox_entry(event, self.source) for event in change.events]
         applied = [cause] if cause else []
+        digest = digest_of(cause)
+        digests = [_digest_entry(cause, digest)] if cause and digest else []
         if current is None:
             carrier: dict[str, str] = {}
             inject(carrier)
@@ -175,6 +212,7 @@ class Outboxed:
                 "_id": aggregate_id,
                 "version": 1,
                 "applied": applied,
+                **({DIGESTS: digests} if digests else {}),
                 "outbox": entries,
                 PENDING: bool(entries),
                 TRACE: carrier.get("traceparent"),
@@ -193,6 +231,8 @@ class Outboxed:
         if applied:
             guard["applied"] = {"$ne": cause}
             pushes["applied"] = cause
+        if digests:
+            pushes[DIGESTS] = digests[0]
         if pushes:
             update["$push"] = pushes
         if not update["$set"]:
@@ -212,15 +252,34 @@ class Outboxed:
         )
         return [document for document in found if document and document["outbox"]]
 
-    async def mark_published(self, aggregate_id: str, entries: list[Document]) -> None:
+    async def mark_published(
+        self,
+        aggregate_id: str,
+        entries: list[Document],
+        quarantined: Sequence[tuple[Document, str]] = (),
+    ) -> None:
+        """Take the published entries out of the outbox and move the quarantined ones,
+        with why, to `quarantine`: one write."""
+        leaving = [*entries, *(entry for entry, _ in quarantined)]
+        if not leaving:
+            return
         # The whole entries as read back: FerretDB's $pull matches exact values only.
         async with self.locked(aggregate_id):
             current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 1})
-            rest = [entry for entry in (current or {}).get("outbox", []) if entry not in entries]
-            await self.collection.update_one(
-                {"_id": aggregate_id},
-                {"$pullAll": {"outbox": entries}, "$set": {PENDING: bool(rest)}},
-            )
+            rest = [entry for entry in (current or {}).get("outbox", []) if entry not in leaving]
+            update: Document = {"$pullAll": {"outbox": leaving}, "$set": {PENDING: bool(rest)}}
+            if quarantined:
+                now = datetime.now(UTC)
+                kept = [{"entry": entry, "reason": why, "at": now} for entry, why in quarantined]
+                update["$push"] = {QUARANTINE: {"$each": kept}}
+            await self.collection.update_one({"_id": aggregate_id}, update)
+
+    async def quarantined(self, limit: int = 100) -> list[Document]:
+        """Aggregates with outbox entries the relay gave up on, for people (a bounded scan)."""
+        cursor = self.collection.find(
+            {f"{QUARANTINE}.0": {"$exists": True}}, {QUARANTINE: 1}
+        ).limit(limit)
+        return [document async for document in cursor]
 
 
 class MongoAggregates(Outboxed, Generic[A]):

@@ -32,6 +32,26 @@ class Metrics:
             ["topic", "group", "reason"],
             registry=self.registry,
         )
+        self.parked = Counter(
+            "rcm_parked",
+            "Messages set aside on the dead letters after failing transiently delivery after"
+            " delivery: their partition was blocked. An alert.",
+            ["topic", "group", "error"],
+            registry=self.registry,
+        )
+        self.payload_mismatches = Counter(
+            "rcm_payload_mismatches",
+            "Messages refused because their ce_id was applied before with another payload.",
+            ["topic", "group"],
+            registry=self.registry,
+        )
+        self.outbox_quarantined = Counter(
+            "rcm_outbox_quarantined",
+            "Outbox entries set aside because they can never be published (kept in the"
+            " aggregate's document under `quarantine`).",
+            ["collection", "error"],
+            registry=self.registry,
+        )
         self.outbox_backlog = Gauge(
             "rcm_outbox_backlog",
             "Aggregates with events not yet published.",

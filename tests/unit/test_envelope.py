@@ -76,3 +76,31 @@ def test_money_is_integer_cents_and_times_are_utc() -> None:
         PatientPaymentReceived.model_validate(
             {**EVENT.model_dump(), "received_at": datetime(2026, 11, 25, 9, tzinfo=eastern)}
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda h: h.update(ce_id="x" * 129), "ce_id is longer than 128 characters"),
+        (lambda h: h.update(ce_id=""), "ce_id is empty"),
+        (lambda h: h.update(ce_id="id\nFORGED log line"), "ce_id holds control characters"),
+        (lambda h: h.update(ce_source=b"rcm/\xff"), "header 'ce_source' is not UTF-8"),
+        (lambda h: h.update(traceparent=b"\xc3\x28"), "header 'traceparent' is not UTF-8"),
+        (lambda h: h.update(ce_subject=None), "header 'ce_subject' has no value"),
+        (
+            lambda h: h.update(ce_type="rcm.x." + "y" * 500),
+            r"unknown event type 'rcm\.x\.y{58}\.\.\.'$",
+        ),
+    ],
+)
+def test_hostile_headers_are_refused_without_echoing_them(change: object, message: str) -> None:
+    headers, value = encoded()
+    change(headers)  # type: ignore[operator]
+    with pytest.raises(InvalidEnvelope, match=message):
+        decode(headers, value)
+
+
+def test_an_id_of_128_characters_is_fine() -> None:
+    headers, value = encoded()
+    headers["ce_id"] = "x" * 128
+    assert decode(headers, value).id == "x" * 128

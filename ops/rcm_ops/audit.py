@@ -119,10 +119,12 @@ def records_table(page: Mapping[str, Any]) -> Table:
         caption=f"{len(records)} record{'' if len(records) == 1 else 's'}{more}",
         caption_justify="left",
     )
-    for column in ("time (UTC)", "actor", "roles", "service", "action", "resource"):
-        table.add_column(column)
-    table.add_column("status", justify="right")
-    table.add_column("request id")
+    # The time and status whole on a narrow terminal; the others wrap rather than cut.
+    table.add_column("time (UTC)", no_wrap=True)
+    for column in ("actor", "roles", "service", "action", "resource"):
+        table.add_column(column, overflow="fold")
+    table.add_column("status", justify="right", no_wrap=True)
+    table.add_column("request id", overflow="fold")
     for record in records:
         status = int(record["status"])
         style = "green" if status < 400 else "yellow" if status < 500 else "red"

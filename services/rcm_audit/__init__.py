@@ -1,0 +1,1 @@
+"""The audit service: keeps the audit trail of every service and answers auditors."""

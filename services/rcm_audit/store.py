@@ -100,7 +100,4 @@ def _record(document: Document) -> AuditRecord:
 
 
 def records(service: Service) -> MongoRecords:
-    # Not aggregates, so not declared through service.aggregates: the indexes are
-    # handed to the service's start-up, which creates those of every collection.
-    service.indexes[RECORDS] = INDEXES
-    return MongoRecords(service.database[RECORDS])
+    return MongoRecords(service.collection(RECORDS, INDEXES))

@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from rcm_contracts import CATALOG, Event
 from rcm_contracts import Request as CommandRequest
 from rcm_contracts.audit import AccessRecorded
@@ -38,7 +39,7 @@ from .redact import describe
 from .relay import OutboxRelay
 from .requests import Replies, Reply, Requester
 from .settings import ServiceSettings
-from .store import PENDING, MongoAggregates, Outboxed, connect
+from .store import PENDING, Document, MongoAggregates, Outboxed, connect
 from .telemetry import Metrics, setup_tracing
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,14 @@ class Service:
         aggregates = MongoAggregates(self.database, collection, f"rcm/{self.name}", model)
         self._keep(aggregates, collection, indexes)
         return aggregates
+
+    def collection(
+        self, name: str, indexes: list[IndexModel] | None = None
+    ) -> AsyncCollection[Document]:
+        """A collection of the service's database that holds no aggregates (e.g. an
+        append-only log), with its indexes created at start."""
+        self.indexes[name] = list(indexes or [])
+        return self.database[name]
 
     def _keep(self, store: Outboxed, collection: str, indexes: list[IndexModel] | None) -> None:
         self.stores.append(store)

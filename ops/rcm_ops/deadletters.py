@@ -54,6 +54,7 @@ from .timeline import (
     list_topics,
     read_topics,
 )
+from .transport import kafka_options
 
 app = typer.Typer(help="Dead letters: list them, replay them once fixed.", no_args_is_help=True)
 
@@ -226,7 +227,7 @@ async def dead_letter_topics(bootstrap: str, prefix: str, topic: str | None) -> 
 async def _ensure_companion(bootstrap: str, dlq_topic: str) -> str:
     """Create the companion topic like its dead-letter topic (replication), 1 partition."""
     companion = companion_of(dlq_topic)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_options())
     await admin.start()
     try:
         if companion in await admin.list_topics():
@@ -252,7 +253,11 @@ async def execute(bootstrap: str, dlq_topic: str, plan: ReplayPlan, force: bool)
         return []
     companion = await _ensure_companion(bootstrap, dlq_topic)
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, client_id="rcm-ops-replay"
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        client_id="rcm-ops-replay",
+        **kafka_options(),
     )
     await producer.start()
     done: list[Replayed] = []

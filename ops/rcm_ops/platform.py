@@ -92,7 +92,7 @@ def parse_key_values(text: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class InfraUrls:
     kafka: str
-    mongodb_url: str
+    mongodb_url: str = field(repr=False)  # may hold credentials
 
 
 class Infrastructure:
@@ -184,7 +184,7 @@ class Replica:
 class _Running:
     process: Process
     port: int
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)  # MONGODB_URL, KAFKA_SASL_PASSWORD
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
     log_file: IO[bytes] | None = None

@@ -46,6 +46,7 @@ from rich.progress import (
 )
 
 from .platform import Platform, PlatformError
+from .transport import mongo_options
 
 BATCH_DOCUMENTS = 25  # FerretDB wedges on larger bulk writes
 INSERT_WORKERS = 8  # batches in flight at once
@@ -402,7 +403,7 @@ class Preloader:
         self.console.print(f"preload: warm-up done, {outcome}")
         databases = [platform.config.database(service.name) for service in SERVICES]
         client: AsyncMongoClient[Document] = AsyncMongoClient(
-            platform.config.infra.mongodb_url, serverSelectionTimeoutMS=10_000
+            platform.config.infra.mongodb_url, serverSelectionTimeoutMS=10_000, **mongo_options()
         )
         services = [service.name for service in SERVICES]
         try:

@@ -32,6 +32,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 
+from .transport import kafka_options, mongo_options
+
 MESSAGE_SIZE = 200  # bytes: about a small event's JSON
 DOCUMENTS_PER_WRITE = 20  # writes per aggregate: outbox/applied arrays stay small
 
@@ -84,15 +86,19 @@ async def kafka_baseline(
     the unloaded latency of one hop through Kafka.
     """
     topic = f"rcm-bench-raw-{uuid.uuid4().hex[:10]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 1, 1)])
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **kafka_options()
         )
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=0,
+            **kafka_options(),
         )
         await consumer.start()
         await producer.start()
@@ -149,7 +155,7 @@ async def kafka_baseline(
 async def mongo_baseline(mongodb_url: str, writes: int = 2000) -> Baseline:
     """Single-document guarded updates with $set/$inc/$push, one at a time."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        mongodb_url, serverSelectionTimeoutMS=5000, tz_aware=True
+        mongodb_url, serverSelectionTimeoutMS=5000, tz_aware=True, **mongo_options()
     )
     name = f"rcm_bench_raw_{uuid.uuid4().hex[:10]}"
     try:

@@ -40,6 +40,7 @@ from .platform import InfraUrls, Platform, PlatformConfig, SimulatorKnobs
 from .synthetic import EpisodeGenerator, SyntheticEpisode
 from .timeline import dollars as timeline_dollars
 from .timeline import short_type
+from .transport import kafka_options
 
 log = logging.getLogger("rcm.run")
 
@@ -186,6 +187,7 @@ class EventWatcher:
             auto_offset_reset="earliest",
             metadata_max_age_ms=2000,  # new topics are found within ~2 s
             client_id="rcm-run-watcher",
+            **kafka_options(),
         )
         await consumer.start()
         try:

@@ -28,6 +28,8 @@ from rcm_shared.kafka import DLQ_SUFFIX
 from rich.console import Console
 from rich.table import Table
 
+from .transport import kafka_options
+
 REPLAYED_SUFFIX = ".replayed"
 REPLAYED_FROM = "replayed_from"  # header of a re-published dead letter
 READ_TIMEOUT_S = 120.0
@@ -104,7 +106,7 @@ def is_event_topic(topic: str, prefix: str, with_dead_letters: bool = False) -> 
 
 
 async def list_topics(bootstrap: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_options())
     await admin.start()
     try:
         return sorted(await admin.list_topics())
@@ -115,7 +117,7 @@ async def list_topics(bootstrap: str) -> list[str]:
 async def partitions_of(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
     """The partitions of the topics that exist. Missing ones are left out and not asked
     about: a metadata request for a missing topic creates it where auto-create is on."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_options())
     await admin.start()
     try:
         existing = sorted(set(topics) & set(await admin.list_topics()))
@@ -147,6 +149,7 @@ async def read_topics(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         client_id="rcm-ops-reader",
+        **kafka_options(),
     )
     await consumer.start()
     try:

@@ -28,12 +28,15 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import IllegalStateError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.kafka.security import parse_security
 from faststream.middlewares import AckPolicy
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry.trace import TracerProvider
 from prometheus_client import CollectorRegistry, Counter
 from rcm_contracts import Event, Request
@@ -44,6 +47,7 @@ from .errors import Refusal, is_transient
 from .ownership import Ownership
 from .redact import Redacted, describe
 from .requests import Replies, Reply
+from .settings import SASL_PROTOCOLS, TLS_PROTOCOLS, TransportSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +67,56 @@ DLQ_PARKED_DELIVERIES = "dlq_parked_deliveries"
 UNAPPLIED = Reply(500, "the request could not be applied; it is with the dead letters")
 
 
+SASL_SECURITY = {
+    "PLAIN": SASLPlaintext,
+    "SCRAM-SHA-256": SASLScram256,
+    "SCRAM-SHA-512": SASLScram512,
+}
+
+
+def kafka_security(settings: TransportSettings) -> BaseSecurity | None:
+    """The settings' Kafka security as FastStream's object (None: PLAINTEXT).
+
+    The one translation of the settings: the broker takes this object, and every other
+    aiokafka client takes `kafka_client_options`, derived from it the way FastStream does.
+    """
+    protocol = settings.kafka_security_protocol
+    context = None
+    if protocol in TLS_PROTOCOLS:
+        # The system's CAs unless a CA file is given; hostnames are always checked.
+        context = create_ssl_context(
+            cafile=settings.kafka_ssl_ca_file,
+            certfile=settings.kafka_ssl_cert_file,
+            keyfile=settings.kafka_ssl_key_file,
+        )
+    if protocol not in SASL_PROTOCOLS:
+        return None if context is None else BaseSecurity(ssl_context=context)
+    mechanism, user, password = (
+        settings.kafka_sasl_mechanism,
+        settings.kafka_sasl_username,
+        settings.kafka_sasl_password,
+    )
+    if mechanism is None or not user or password is None:  # validated; for the type checker
+        raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs a SASL mechanism and user")
+    return SASL_SECURITY[mechanism](
+        username=user,
+        password=password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=context is not None,
+    )
+
+
+def kafka_client_options(security: BaseSecurity | None) -> dict[str, Any]:
+    """aiokafka keyword arguments (AIOKafkaAdminClient/Consumer/Producer) for `security`."""
+    return parse_security(security)
+
+
 def make_broker(
     bootstrap_servers: str,
     client_id: str,
     tracer_provider: TracerProvider | None = None,
     registry: CollectorRegistry | None = None,
+    security: BaseSecurity | None = None,
 ) -> KafkaBroker:
     middlewares: list[Any] = [KafkaTelemetryMiddleware(tracer_provider=tracer_provider)]
     if registry is not None:
@@ -75,6 +124,7 @@ def make_broker(
     return KafkaBroker(
         bootstrap_servers,
         client_id=client_id,
+        security=security,
         acks="all",
         enable_idempotence=True,
         middlewares=middlewares,
@@ -100,10 +150,13 @@ async def ensure_topics(
     partitions: int,
     replication_factor: int,
     settle_s: float = 15.0,
+    security: BaseSecurity | None = None,
 ) -> None:
     """Create the topics that are missing; refuse topics of another partition count, on
     which one process would no longer own all of an aggregate's messages."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, **kafka_client_options(security)
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

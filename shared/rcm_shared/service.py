@@ -33,7 +33,7 @@ from .auth import KeySet, Role, Verifier, allow
 from .envelope import Envelope
 from .errors import Conflict, Invalid, NotFound, Refusal, TransientError, is_transient
 from .http import BodyLimit
-from .kafka import Consumer, EventPublisher, Topics, ensure_topics, make_broker
+from .kafka import Consumer, EventPublisher, Topics, ensure_topics, kafka_security, make_broker
 from .ownership import Ownership
 from .redact import describe
 from .relay import OutboxRelay
@@ -60,7 +60,11 @@ class Service:
         self.metrics = Metrics(self.name)
         self.tracer_provider = setup_tracing(self.name, settings.otlp_endpoint)
         self.broker = make_broker(
-            settings.kafka_bootstrap_servers, self.name, self.tracer_provider, self.metrics.registry
+            settings.kafka_bootstrap_servers,
+            self.name,
+            self.tracer_provider,
+            self.metrics.registry,
+            security=kafka_security(settings),
         )
         self.topics = Topics(settings.topic_prefix)
         self.publisher = EventPublisher(self.broker, self.topics)
@@ -78,7 +82,7 @@ class Service:
             parked=self.metrics.parked,
             payload_mismatches=self.metrics.payload_mismatches,
         )
-        self.mongo = connect(settings.mongodb_url)
+        self.mongo = connect(settings.mongodb_url, settings)
         self.database = self.mongo[settings.database_name]
         self.consumer.replies = Replies(self.database)
         self.requester = Requester(
@@ -221,6 +225,7 @@ class Service:
             self._own_topics(),
             self.settings.topic_partitions,
             self.settings.topic_replication_factor,
+            security=kafka_security(self.settings),
         )
         if self.consumer.handlers:
             self.consumer.start()

@@ -1,15 +1,27 @@
 """Service configuration from the environment, validated at start.
 
 Infrastructure uses the conventional variable names (KAFKA_BOOTSTRAP_SERVERS,
-MONGODB_URL, OTEL_EXPORTER_OTLP_ENDPOINT); the platform's own knobs start with RCM_.
+MONGODB_URL, OTEL_EXPORTER_OTLP_ENDPOINT, KAFKA_SECURITY_PROTOCOL, ...); the platform's
+own knobs start with RCM_. Secrets (the Kafka password, the MongoDB URL, which may hold
+credentials) are SecretStr: never in a repr, a log line or a configuration error.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Self, TypeVar
+from pathlib import Path
+from typing import Literal, Self, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .topology import PROCESSES
@@ -17,17 +29,133 @@ from .topology import PROCESSES
 PORTS = {process.name: process.http_port for process in PROCESSES}
 
 
-class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RCM_", extra="ignore", frozen=True)
+def _env(name: str) -> AliasChoices:
+    """The conventional variable name, or the same with the platform's RCM_ prefix."""
+    return AliasChoices(name, f"RCM_{name}")
+
+
+# --- transport security (decisions.md §22) ------------------------------------------------
+# A base of ServiceSettings, so the rcm tools (watchers, dead letters, bench) read the same
+# variables without a service's identity. Defaults: PLAINTEXT, as the local Kafka runs.
+SASL_PROTOCOLS = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
+TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
+
+
+class TransportSettings(BaseSettings):
+    """How clients reach Kafka and MongoDB: TLS, SASL and their files."""
+
+    # hide_input_in_errors: a ValidationError's text would otherwise quote the input.
+    model_config = SettingsConfigDict(
+        env_prefix="RCM_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
+
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", validation_alias=_env("KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, validation_alias=_env("KAFKA_SASL_MECHANISM")
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, validation_alias=_env("KAFKA_SASL_USERNAME")
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validation_alias=_env("KAFKA_SASL_PASSWORD")
+    )
+    kafka_ssl_ca_file: Path | None = Field(
+        default=None,
+        validation_alias=_env("KAFKA_SSL_CA_FILE"),
+        description="PEM CA bundle the brokers' certificates are checked against; "
+        "the system's CAs when unset.",
+    )
+    kafka_ssl_cert_file: Path | None = Field(
+        default=None,
+        validation_alias=_env("KAFKA_SSL_CERT_FILE"),
+        description="PEM client certificate (mutual TLS); may hold the key too.",
+    )
+    kafka_ssl_key_file: Path | None = Field(
+        default=None, validation_alias=_env("KAFKA_SSL_KEY_FILE"), description="PEM client key."
+    )
+    mongodb_tls_ca_file: Path | None = Field(
+        default=None,
+        validation_alias=_env("MONGODB_TLS_CA_FILE"),
+        description="PEM CA bundle for MongoDB (tlsCAFile; implies TLS). Credentials and "
+        "tls=true go in MONGODB_URL.",
+    )
+
+    @field_validator(
+        "kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file", "mongodb_tls_ca_file"
+    )
+    @classmethod
+    def _readable_file(cls, path: Path | None) -> Path | None:
+        # Caught at start rather than at the first connection, which retries quietly.
+        if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+            raise ValueError(f"no readable file at {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _consistent_kafka_security(self) -> Self:
+        # Messages name variables, never values: a value here may be a secret.
+        protocol = self.kafka_security_protocol
+        sasl_set = [
+            name
+            for name, value in (
+                ("KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism),
+                ("KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+            )
+            if value is not None
+        ]
+        files_set = [
+            name
+            for name, value in (
+                ("KAFKA_SSL_CA_FILE", self.kafka_ssl_ca_file),
+                ("KAFKA_SSL_CERT_FILE", self.kafka_ssl_cert_file),
+                ("KAFKA_SSL_KEY_FILE", self.kafka_ssl_key_file),
+            )
+            if value is not None
+        ]
+        if protocol in SASL_PROTOCOLS:
+            if self.kafka_sasl_mechanism is None:
+                raise ValueError(
+                    f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_MECHANISM "
+                    "(PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+                )
+            password = self.kafka_sasl_password
+            if not self.kafka_sasl_username or password is None or not password.get_secret_value():
+                raise ValueError(
+                    f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and "
+                    "KAFKA_SASL_PASSWORD"
+                )
+        elif sasl_set:
+            # Credentials that would go unused mean the protocol was forgotten.
+            raise ValueError(
+                f"{', '.join(sasl_set)} set, but KAFKA_SECURITY_PROTOCOL={protocol} does not "
+                "authenticate: set it to SASL_SSL (or SASL_PLAINTEXT), or unset them"
+            )
+        if files_set and protocol not in TLS_PROTOCOLS:
+            raise ValueError(
+                f"{', '.join(files_set)} set, but KAFKA_SECURITY_PROTOCOL={protocol} does not "
+                "use TLS: set it to SSL or SASL_SSL, or unset them"
+            )
+        if self.kafka_ssl_key_file is not None and self.kafka_ssl_cert_file is None:
+            raise ValueError("KAFKA_SSL_KEY_FILE needs KAFKA_SSL_CERT_FILE (the certificate)")
+        return self
+
+
+class ServiceSettings(TransportSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RCM_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     service_name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "RCM_KAFKA_BOOTSTRAP_SERVERS"),
     )
-    mongodb_url: str = Field(
-        default="mongodb://127.0.0.1:27017/",
+    mongodb_url: SecretStr = Field(
+        default=SecretStr("mongodb://127.0.0.1:27017/"),
         validation_alias=AliasChoices("MONGODB_URL", "RCM_MONGODB_URL"),
+        description="May hold credentials and tls=true: a secret (decisions.md §22).",
     )
     mongodb_database: str | None = Field(
         default=None, description="Defaults to rcm_<service name>: one database per service."
@@ -102,17 +230,26 @@ class ServiceSettings(BaseSettings):
 
     @field_validator("mongodb_url")
     @classmethod
-    def _mongo_scheme(cls, value: str) -> str:
-        if not value.startswith(("mongodb://", "mongodb+srv://")):
+    def _mongo_scheme(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("mongodb://", "mongodb+srv://")):
             raise ValueError("must start with mongodb:// or mongodb+srv://")
         return value
+
+    @model_validator(mode="after")
+    def _mongo_tls_consistent(self) -> Self:
+        # tlsCAFile turns TLS on; a URL that turns it off would fail at the first connection.
+        if self.mongodb_tls_ca_file is not None:
+            query = parse_qs(urlsplit(self.mongodb_url.get_secret_value()).query)
+            if any(v.lower() == "false" for k in ("tls", "ssl") for v in query.get(k, [])):
+                raise ValueError("MONGODB_TLS_CA_FILE is set, but MONGODB_URL says tls=false")
+        return self
 
     @property
     def database_name(self) -> str:
         return self.mongodb_database or f"rcm_{self.service_name.replace('-', '_')}"
 
 
-S = TypeVar("S", bound=ServiceSettings)
+S = TypeVar("S", bound=BaseSettings)
 
 
 def load_settings(settings_class: type[S], **overrides: object) -> S:

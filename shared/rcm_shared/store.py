@@ -38,6 +38,7 @@ from typing import Any, Generic
 
 from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
+from pydantic import SecretStr
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -48,6 +49,7 @@ from . import aggregates
 from .aggregates import A, Applied, PayloadMismatch, R, digest_of
 from .aggregates import Outcome as Outcome
 from .errors import TransientError
+from .settings import TransportSettings
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,20 @@ def _traced(name: str, trace_parent: str | None) -> Iterator[None]:
         yield
 
 
-def connect(url: str) -> AsyncMongoClient[Document]:
-    return AsyncMongoClient(url, serverSelectionTimeoutMS=5000, tz_aware=True)
+def mongo_client_options(settings: TransportSettings) -> dict[str, Any]:
+    """PyMongo keyword arguments for the settings' TLS. Credentials and tls=true ride in
+    the URL, the one secret; a CA file given here turns TLS on by itself."""
+    if settings.mongodb_tls_ca_file is None:
+        return {}
+    return {"tlsCAFile": str(settings.mongodb_tls_ca_file)}
+
+
+def connect(
+    url: str | SecretStr, settings: TransportSettings | None = None
+) -> AsyncMongoClient[Document]:
+    plain = url.get_secret_value() if isinstance(url, SecretStr) else url
+    options = mongo_client_options(settings) if settings is not None else {}
+    return AsyncMongoClient(plain, serverSelectionTimeoutMS=5000, tz_aware=True, **options)
 
 
 def outbox_entry(event: Event, source: str, event_id: str | None = None) -> Document:

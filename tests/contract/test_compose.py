@@ -21,14 +21,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-from rcm_shared.topology import PROCESSES, Process
+from rcm_shared.topology import PAYER_SIMULATOR, PROCESSES, SERVICES, Process
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
+ENV_EXAMPLE = REPO / ".env.example"
+MONGO_INIT = REPO / "deploy" / "compose" / "mongo-init.js"
 DEPLOY = REPO / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "rcm-platform.json"
 BY_NAME = {process.name: process for process in PROCESSES}
+DATABASE_OWNERS = {process.name for process in SERVICES}  # the payer simulator keeps none
 
 
 def load_yaml(path: Path) -> Any:
@@ -80,6 +83,36 @@ def published_ports(service: dict[str, Any]) -> set[tuple[int, int]]:
             *_, host, container = str(port).split(":")
             pairs.add((int(host), int(container.split("/")[0])))
     return pairs
+
+
+def published_hosts(service: dict[str, Any]) -> list[str]:
+    """The host address of each published port ("" where compose would take every one)."""
+    hosts = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            hosts.append(str(port.get("host_ip", "")))
+        else:
+            parts = str(port).split(":")
+            hosts.append(":".join(parts[:-2]) if len(parts) > 2 else "")
+    return hosts
+
+
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, ${NAME:+alt}
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}")
+
+
+def required_variable(value: str) -> str | None:
+    """NAME when the value is exactly ${NAME:?...}: taken from the environment, refused
+    when unset or empty, nothing written here."""
+    match = INTERPOLATION.fullmatch(value)
+    return match[1] if match and match[2] == ":?" else None
+
+
+def interpolate(value: str, variables: dict[str, str] | None = None) -> str:
+    """The value as compose would pass it, with each variable set to a sample (or `variables`)."""
+    sample = variables or {}
+    replaced = INTERPOLATION.sub(lambda m: sample.get(m[1], f"sample-{m[1].lower()}"), value)
+    return replaced.replace("$$", "$")
 
 
 def volume_mounts(service: dict[str, Any]) -> dict[str, str]:
@@ -253,9 +286,10 @@ def test_addresses_name_compose_services(compose: dict[str, Any]) -> None:
         env = environment(service)
         for server in env["KAFKA_BOOTSTRAP_SERVERS"].split(","):
             assert server in advertised, f"{name}: Kafka does not advertise {server}"
-        mongo = urlsplit(env["MONGODB_URL"])
-        assert mongo.hostname in known, name
-        assert parse_qs(mongo.query).get("replicaSet") == [replica_set], name
+        if name in DATABASE_OWNERS or "MONGODB_URL" in env:  # the simulator keeps no data
+            mongo = urlsplit(interpolate(env["MONGODB_URL"]))
+            assert mongo.hostname in known, name
+            assert parse_qs(mongo.query).get("replicaSet") == [replica_set], name
         if "OTEL_EXPORTER_OTLP_ENDPOINT" in env:
             assert urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"]).hostname in known, name
         if "RCM_CLEARINGHOUSE_URL" in env:
@@ -264,6 +298,105 @@ def test_addresses_name_compose_services(compose: dict[str, Any]) -> None:
         if "RCM_X12_ARCHIVE_DIR" in env:
             source = volume_mounts(service).get(env["RCM_X12_ARCHIVE_DIR"])
             assert source in compose.get("volumes", {}), f"{name}: X12 archive not on a volume"
+
+
+# --- transport security (decisions.md §22) ---------------------------------------------------
+
+
+def test_every_port_is_published_on_loopback_only(compose: dict[str, Any]) -> None:
+    for name, service in services(compose).items():
+        for host in published_hosts(service):
+            assert host == "127.0.0.1", f"{name} publishes a port on {host or 'every address'}"
+
+
+def test_every_process_signs_in_with_the_identity_provider_from_the_environment(
+    compose: dict[str, Any],
+) -> None:
+    for name, service in platform_containers(compose).items():
+        env = environment(service)
+        for variable in ("RCM_AUTH_JWKS_URL", "RCM_AUTH_ISSUER"):
+            assert variable in env, f"{name} has no {variable}: it would not start"
+            assert required_variable(env[variable]) == variable, f"{name}: {variable}"
+
+
+def test_mongodb_requires_sign_in(compose: dict[str, Any]) -> None:
+    mongodb = services(compose)["mongodb"]
+    env = environment(mongodb)
+    for variable in ("MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD"):
+        assert required_variable(env.get(variable, "")) == variable, variable
+    command = mongodb["command"]
+    assert "--keyFile" in command  # a replica set with access control needs one
+    mounts = volume_mounts(mongodb)
+    assert mounts["/docker-entrypoint-initdb.d/mongo-init.js"] == "./deploy/compose/mongo-init.js"
+    entrypoint = " ".join(mongodb["entrypoint"])
+    assert any(target in entrypoint for target in mounts), "the entry point is not mounted"
+
+
+def mongo_init_services() -> list[str]:
+    text = MONGO_INIT.read_text(encoding="utf-8")
+    listed = re.search(r"const SERVICES = \[([^\]]*)\]", text)
+    assert listed is not None, "mongo-init.js lists no SERVICES"
+    assert 'roles: [{ role: "readWrite", db: database }]' in text  # that database only
+    assert "const database = `rcm_${service}`;" in text
+    assert "`MONGO_${service.toUpperCase()}_PASSWORD`" in text  # the password's variable
+    return re.findall(r'"([a-z][a-z0-9-]*)"', listed[1])
+
+
+@pytest.mark.parametrize("process", SERVICES, ids=lambda process: process.name)
+def test_each_service_signs_in_to_its_own_database_as_its_own_user(
+    compose: dict[str, Any], process: Process
+) -> None:
+    from rcm_shared.settings import ServiceSettings
+
+    database = ServiceSettings(service_name=process.name).database_name  # type: ignore[call-arg]
+    password_variable = f"MONGO_{process.name.upper()}_PASSWORD"
+    env = environment(platform_containers(compose)[process.name])
+    url = urlsplit(interpolate(env["MONGODB_URL"]))
+
+    assert url.username == process.name
+    assert url.password == f"sample-{password_variable.lower()}"
+    assert f"${{{password_variable}:?" in env["MONGODB_URL"]  # required, from the environment
+    assert url.path == f"/{database}"
+    assert parse_qs(url.query).get("authSource") == [database]
+    # mongo-init.js creates that user, with that password, on that database.
+    assert process.name in mongo_init_services()
+    assert f"rcm_{process.name}" == database
+    mongodb_env = environment(services(compose)["mongodb"])
+    assert required_variable(mongodb_env.get(password_variable, "")) == password_variable
+
+
+def test_mongo_init_creates_users_only_for_the_services(compose: dict[str, Any]) -> None:
+    assert sorted(mongo_init_services()) == sorted(DATABASE_OWNERS)
+    simulator = environment(platform_containers(compose)[PAYER_SIMULATOR.name])
+    assert "MONGODB_URL" not in simulator  # no data, so no database credentials
+
+
+def test_no_secret_is_written_in_compose_and_env_example_lists_every_one(
+    compose: dict[str, Any],
+) -> None:
+    required: set[str] = set()
+    for name, service in services(compose).items():
+        for variable, value in environment(service).items():
+            required.update(match[1] for match in INTERPOLATION.finditer(value) if match[2] == ":?")
+            if re.search(r"PASSWORD|SECRET|TOKEN", variable):
+                assert required_variable(value), f"{name}: {variable} is written in compose"
+            if "://" in value:
+                userinfo = urlsplit(interpolate(value)).password
+                if userinfo is not None:
+                    raw_password = value.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+                    assert required_variable(raw_password), f"{name}: a password in {variable}"
+    example = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            example[key.strip()] = value.strip()
+    assert required <= set(example), f"missing from .env.example: {sorted(required - set(example))}"
+    for key, value in example.items():
+        if re.search(r"PASSWORD|SECRET|TOKEN", key):
+            assert value == "", f".env.example holds a value for {key}"
+    ignored = (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert ".env" in ignored
+    assert ".env" in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
 
 
 def test_dependencies_volumes_and_mounted_files_exist(compose: dict[str, Any]) -> None:
@@ -278,6 +411,10 @@ def test_dependencies_volumes_and_mounted_files_exist(compose: dict[str, Any]) -
         for source in volume_mounts(service).values():
             if source.startswith((".", "/")):
                 assert (REPO / source).exists(), f"{name} mounts missing {source}"
+            elif source.startswith("${"):  # a secret file the operator provides
+                variable = required_variable(source)
+                assert variable is not None, f"{name} mounts {source} without requiring it"
+                assert f"\n{variable}=" in ENV_EXAMPLE.read_text(), f"{variable} unexplained"
             else:
                 assert source in compose.get("volumes", {}), f"{name}: undeclared volume {source}"
 

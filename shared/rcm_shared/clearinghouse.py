@@ -1,4 +1,5 @@
-"""Talking X12 with the clearinghouse over HTTP, and keeping every document verbatim.
+"""Talking X12 with the clearinghouse over HTTP, and keeping every document verbatim
+(and every refusal's answer, which may quote the documents' elements: it is never said).
 
 The protocol (the payer simulator serves it; a real clearinghouse adapter would too):
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["270", "271", "837P", "999", "277CA", "835"]
 Direction = Literal["sent", "received"]
+Filed = Kind | Literal["refusal"]  # a clearinghouse's 4xx answer is archived, not said
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
@@ -105,7 +107,7 @@ class X12Archive:
         self.clock = clock
         self._private = False
 
-    def keep(self, direction: Direction, kind: Kind, reference: str, text: str) -> Path:
+    def keep(self, direction: Direction, kind: Filed, reference: str, text: str) -> Path:
         now = self.clock()
         folder = self.root / now.strftime(DAY_FORMAT)
         self._folder(folder)
@@ -212,33 +214,35 @@ class ClearinghouseClient:
     async def realtime(self, inquiry_270: str, reference: str) -> str:
         """Send a 270 and return the payer's 271."""
         self.archive.keep("sent", "270", reference, inquiry_270)
-        response = await self._call("POST", "/x12/realtime", content=inquiry_270)
+        response = await self._call("POST", "/x12/realtime", reference, content=inquiry_270)
         self.archive.keep("received", "271", reference, response.text)
         return response.text
 
     async def submit_batch(self, batch_837: str, reference: str) -> str:
         """Send an 837P batch; returns the clearinghouse's batch id."""
         self.archive.keep("sent", "837P", reference, batch_837)
-        response = await self._call("POST", "/x12/batches", content=batch_837)
+        response = await self._call("POST", "/x12/batches", reference, content=batch_837)
         batch_id: str = response.json()["batch_id"]
         return batch_id
 
     async def waiting(self, *kinds: Kind) -> list[tuple[str, Kind]]:
         """Ids and kinds of the mailbox documents not yet acknowledged, oldest first."""
-        response = await self._call("GET", f"/mailbox/{self.partner}", params={"kind": list(kinds)})
+        path = f"/mailbox/{self.partner}"
+        response = await self._call("GET", path, "mailbox", params={"kind": list(kinds)})
         return [(item["id"], item["kind"]) for item in response.json()]
 
     async def fetch(self, document_id: str, kind: Kind) -> str:
         """One mailbox document, archived verbatim before anyone parses it."""
-        response = await self._call("GET", f"/mailbox/{self.partner}/{document_id}")
+        response = await self._call("GET", f"/mailbox/{self.partner}/{document_id}", document_id)
         self.archive.keep("received", kind, document_id, response.text)
         return response.text
 
     async def acknowledge(self, document_id: str) -> None:
-        await self._call("DELETE", f"/mailbox/{self.partner}/{document_id}", missing_ok=True)
+        path = f"/mailbox/{self.partner}/{document_id}"
+        await self._call("DELETE", path, document_id, missing_ok=True)
 
     async def _call(
-        self, method: str, path: str, missing_ok: bool = False, **kwargs: object
+        self, method: str, path: str, reference: str, missing_ok: bool = False, **kwargs: object
     ) -> httpx.Response:
         headers = {"content-type": "application/edi-x12"} if "content" in kwargs else None
         try:
@@ -252,6 +256,10 @@ class ClearinghouseClient:
         if response.status_code >= 500:
             raise TransientError(f"clearinghouse {method} {path}: HTTP {response.status_code}")
         if response.status_code >= 400:
-            # The body is left out: a clearinghouse may quote the elements it refused.
-            raise X12Problem(f"clearinghouse refused {method} {path}: HTTP {response.status_code}")
+            # Why is archived, not said: a clearinghouse may quote the elements it refused.
+            self.archive.keep("received", "refusal", reference, response.text)
+            raise X12Problem(
+                f"clearinghouse refused {method} {path}: HTTP {response.status_code}"
+                " (its answer is in the X12 archive)"
+            )
         return response

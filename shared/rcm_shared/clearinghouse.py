@@ -136,16 +136,12 @@ class X12Archive:
         deleted = 0
         for folder in sorted(self.root.iterdir()):
             day = _day(folder.name)
-            if day is None or day > cutoff.date() or not _is_folder(folder):
+            if day is None or day > cutoff.date():
                 continue
-            for path in folder.iterdir():
-                try:
-                    status = path.lstat()
-                    if stat.S_ISREG(status.st_mode) and status.st_mtime < limit:
-                        path.unlink()
-                        deleted += 1
-                except FileNotFoundError:  # another process on this disk purged it
-                    continue
+            try:
+                deleted += _purge_day(folder, limit)
+            except FileNotFoundError:  # another process on this disk purged it meanwhile
+                continue
             if day < cutoff.date():  # a folder keep() may still be writing to stays
                 with contextlib.suppress(OSError):  # not empty: something younger is left
                     folder.rmdir()
@@ -185,8 +181,18 @@ def _day(name: str) -> date | None:
         return None
 
 
-def _is_folder(path: Path) -> bool:
-    return stat.S_ISDIR(path.lstat().st_mode)
+def _purge_day(folder: Path, limit: float) -> int:
+    """Deletes the files of a day folder last written before `limit` (a timestamp)."""
+    if not stat.S_ISDIR(folder.lstat().st_mode):
+        return 0
+    deleted = 0
+    for path in folder.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            status = path.lstat()
+            if stat.S_ISREG(status.st_mode) and status.st_mtime < limit:
+                path.unlink()
+                deleted += 1
+    return deleted
 
 
 class ClearinghouseClient:

@@ -124,10 +124,14 @@ def test_purge_leaves_what_the_archive_did_not_write(tmp_path: Path) -> None:
     nested.mkdir(parents=True)
     long_ago = (NOW - timedelta(days=3000)).timestamp()
     os.utime(nested, (long_ago, long_ago))
+    dated_file = tmp_path / "claims" / "2019-01-01"  # named like a day, but a file
+    dated_file.write_text("not a folder")
+    os.utime(dated_file, (long_ago, long_ago))
     clock.now = NOW
     assert archive.purge() == 1
     assert (stranger / "readme.txt").exists()
     assert nested.exists()
+    assert dated_file.exists()
 
 
 def test_purge_of_an_archive_never_written_is_nothing(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import httpx
 from rcm_shared.auth import Role
+from rcm_shared.redact import describe
 
 from .synthetic import DIAGNOSIS_KNOWLEDGE, PROCEDURE_KNOWLEDGE, SyntheticEpisode
 
@@ -125,15 +126,15 @@ class Http:
                     method, base_url + path, json=json, params=params, headers=headers
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-                problem = repr(error)
+                problem = type(error).__name__
             except httpx.TransportError as error:
                 if unsafe:
                     raise
-                problem = repr(error)
+                problem = type(error).__name__
             else:
                 if response.status_code < 500:
                     return response
-                problem = f"HTTP {response.status_code} {response.text[:200]}"
+                problem = f"HTTP {response.status_code}"  # a body may quote what was sent
             log.debug("%s %s%s: %s; retrying", method, base_url, path, problem)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 3.0)
@@ -165,8 +166,9 @@ async def forever(
             await step()
         except Stopped:
             return
-        except Exception:
-            log.exception("%s: step failed; going on", name)
+        except Exception as error:
+            # Not log.exception: the message and traceback may quote a patient's values.
+            log.warning("%s: step failed; going on: %s", name, describe(error))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
 
@@ -240,7 +242,7 @@ class FrontDesk:
         except Exception as error:
             record.step, record.error = "failed", str(error)[:500]
             self.ledger.counts["front-desk-failed"] += 1
-            log.warning("front desk: %s failed: %s", record.synthetic.key, error)
+            log.warning("front desk: %s failed: %s", record.synthetic.key, describe(error))
         finally:
             self.slots.release()
 
@@ -573,7 +575,7 @@ class Coder:
             self.ledger.counts["code-fixes"] += 1
             submission = fixed
         self.ledger.counts["coding-given-up"] += 1
-        log.warning("%s: gave up on case %s: %s", self.coder_id, case_id, response.text[:300])
+        log.warning("%s: gave up on case %s: HTTP %s", self.coder_id, case_id, response.status_code)
         return False
 
 

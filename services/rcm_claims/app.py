@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from rcm_shared.clearinghouse import ClearinghouseClient, ClearinghouseSettings, X12Archive
+from rcm_shared.clearinghouse import (
+    PURGE_INTERVAL_S,
+    PURGE_JOB,
+    ClearinghouseClient,
+    ClearinghouseSettings,
+    X12Archive,
+)
 from rcm_shared.service import Service
 from rcm_shared.settings import load_settings
 from rcm_x12 import (
@@ -103,7 +109,9 @@ class Settings(ClearinghouseSettings):
 def build(settings: Settings) -> Service:
     service = Service(settings)
     store = ClaimsStore(service)
-    archive = X12Archive(settings.x12_archive_dir, settings.service_name)
+    archive = X12Archive(
+        settings.x12_archive_dir, settings.service_name, settings.x12_archive_retention_days
+    )
 
     def client() -> ClearinghouseClient:
         return ClearinghouseClient(settings.clearinghouse_url, settings.trading_partner_id, archive)
@@ -128,6 +136,8 @@ def build(settings: Settings) -> Service:
     service.in_every_replica("claim-batches", settings.batch_interval_s, sender.run_once)
     poller = MailboxPoller(store, client(), service.ask)
     service.singleton("claims-mailbox", settings.mailbox_poll_s, poller.poll_once)
+    # Each process archives to its own disk, so each purges its own.
+    service.in_every_replica(PURGE_JOB, PURGE_INTERVAL_S, archive.purge_round)
     return service
 
 

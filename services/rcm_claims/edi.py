@@ -313,7 +313,7 @@ def check_writable(partners: Partners, claim: ProfessionalClaim) -> None:
     try:
         interchange(partners, 1, datetime(2000, 1, 1), [("0001", claim)])  # noqa: DTZ001
     except X12Error as error:
-        raise ClaimBuildError([str(error)]) from None
+        raise ClaimBuildError([error.located()]) from None
 
 
 def default_contact() -> Contact:
@@ -382,7 +382,8 @@ def verdicts_277ca(document: ClaimAcknowledgmentDocument) -> dict[str, AckVerdic
                     True, codes, "", entry.payer_claim_control_number
                 )
             else:
-                message = entry.message or f"277CA rejected the claim ({', '.join(codes)})"
+                # STC12's free text is left out: a payer may quote the claim's data there.
+                message = f"277CA rejected the claim ({', '.join(codes)})"
                 verdicts[entry.patient_control_number] = AckVerdict(
                     False, codes, message[:MAX_MESSAGE], entry.payer_claim_control_number
                 )

@@ -70,6 +70,7 @@ from rcm_shared.clearinghouse import ClearinghouseClient
 from rcm_shared.clock import Clock, utc_now
 from rcm_shared.errors import PermanentError
 from rcm_shared.ownership import Ownership, partition_of
+from rcm_shared.redact import describe
 from rcm_shared.requests import Reply
 from rcm_shared.store import Document
 from rcm_x12 import (
@@ -243,8 +244,10 @@ class BatchSender:
         """pyx12's objections to these claims as one interchange (empty: it passes)."""
         try:
             text = edi.interchange(self.partners, icn, now, self._models(claims))
-        except (X12Error, ValueError) as error:
-            return [f"cannot be written: {error}"]
+        except X12Error as error:
+            return [f"cannot be written: {error.located()}"]
+        except ValueError as error:  # the stored claim no longer fits the model
+            return [f"cannot be written: {describe(error)}"]
         ok, errors = await asyncio.to_thread(validate_with_pyx12, text)
         return [] if ok else errors or ["pyx12 refused the interchange"]
 
@@ -302,8 +305,8 @@ class BatchSender:
             try:
                 batch_id = await self.client.submit_batch(document["text"], icn_key(icn))
             except PermanentError as error:
-                state, document["error"] = "refused", str(error)
-                await self.store.update_interchange(icn, state=state, error=str(error))
+                state, document["error"] = "refused", describe(error)
+                await self.store.update_interchange(icn, state=state, error=document["error"])
             else:
                 state, document["batch_id"] = "sent", batch_id
                 await self.store.update_interchange(icn, state=state, batch_id=batch_id)
@@ -371,8 +374,9 @@ class MailboxPoller:
                 try:
                     requests = await self._requests(document_id, kind, text)
                 except X12Error as error:
-                    log.error("mailbox %s (%s) unreadable: %s", document_id, kind, error)
-                    await self.store.mailbox_record(document_id, kind, "unreadable", str(error))
+                    said = error.located()  # the document (archived) says the rest
+                    log.error("mailbox %s (%s) unreadable: %s", document_id, kind, said)
+                    await self.store.mailbox_record(document_id, kind, "unreadable", said)
                     await self.client.acknowledge(document_id)
                     continue
                 episodes = {request.episode_id for request in requests}

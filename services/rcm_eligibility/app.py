@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from rcm_shared.clearinghouse import ClearinghouseClient, ClearinghouseSettings, X12Archive
+from rcm_shared.clearinghouse import (
+    PURGE_INTERVAL_S,
+    PURGE_JOB,
+    ClearinghouseClient,
+    ClearinghouseSettings,
+    X12Archive,
+)
 from rcm_shared.service import Service
 from rcm_shared.settings import load_settings
 
@@ -49,10 +55,13 @@ class Settings(ClearinghouseSettings):
 
 def build(settings: Settings) -> Service:
     service = Service(settings)
+    archive = X12Archive(
+        settings.x12_archive_dir, settings.service_name, settings.x12_archive_retention_days
+    )
     clearinghouse = ClearinghouseClient(
         settings.clearinghouse_url,
         settings.trading_partner_id,
-        X12Archive(settings.x12_archive_dir, settings.service_name),
+        archive,
         timeout_s=settings.clearinghouse_timeout_s,
     )
     verifications = store.verifications(service)
@@ -62,6 +71,8 @@ def build(settings: Settings) -> Service:
     service.subscribe(handlers, SUBSCRIPTIONS)
     service.api.include_router(api.router(verifications))
     service.closers.append(clearinghouse.close)
+    # Each process archives to its own disk, so each purges its own.
+    service.in_every_replica(PURGE_JOB, PURGE_INTERVAL_S, archive.purge_round)
     return service
 
 

@@ -8,7 +8,8 @@ the check still pending under that number, so a check that is superseded or answ
 twice emits nothing more. Pure: no I/O; clocks come in as arguments.
 
 An input that breaks a rule is refused (Conflict, Invalid); a 271 that cannot be read is
-the payer's fault, not the input's: a plain PermanentError. Both are dead-lettered.
+the payer's fault, not the input's: an X12Problem, which says where in the 271, never
+its values. Both are dead-lettered.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from rcm_contracts.registration import (
     Relationship,
 )
 from rcm_shared.aggregates import Decision
-from rcm_shared.errors import Conflict, Invalid, PermanentError
+from rcm_shared.clearinghouse import X12Problem
+from rcm_shared.errors import Conflict, Invalid
 from rcm_shared.redact import problems
 from rcm_x12 import Coverage as X12Coverage
 from rcm_x12 import (
@@ -332,12 +334,12 @@ def read_answer(inquiry: EligibilityInquiry, text: str) -> EligibilityResponse:
     try:
         document = parse_271(text)
     except X12Error as error:
-        raise PermanentError(f"unreadable 271: {error}") from None
+        raise X12Problem(f"unreadable 271: {error.located()}") from None
     if len(document.transactions) != 1:
-        raise PermanentError(f"271 with {len(document.transactions)} answers to one inquiry")
+        raise X12Problem(f"271 with {len(document.transactions)} answers to one inquiry")
     (response,) = document.transactions
     if response.trace_number != inquiry.trace_number:
-        raise PermanentError(
+        raise X12Problem(
             f"271 answers trace {response.trace_number!r}, not {inquiry.trace_number!r}"
         )
     return response

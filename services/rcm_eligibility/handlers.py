@@ -23,11 +23,12 @@ from rcm_contracts.registration import (
     PatientRegistered,
 )
 from rcm_shared.aggregates import Aggregates, Decision
-from rcm_shared.clearinghouse import ClearinghouseClient
+from rcm_shared.clearinghouse import ClearinghouseClient, X12Problem
 from rcm_shared.clock import Clock, utc_now
 from rcm_shared.envelope import Envelope
 from rcm_shared.errors import PermanentError
 from rcm_shared.ownership import partition_of
+from rcm_shared.redact import describe
 from rcm_shared.service import Subscriptions
 from rcm_shared.store import ControlNumbers
 from rcm_x12 import EligibilityResponse, X12Error, build_270
@@ -97,11 +98,11 @@ class Handlers:
                 try:
                     text = build_270(document)
                 except X12Error as error:
-                    raise PermanentError(f"270 not built: {error}") from None
+                    raise X12Problem(f"270 not built: {error.located()}") from None
                 reply = await self.clearinghouse.realtime(text, reference=episode_id)
                 answers.append((coverage, domain.read_answer(inquiry, reply)))
         except PermanentError as error:
-            message = str(error)
+            message = describe(error)
             await self.verifications.apply(
                 episode_id, lambda state: domain.record_error(state, check.number, message)
             )

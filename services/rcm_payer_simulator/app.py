@@ -21,7 +21,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
-from rcm_shared.clearinghouse import X12Archive
+from rcm_shared.clearinghouse import (
+    DEFAULT_RETENTION_DAYS,
+    PURGE_INTERVAL_S,
+    RetentionDays,
+    X12Archive,
+)
+from rcm_shared.redact import describe
 from rcm_shared.settings import ServiceSettings, load_settings
 from rcm_shared.topology import PAYER_SIMULATOR
 
@@ -56,6 +62,7 @@ class Settings(ServiceSettings):
         validation_alias=AliasChoices("RCM_X12_ARCHIVE_DIR"),
         description="Every X12 document received or sent is kept here verbatim.",
     )
+    x12_archive_retention_days: RetentionDays = DEFAULT_RETENTION_DAYS
 
 
 class _StatsCollector(Collector):
@@ -92,7 +99,9 @@ class _StatsCollector(Collector):
 
 def build(settings: Settings) -> FastAPI:
     """The composition root: the simulator, its clock (a background task) and its API."""
-    archive = X12Archive(settings.x12_archive_dir, settings.service_name)
+    archive = X12Archive(
+        settings.x12_archive_dir, settings.service_name, settings.x12_archive_retention_days
+    )
     simulator = Simulator(
         seed=settings.seed,
         ack_delay_s=settings.ack_delay_s,
@@ -106,6 +115,7 @@ def build(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         clock.append(asyncio.create_task(simulator.run(), name="simulator-clock"))
+        purging = asyncio.create_task(purge(archive), name="x12-archive-purge")
         log.info(
             "%s ready on %s:%s (seed %s)",
             settings.service_name,
@@ -118,7 +128,8 @@ def build(settings: Settings) -> FastAPI:
         finally:
             task = clock.pop()
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            purging.cancel()
+            await asyncio.gather(task, purging, return_exceptions=True)
 
     app = FastAPI(title=f"rcm {settings.service_name}", lifespan=lifespan)
     app.state.simulator = simulator
@@ -139,6 +150,16 @@ def build(settings: Settings) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def purge(archive: X12Archive) -> None:
+    """The archive's purge, every PURGE_INTERVAL_S; a failed round is retried in the next."""
+    while True:
+        try:
+            await archive.purge_round()
+        except Exception as error:
+            log.warning("x12 archive purge failed: %s", describe(error))
+        await asyncio.sleep(PURGE_INTERVAL_S)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from rcm_shared.clearinghouse import Direction, Kind, X12Archive
+from rcm_shared.redact import describe
 from rcm_x12 import (
     AcknowledgmentDocument,
     ClaimAcknowledgment,
@@ -281,15 +282,16 @@ class Simulator:
         for batch in due:
             try:
                 self._acknowledge(batch, now)
-            except Exception:  # a bug must not stop the clock for everything else
-                log.exception("277CA for batch %s failed", batch.batch_id)
+            except Exception as error:  # a bug must not stop the clock for everything else
+                # Said without its message or traceback: they may quote the claims' data.
+                log.error("277CA for batch %s failed: %s", batch.batch_id, describe(error))
         claims = [c for c in self._to_remit if c.due <= now]
         self._to_remit = [c for c in self._to_remit if c.due > now]
         if claims:
             try:
                 self._remit(claims)
-            except Exception:
-                log.exception("remittance of %d claims failed", len(claims))
+            except Exception as error:
+                log.error("remittance of %d claims failed: %s", len(claims), describe(error))
 
     async def run(self) -> None:
         interval = max(0.01, min(0.1, self.ack_delay_s / 2, self.remit_delay_s / 2))

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from rcm_shared.clearinghouse import ClearinghouseClient, ClearinghouseSettings, X12Archive
+from rcm_shared.clearinghouse import (
+    PURGE_INTERVAL_S,
+    PURGE_JOB,
+    ClearinghouseClient,
+    ClearinghouseSettings,
+    X12Archive,
+)
 from rcm_shared.service import Service
 from rcm_shared.settings import load_settings
 
@@ -22,10 +28,11 @@ def build(settings: Settings) -> Service:
     handlers = Handlers(store.episodes, store.remittances, store.payments, store.unreadable)
     service.subscribe(handlers, SUBSCRIPTIONS)
     service.api.include_router(api.router(service, store))
+    archive = X12Archive(
+        settings.x12_archive_dir, settings.service_name, settings.x12_archive_retention_days
+    )
     clearinghouse = ClearinghouseClient(
-        settings.clearinghouse_url,
-        settings.trading_partner_id,
-        X12Archive(settings.x12_archive_dir, settings.service_name),
+        settings.clearinghouse_url, settings.trading_partner_id, archive
     )
     mailbox = Mailbox(
         clearinghouse,
@@ -35,6 +42,8 @@ def build(settings: Settings) -> Service:
     )
     service.singleton(SINGLETON, settings.mailbox_poll_s, mailbox.poll_once)
     service.closers.append(clearinghouse.close)
+    # Each process archives to its own disk, so each purges its own.
+    service.in_every_replica(PURGE_JOB, PURGE_INTERVAL_S, archive.purge_round)
     return service
 
 

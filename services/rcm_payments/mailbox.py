@@ -18,7 +18,7 @@ from rcm_contracts.payments import RemittancePostingRequested
 from rcm_shared.aggregates import Aggregates
 from rcm_shared.clearinghouse import ClearinghouseClient
 from rcm_shared.clock import Clock, utc_now
-from rcm_shared.redact import problems
+from rcm_shared.redact import describe, problems
 from rcm_shared.requests import Reply
 from rcm_x12 import X12Error
 
@@ -60,7 +60,7 @@ class Mailbox:
             try:
                 await self.process_document(document_id)
             except Exception as error:  # left in the mailbox: the next round tries again
-                log.warning("835 %s not processed: %r", document_id, error)
+                log.warning("835 %s not processed: %s", document_id, describe(error))
                 continue
             done += 1
         return done
@@ -75,18 +75,20 @@ class Mailbox:
         try:
             transactions = domain.read_835(text, document_id)
         except X12Error as error:
-            # The message may quote element values (names): log where, not what.
-            where = f"{error.segment_id} at segment {error.position}"
-            log.warning("835 %s is unreadable: %s (%s)", document_id, type(error).__name__, where)
-            await self._unreadable(document_id, str(error))
+            # The message may quote element values (names): say where, not what.
+            log.warning("835 %s is unreadable: %s", document_id, error.located())
+            await self._unreadable(document_id, error.located())
         except ValidationError as error:
             log.warning("835 %s carries values out of range", document_id)
             await self._unreadable(document_id, problems(error))
         else:
             for transaction in transactions:
                 request = RemittancePostingRequested(requested_by=READER, transaction=transaction)
-                reply = await self.ask(request, f"{document_id}:{transaction.remittance_id}")
-                log.info("835 %s: %s", document_id, reply.body)
+                remittance_id = transaction.remittance_id
+                reply = await self.ask(request, f"{document_id}:{remittance_id}")
+                log.info(
+                    "835 %s: remittance %s answered %s", document_id, remittance_id, reply.status
+                )
         await self.clearinghouse.acknowledge(document_id)
 
     async def _unreadable(self, document_id: str, reason: str) -> None:

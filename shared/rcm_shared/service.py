@@ -184,7 +184,7 @@ class Service:
                             await step()
                         except Exception as error:
                             if not is_transient(error):
-                                log.exception("%s round failed", name)
+                                log.error("%s round failed: %s", name, describe(error))
                             else:
                                 log.warning("%s: %s (retrying)", name, describe(error))
                 await asyncio.sleep(interval_s)

@@ -14,7 +14,11 @@ if TYPE_CHECKING:
 
 class X12Error(Exception):
     """Base class. `segment_id` and `position` (1-based segment index in the
-    interchange, ISA = 1) locate the problem when it has a place in the text."""
+    interchange, ISA = 1) locate the problem when it has a place in the text.
+
+    The message may quote element values (a name, a birth date, a member id): it is for
+    whoever holds the document. Anywhere else, say `located()`.
+    """
 
     def __init__(
         self, detail: str, *, segment_id: str | None = None, position: int | None = None
@@ -24,13 +28,24 @@ class X12Error(Exception):
         self.position = position
         super().__init__(self._render())
 
-    def _render(self) -> str:
+    def located(self) -> str:
+        """The kind of problem and its place, without the detail: safe to log and store
+        (the archived document has the rest)."""
+        kind = type(self).__name__
+        where = self._where()
+        return f"{kind} in {where}" if where else kind
+
+    def _where(self) -> str:
         if self.segment_id is None and self.position is None:
-            return self.detail
+            return ""
         where = self.segment_id or "?"
         if self.position is not None:
             where = f"{where} at segment {self.position}"
-        return f"{where}: {self.detail}"
+        return where
+
+    def _render(self) -> str:
+        where = self._where()
+        return f"{where}: {self.detail}" if where else self.detail
 
 
 class X12SyntaxError(X12Error):

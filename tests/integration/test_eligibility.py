@@ -382,7 +382,7 @@ async def test_outage_is_retried_and_an_unreadable_271_is_dead_lettered(
 
             (dead,) = await read_topic(infra.kafka, topics.of(CoverageUpdated) + ".dlq", 1)
             headers = headers_of(dead)
-            assert headers["dlq_exception_class"] == "rcm_shared.errors.PermanentError"
+            assert headers["dlq_exception_class"] == "rcm_shared.clearinghouse.X12Problem"
             assert "unreadable 271" in headers["dlq_exception_message"]
             view = (await client.get(f"/verifications/{poisoned.id}")).json()
             assert view["status"] == "checking"

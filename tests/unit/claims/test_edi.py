@@ -159,7 +159,7 @@ def entry(pcn: str, category: str, code: str, pccn: str | None) -> ClaimAcknowle
         total_charge_cents=17500,
         payer_claim_control_number=pccn,
         service_date=date(2026, 3, 2),
-        message=None if pccn else "SUBSCRIBER NOT FOUND",
+        message=None if pccn else "SUBSCRIBER DOE AB123456789 NOT FOUND",
     )
 
 
@@ -189,10 +189,11 @@ def test_277ca_verdicts_by_claim_id() -> None:
     verdicts = edi.verdicts_277ca(parse_277ca(build_277ca(document)))
     first, second = verdicts[f"{EPISODE}-1"], verdicts[f"{EPISODE}-2"]
     assert (first.accepted, first.payer_claim_control_number) == (True, "ACME000001")
+    # The payer's free text (STC12) may quote the claim's data: only the codes are kept.
     assert (second.accepted, second.status_codes, second.message) == (
         False,
         ("A7:164",),
-        "SUBSCRIBER NOT FOUND",
+        "277CA rejected the claim (A7:164)",
     )
 
 

@@ -3,12 +3,17 @@ each episode's documents in mailbox order."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
+import pytest
 from rcm_claims.jobs import MailboxPoller
 from rcm_contracts import Request
 from rcm_contracts.claims import AcknowledgmentRequested, AckStage, ClaimVerdict
 from rcm_shared.requests import Reply
 
 EPISODE, OTHER = "E0123456789ab", "E0123456789cd"
+CORPUS = Path(__file__).parents[2] / "corpus" / "x12"
 
 
 class Client:
@@ -119,3 +124,30 @@ async def test_documents_about_other_episodes_do_not_wait() -> None:
     owners.sending.add(EPISODE)
     assert await poller.poll_once() == 2
     assert client.acknowledged == [f"999-2:{OTHER}", f"277CA-2:{OTHER}"]
+
+
+async def test_an_unreadable_document_is_recorded_by_place_not_by_its_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    text = (CORPUS / "277ca_mixed.x12").read_text()
+    garbled = text.replace("DTP*472*D8*20260105", "DTP*472*D8*20261305")  # a service date
+
+    class Texts(Client):
+        async def fetch(self, document_id: str, kind: str) -> str:
+            return garbled
+
+    class Errors(Store):
+        async def mailbox_record(
+            self, document_id: str, kind: str, outcome: str, error: str | None = None
+        ) -> None:
+            self.records[document_id] = f"{outcome}: {error}"
+
+    client, store = Texts({"277CA-9": "277CA"}), Errors()
+    poller = MailboxPoller(store, client, Owners())  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO):
+        await poller.poll_once()
+    assert client.acknowledged == ["277CA-9"]  # set aside, so it cannot block the rest
+    (record,) = store.records.values()
+    assert record.startswith("unreadable: X12ValueError in DTP at segment ")
+    assert "20261305" not in record
+    assert "20261305" not in caplog.text

@@ -184,7 +184,8 @@ async def test_an_unreadable_271_is_kept_and_a_replay_asks_again() -> None:
     assert state is not None
     assert state.check is not None
     assert state.view().status == "checking"
-    assert (state.check.last_error or "").startswith("unreadable 271")
+    unreadable = "X12Problem: unreadable 271: X12SyntaxError in ISA at segment 1"
+    assert state.check.last_error == unreadable  # was the parser's message, values and all
     assert verifications.emitted == []
 
     payer.answers[PRIMARY.member_id] = GOLD
@@ -194,6 +195,27 @@ async def test_an_unreadable_271_is_kept_and_a_replay_asks_again() -> None:
     assert len(payer.received) == 2
     first, second = payer.control_numbers()
     assert second == first + 1  # a new interchange, not the old number again
+
+
+async def test_a_271_that_cannot_be_read_is_said_without_its_values() -> None:
+    verifications, payer, handlers = setup({PRIMARY.member_id: GOLD})
+    real = payer.realtime
+
+    async def garbled(inquiry_270: str, reference: str) -> str:
+        # The subscriber's birth date (DMG02), no longer a date: the parser quotes it.
+        return (await real(inquiry_270, reference)).replace("*19800501", "*19801301")
+
+    payer.realtime = garbled  # type: ignore[method-assign]
+    appointment, registered, _ = inputs()
+    await deliver(handlers, appointment, registered)
+    with pytest.raises(PermanentError) as raised:
+        await deliver(handlers, envelope(coverages(PRIMARY)))
+    state = await verifications.get(EPISODE)
+    assert state is not None
+    assert state.check is not None
+    said = [str(raised.value), state.check.last_error or ""]
+    assert said[1].startswith("X12Problem: unreadable 271: X12ValueError in DMG at segment ")
+    assert not [text for text in said if "1980" in text]
 
 
 async def test_episodes_of_different_partitions_number_from_their_own_ranges() -> None:

@@ -4,6 +4,7 @@ the unmatched-claim choreography in both orders."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -387,3 +388,22 @@ def test_an_unreadable_document_stored_before_its_id_was_a_field_still_loads() -
     stored = {"document_id": "doc 7", "kind": "unreadable-document", "reason": "bad",
               "status": "open", "created_at": NOW}  # fmt: skip
     assert UnreadableDocument.model_validate(stored).entry().id == "D-doc-7"
+
+
+async def test_an_unreadable_835_is_kept_and_logged_by_place_not_by_its_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    p = payments()
+    garbled = x12(CLAIM).replace("*20260201~", "*20261341~", 1)  # BPR16, not a date
+    assert "20261341" in garbled
+    box = Clearinghouse({"doc-9": garbled})
+    mailbox = Mailbox(box, p.ask, p.unreadable, clock=lambda: NOW)  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO):
+        await mailbox.poll_once()
+    assert box.acknowledged == ["doc-9"]
+    (unreadable,) = p.unreadable.states.values()
+    assert unreadable.reason.startswith(
+        "mailbox document doc-9 is not a readable 835: X12ValueError in BPR at segment "
+    )
+    assert "20261341" not in unreadable.reason
+    assert "20261341" not in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -43,6 +44,7 @@ from rcm_x12 import (
 )
 from x12_strategies import BILLING_PROVIDERS
 
+CORPUS = Path(__file__).parents[2] / "corpus" / "x12"
 ENVELOPE = Envelope(
     sender_id="PAYER01",
     receiver_id="CLINIC01",
@@ -261,3 +263,14 @@ def test_secondary_claim_needs_prior_payer() -> None:
     )
     with pytest.raises(ValidationError, match="2320"):
         _claim(subscriber=subscriber)
+
+
+def test_located_says_the_kind_and_place_of_a_problem_without_its_values() -> None:
+    text = (CORPUS / "835_zero_pay_deductible.x12").read_text()
+    with pytest.raises(X12ValueError) as raised:
+        parse_835(text.replace("DTM*472*20260120", "DTM*472*20261320"))
+    error = raised.value
+    assert "20261320" in str(error)  # for whoever holds the document
+    assert error.located() == f"X12ValueError in DTM at segment {error.position}"
+    assert "20261320" not in error.located()
+    assert X12BuildError("a bare problem").located() == "X12BuildError"

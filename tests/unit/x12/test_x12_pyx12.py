@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -82,4 +83,31 @@ def test_pyx12_unknown_map_is_an_error_not_an_exception() -> None:
     text = (CORPUS / "837p_corrected_and_void.x12").read_text()
     ok, errors = validate_with_pyx12(text.replace("005010X222A1", "005010X222A2"))
     assert not ok
-    assert any("Map not found" in e for e in errors)
+    # pyx12's exception messages may quote the text: only its class is said.
+    assert errors == ["pyx12 stopped: EngineError"]
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_pyx12_findings_say_where_and_which_rule_never_the_value() -> None:
+    text = (CORPUS / "835_zero_pay_deductible.x12").read_text()
+    name = "ZZPHIVALUE" * 8
+    seen = Records()
+    logging.getLogger().addHandler(seen)
+    try:
+        ok, errors = validate_with_pyx12(text.replace("NM1*QC*1*DOE*", f"NM1*QC*1*{name}*", 1))
+    finally:
+        logging.getLogger().removeHandler(seen)
+    assert not ok
+    assert [error.split(" ", 2)[2] for error in errors] == [
+        "NM103 (Patient Last Name): data element too long (5)"
+    ]
+    # pyx12 logs the value itself; those records do not reach the process's handlers.
+    assert not [message for message in seen.messages if "ZZPHIVALUE" in message]

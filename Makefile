@@ -45,7 +45,7 @@ schemas: setup
 asyncapi: setup
 	.venv/bin/rcm contracts asyncapi
 
-# Starts Kafka/FerretDB (unless KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL are set) and the seven
+# Starts Kafka/FerretDB (unless KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL are set) and the eight
 # processes, drives synthetic episodes to a zero balance, prints a summary; logs in var/runs.
 # Options: make run RUN_ARGS="--episodes 40 --seed 7 --replicas 2" (see .venv/bin/rcm run
 # --help; --replicas N runs every service as N processes).

@@ -1,6 +1,6 @@
 """`rcm bench`: the whole platform as fast as it takes episodes, with raw baselines.
 
-Starts Kafka/FerretDB (or uses KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL), the seven
+Starts Kafka/FerretDB (or uses KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL), the eight
 processes with the payer simulator's delays at 0, drives N episodes with the bots as
 fast as the platform takes them, then reads every event of the run back from Kafka and
 measures from the events' own `ce_time` headers (the time the producing service decided,
@@ -28,7 +28,7 @@ machine_s.
 Times are ce_time, which the outbox stores as a BSON date: 1 ms resolution.
 
 Also reported: episodes/s and events/s over the run window (first appointment-scheduled
-to last episode-closed), CPU seconds and peak RSS per process (the platform's seven,
+to last episode-closed), CPU seconds and peak RSS per process (the platform's eight,
 sampled every second, and this driver process with its bots), and the raw Kafka and
 database baselines of `rawbench`, measured just before the platform starts so that they
 run on a quiet machine. Everything goes to the JSON file, with these definitions.

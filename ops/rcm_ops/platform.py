@@ -1,4 +1,4 @@
-"""Starting and stopping what a run needs: Kafka and FerretDB, then the seven processes.
+"""Starting and stopping what a run needs: Kafka and FerretDB, then the eight processes.
 
 `Infrastructure` uses KAFKA_BOOTSTRAP_SERVERS/MONGODB_URL when both are set, else
 `deploy/local/infra.sh up` (and `down` at the end, only if it was not running before).
@@ -287,7 +287,7 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 class Platform:
-    """The run's processes (seven, or six services times their replicas plus the payer
+    """The run's processes (eight, or seven services times their replicas plus the payer
     simulator). `async with Platform(config) as platform:` starts them all and waits until
     each answers GET /health/ready; leaving stops them all.
 

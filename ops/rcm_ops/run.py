@@ -1,6 +1,6 @@
 """`rcm run`: the platform's main job.
 
-Starts Kafka and FerretDB (unless given), the seven processes under a fresh run id, and
+Starts Kafka and FerretDB (unless given), the eight processes under a fresh run id, and
 the bots; drives N synthetic episodes from scheduling to a zero balance; shows progress;
 ends with a summary and exit code 0 only if every episode closed with a balanced ledger.
 

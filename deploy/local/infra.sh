@@ -7,6 +7,13 @@
 #   deploy/local/infra.sh up          provision, start them, wait until they really answer
 #   deploy/local/infra.sh down        stop exactly the processes `up` started (pid files)
 #   deploy/local/infra.sh status      what runs, and where
+#   deploy/local/infra.sh kill kafka|ferretdb|postgresql
+#                                     SIGKILL one of them (a crash: PostgreSQL's postmaster
+#                                     and its children at once), keeping its data
+#   deploy/local/infra.sh start kafka|ferretdb|postgresql
+#                                     start that one again (same state dir, ports, backend)
+#                                     and wait until it answers; for PostgreSQL also until a
+#                                     running FerretDB answers through it
 #
 # Downloads and builds live in $RCM_CACHE (~/.cache/rcm-platform); data, logs and pid
 # files in $RCM_STATE (~/.cache/rcm-platform/state). Nothing is written into the repo.
@@ -272,6 +279,60 @@ stop() { # name, pid file
   rm -f "$2"
 }
 
+kill_component() { # SIGKILL, no shutdown of any kind: what a crash leaves behind
+  local pid_file pids=()
+  case "$1" in
+    kafka) pid_file=$kafka_dir/pid ;;
+    ferretdb) pid_file=$ferretdb_dir/pid ;;
+    postgresql) pid_file=$pg_dir/pid ;;
+  esac
+  running "$pid_file" || die "$1 is not running (no live pid in $pid_file)"
+  pids=("$(cat "$pid_file")")
+  if [ "$1" = postgresql ]; then
+    # The backends, walwriter and checkpointer die with the postmaster, as in a crash of
+    # the server; alone they would linger until they noticed the postmaster was gone.
+    mapfile -t -O 1 pids < <(ps -o pid= --ppid "${pids[0]}" | tr -d ' ')
+  fi
+  log "killing $1 with SIGKILL (pids ${pids[*]})"
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  # Until reaped, not only dead: PostgreSQL takes a zombie postmaster for a live one (its
+  # lock file), and a zombie waits for init here, about a second.
+  local pid
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 300); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
+    [ -e "/proc/$pid" ] && die "$1 (pid $pid) still there 30 s after SIGKILL"
+  done
+  rm -f "$pid_file"
+}
+
+start_component() {
+  local ready=()
+  case "$1" in
+    kafka)
+      start_kafka
+      ready=(--kafka "127.0.0.1:$KAFKA_PORT" --kafka-pid "$(cat "$kafka_dir/pid")")
+      ;;
+    ferretdb)
+      if [ -f "$ferretdb_dir/backend" ]; then BACKEND=$(running_backend); fi # as before the crash
+      start_ferretdb
+      ready=(--mongo "mongodb://127.0.0.1:$MONGO_PORT/" --mongo-write
+        --mongo-pid "$(cat "$ferretdb_dir/pid")")
+      ;;
+    postgresql)
+      start_postgresql
+      if running "$ferretdb_dir/pid"; then # answering means answering through FerretDB
+        ready=(--mongo "mongodb://127.0.0.1:$MONGO_PORT/" --mongo-write
+          --mongo-pid "$(cat "$ferretdb_dir/pid")")
+      fi
+      ;;
+  esac
+  # Kafka recovers every partition after a crash: minutes when thousands are on a busy machine.
+  if [ ${#ready[@]} -gt 0 ] && ! "$PYTHON" "$here/wait_ready.py" --timeout 300 "${ready[@]}"; then
+    log "$1 not ready"
+    exit 1
+  fi
+}
+
 urls() {
   echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT"
   echo "MONGODB_URL=mongodb://127.0.0.1:$MONGO_PORT/"
@@ -319,8 +380,18 @@ case "${1:-}" in
     fi
     urls
     ;;
+  kill | start)
+    case "${2:-}" in
+      kafka | ferretdb | postgresql) ;;
+      *)
+        echo "usage: $0 $1 kafka|ferretdb|postgresql" >&2
+        exit 2
+        ;;
+    esac
+    if [ "$1" = kill ]; then kill_component "$2"; else start_component "$2"; fi
+    ;;
   *)
-    echo "usage: $0 provision|up|down|status" >&2
+    echo "usage: $0 provision|up|down|status|kill <component>|start <component>" >&2
     exit 2
     ;;
 esac

@@ -8,10 +8,17 @@ database or broker unreachable, a write conflict) is retried in place instead.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NotEnoughReplicasError
-from pymongo.errors import AutoReconnect, ConnectionFailure, ExecutionTimeout, WTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    ExecutionTimeout,
+    OperationFailure,
+    WTimeoutError,
+)
 
 from .redact import Redacted
 
@@ -71,5 +78,21 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# FerretDB answers a command whose PostgreSQL is down, starting up or gone mid-query with
+# InternalError (code 1) and the driver's words: the same command succeeds once it is back.
+# (Its other InternalErrors are not retried: they would be retried forever.)
+FERRETDB_INTERNAL_ERROR = 1
+BACKEND_UNAVAILABLE = re.compile(
+    r"failed to connect to|SQLSTATE (08|57P)|unexpected EOF|connection reset by peer"
+    r"|conn closed|broken pipe"
+)
+
+
 def is_transient(error: BaseException) -> bool:
-    return isinstance(error, TRANSIENT_ERRORS)
+    if isinstance(error, TRANSIENT_ERRORS):
+        return True
+    return (
+        isinstance(error, OperationFailure)
+        and error.code == FERRETDB_INTERNAL_ERROR
+        and BACKEND_UNAVAILABLE.search(str(error)) is not None
+    )

@@ -17,12 +17,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from typing import Any, TypeVar
 
 import uvicorn
+from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
 from rcm_contracts import CATALOG, Event
 from rcm_contracts import Request as CommandRequest
 from rcm_contracts.audit import AccessRecorded
@@ -281,10 +283,16 @@ class Service:
         async def refused(_: Request, error: Refusal) -> JSONResponse:
             return JSONResponse({"detail": error.detail()}, status_code=error.http_status)
 
-        @self.api.exception_handler(TransientError)
-        async def busy(_: Request, error: TransientError) -> JSONResponse:
+        async def busy(_: Request, error: Exception) -> JSONResponse:
+            if not is_transient(error):
+                log.error("answered 500: %s", describe(error))
+                return JSONResponse({"detail": "internal error"}, status_code=500)
             log.warning("answered 503: %s", describe(error))
             return JSONResponse({"detail": "busy, try again"}, status_code=503)
+
+        # The database or the broker away (a restart, a failover) is a 503 to retry.
+        for failure in (TransientError, PyMongoError, KafkaError):
+            self.api.add_exception_handler(failure, busy)
 
         @self.api.exception_handler(RequestValidationError)
         async def malformed(_: Request, error: RequestValidationError) -> JSONResponse:

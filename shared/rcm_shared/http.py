@@ -1,12 +1,60 @@
-"""HTTP guards every service's API shares."""
+"""HTTP guards every service's API shares: the body size limit, the bounds of money a
+person may send, and the Idempotency-Key that every command moving money must carry."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import HTTPException
+from fastapi import Depends, Header, HTTPException
 from fastapi.responses import JSONResponse
+from pydantic import Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# The most one amount in a person's request may be: $10,000,000.00. Far above any
+# episode's bill, and far below what a BSON int64 holds, so that sums stay exact.
+MAX_AMOUNT_CENTS = 1_000_000_000
+
+AmountCents = Annotated[
+    int,
+    Field(
+        strict=True,
+        gt=0,
+        le=MAX_AMOUNT_CENTS,
+        description=f"Integer cents, 1 to {MAX_AMOUNT_CENTS:_} ($10,000,000.00).",
+    ),
+]
+
+IDEMPOTENCY_KEY_MAX_LENGTH = 200
+# What a command that moves money answers without an Idempotency-Key. 400, as the IETF
+# draft of the header says (draft-ietf-httpapi-idempotency-key-header, error scenarios).
+KEY_MISSING_STATUS = 400
+KEY_MISSING = (
+    "this command moves money: send an Idempotency-Key header (a value unique to this "
+    "command, up to 200 characters) and the same key again when you retry it"
+)
+KEY_REQUIRED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    KEY_MISSING_STATUS: {"description": "No Idempotency-Key header: " + KEY_MISSING}
+}
+
+
+async def _idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+            description="Required: a retry under the same key is applied once.",
+        ),
+    ] = None,
+) -> str:
+    # Declared optional so that its absence gets this answer, not a validation error.
+    if idempotency_key is None:
+        raise HTTPException(KEY_MISSING_STATUS, KEY_MISSING)
+    return idempotency_key
+
+
+# A route parameter: the request's Idempotency-Key, which it cannot be sent without.
+RequiredIdempotencyKey = Annotated[str, Depends(_idempotency_key)]
 
 
 class BodyLimit:

@@ -52,11 +52,14 @@ def router(
     @api.get("/work-queue", dependencies=[Depends(BILLERS)])
     async def work_queue(
         kind: Literal["rejection", "denial"] | None = Query(default=None),
+        limit: int = Query(
+            default=work_queue_limit, ge=1, le=work_queue_limit, description="Most episodes read."
+        ),
     ) -> dict[str, Any]:
-        """Open rejections and denials, oldest first (of at most `work_queue_limit`
-        episodes, in id order)."""
+        """Open rejections and denials, oldest first (of at most `limit` episodes, in id
+        order)."""
         items: list[dict[str, Any]] = []
-        for episode in await store.with_work(work_queue_limit):
+        for episode in await store.with_work(limit):
             items += domain.work_items(episode, kind)
         items.sort(key=lambda item: str(item["opened_at"]))
         return {"kind": kind, "count": len(items), "items": items}
@@ -106,11 +109,13 @@ def router(
         return domain.episode_view(episode)
 
     @api.get("/stats", dependencies=[Depends(allow(Role.BILLER, Role.OPS))])
-    async def stats() -> dict[str, Any]:
+    async def stats(
+        limit: int = Query(default=stats_limit, ge=1, le=stats_limit, description="Most read."),
+    ) -> dict[str, Any]:
         """Claims that reached each milestone, statuses now, closings by outcome (of at
-        most `stats_limit` episodes)."""
+        most `limit` episodes)."""
         claims: list[domain.Claim] = []
-        async for batch in store.all_claims(stats_limit):
+        async for batch in store.all_claims(limit):
             claims += [domain.Claim.model_validate(claim) for claim in batch]
         return domain.count(claims)
 

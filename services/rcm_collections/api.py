@@ -10,18 +10,23 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field
 from rcm_contracts.base import Id
 from rcm_contracts.collections import PaymentPlanRequested, WriteOffReason, WriteOffRequested
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import NotFound
-from rcm_shared.http import KEY_REQUIRED_RESPONSES, AmountCents, RequiredIdempotencyKey
+from rcm_shared.http import (
+    KEY_REQUIRED_RESPONSES,
+    AmountCents,
+    Body,
+    RequiredIdempotencyKey,
+    path_id,
+)
 from rcm_shared.service import Service
 
 from . import domain
 from .store import Accounts
 
-EPISODE_ID: TypeAdapter[str] = TypeAdapter(Id)
 COLLECTORS = allow(Role.COLLECTOR)
 # The summary reads two small fields per account: more of them than a list view does.
 SUMMARY_LIMIT = 100_000
@@ -29,15 +34,11 @@ MAX_SUMMARY_LIMIT = 1_000_000
 Collector = Annotated[Actor, Depends(COLLECTORS)]
 
 
-class PaymentPlanRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PaymentPlanRequest(Body):
     installments: int = Field(strict=True, ge=2, le=60, description="Number of installments.")
 
 
-class WriteOffRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WriteOffRequest(Body):
     amount_cents: AmountCents = Field(description="1 up to the balance, in cents.")
     reason: WriteOffReason
     write_off_id: Id | None = Field(
@@ -56,12 +57,8 @@ class AccountFilter(StrEnum):
 
 
 def _episode_id(episode_id: str) -> str:
-    """A path id no event could have used names no account (404, as any unknown one); not
-    echoed, since it may be anything typed by mistake."""
-    try:
-        return EPISODE_ID.validate_python(episode_id)
-    except ValidationError:
-        raise NotFound("no account for a malformed episode id") from None
+    """A path id no event could have used names no account (404, as any unknown one)."""
+    return path_id(episode_id, "account")
 
 
 def router(service: Service, accounts: Accounts) -> APIRouter:
@@ -69,7 +66,7 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
 
     @api.get("/accounts/{episode_id}", dependencies=[Depends(allow(Role.COLLECTOR, Role.BILLER))])
     async def get_account(episode_id: str) -> dict[str, Any]:
-        account = await accounts.aggregates.get(episode_id)
+        account = await accounts.aggregates.get(_episode_id(episode_id))
         if account is None:
             raise NotFound(f"no account for episode {episode_id}")
         return domain.account_view(account)

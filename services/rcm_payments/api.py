@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from rcm_contracts.base import Id
 from rcm_contracts.payments import (
     PatientPaymentRequested,
@@ -18,7 +18,13 @@ from rcm_contracts.payments import (
 )
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import NotFound
-from rcm_shared.http import KEY_REQUIRED_RESPONSES, AmountCents, RequiredIdempotencyKey
+from rcm_shared.http import (
+    KEY_REQUIRED_RESPONSES,
+    AmountCents,
+    Body,
+    RequiredIdempotencyKey,
+    path_id,
+)
 from rcm_shared.service import Service
 
 from . import domain
@@ -29,9 +35,7 @@ Biller = Annotated[Actor, Depends(BILLERS)]
 Cashier = Annotated[Actor, Depends(allow(Role.FRONT_DESK, Role.COLLECTOR))]
 
 
-class PatientPaymentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PatientPaymentRequest(Body):
     payment_id: Id = Field(description="The caller's idempotency key for this payment.")
     episode_id: Id
     amount_cents: AmountCents
@@ -72,7 +76,7 @@ def router(service: Service, store: PaymentsStore) -> APIRouter:
     ) -> Any:
         """200 with the posting; 404 for no such unpostable; 409 with why it cannot be
         posted (still unknown, or a rule it breaks)."""
-        found = await store.find_unpostable(unpostable_id)
+        found = await store.find_unpostable(path_id(unpostable_id, "unpostable"))
         if found is None:
             raise NotFound("no such unpostable")
         request = UnpostableRetryRequested(
@@ -84,7 +88,7 @@ def router(service: Service, store: PaymentsStore) -> APIRouter:
     @api.get("/remittances/{remittance_id}", dependencies=[Depends(BILLERS)])
     async def remittance(remittance_id: str) -> dict[str, Any]:
         """The remittance's postings and unpostables: ids and money only."""
-        found = await store.remittances.get(remittance_id)
+        found = await store.remittances.get(path_id(remittance_id, "remittance"))
         if found is None:
             raise NotFound(f"no remittance {remittance_id}")
         return domain.remittance_view(found)

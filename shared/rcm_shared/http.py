@@ -1,5 +1,6 @@
-"""HTTP guards every service's API shares: the body size limit, the bounds of money a
-person may send, and the Idempotency-Key that every command moving money must carry."""
+"""HTTP guards every service's API shares: the body size limit, request bodies and path
+ids the database can take, the bounds of money a person may send, and the
+Idempotency-Key that every command moving money must carry."""
 
 from __future__ import annotations
 
@@ -7,8 +8,54 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+from rcm_contracts.base import Id
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import NotFound
+
+# FerretDB keeps documents in PostgreSQL, which cannot hold U+0000 in text: a string
+# with it fails every write and every query (a 500), so no request may carry one.
+NUL = "\x00"
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+class Body(BaseModel):
+    """A request body: no field a person did not mean (extra fields are refused) and no
+    NUL character anywhere in it, nested models included (422, without echoing it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _holds_nul(data):
+            raise PydanticCustomError("nul_character", "text may not contain U+0000 (NUL)")
+        return data
+
+
+ID: TypeAdapter[str] = TypeAdapter(Id)
+
+
+def path_id(value: str, what: str) -> str:
+    """The id a path names, when it can be an id at all (rcm_contracts' Id); else it names
+    no such thing: 404, as for any unknown id, before the database is asked (a NUL would
+    fail the query). Not echoed: it may be anything typed by mistake."""
+    try:
+        return ID.validate_python(value)
+    except ValidationError:
+        raise NotFound(f"no {what} with a malformed id") from None
+
 
 # The most one amount in a person's request may be: $10,000,000.00. Far above any
 # episode's bill, and far below what a BSON int64 holds, so that sums stay exact.

@@ -381,6 +381,12 @@ async def test_write_offs_over_http(
     unknown = "/accounts/E00000000ffff/write-offs"
     assert (await client.post(unknown, json=body, headers=fresh_key())).status_code == 404
     assert await service.database["accounts"].find_one({"_id": "E00000000ffff"}) is None
+    # A path no id could be names nothing, and the database is not asked (NUL fails there).
+    assert (await client.get("/accounts/E%00ffff")).status_code == 404
+    nul_path = "/accounts/E%00/write-offs"
+    assert (await client.post(nul_path, json=body, headers=fresh_key())).status_code == 404
+    nul = {**body, "reason": "charity\x00"}
+    assert (await client.post(url, json=nul, headers=fresh_key())).status_code == 422
     # No key: refused before anything is asked, so a retried one cannot apply twice.
     for _ in range(2):
         unkeyed = await client.post(url, json={**body, "write_off_id": None, "amount_cents": 1})

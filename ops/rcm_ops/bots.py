@@ -748,6 +748,7 @@ class Patients:
                 "POST",
                 f"/accounts/{episode_id}/payment-plan",
                 json={"installments": choice.plan_installments},
+                headers={"Idempotency-Key": f"{statement_id}-plan"},  # required: moves money
             )
             if response.status_code != 409:  # 409: the plan exists (a retried request)
                 _require(response, f"payment plan for {episode_id}")

@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from rcm_contracts.base import Id
+from pydantic import Field
 from rcm_contracts.claims import ClaimCorrectionRequested, DenialAcceptanceRequested
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import NotFound
+from rcm_shared.http import Body, path_id
 from rcm_shared.service import Service
 
 from . import domain
@@ -25,22 +25,15 @@ IdempotencyKey = Annotated[
     str | None,
     Header(min_length=1, max_length=200, description="A retried command is applied once."),
 ]
-CLAIM_ID: TypeAdapter[str] = TypeAdapter(Id)
 
 
-class BillerAction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class BillerAction(Body):
     note: str = Field(min_length=1, max_length=300)
 
 
 def _claim(claim_id: str) -> tuple[str, str]:
-    """The claim id and its episode id; a path id no claim can have is not found (and not
-    echoed: it may be anything typed by mistake)."""
-    try:
-        valid = CLAIM_ID.validate_python(claim_id)
-    except ValidationError:
-        raise NotFound("no claim with a malformed claim id") from None
+    """The claim id and its episode id; a path id no claim can have is not found."""
+    valid = path_id(claim_id, "claim")
     return valid, episode_of(valid)
 
 
@@ -52,11 +45,14 @@ def router(
     @api.get("/work-queue", dependencies=[Depends(BILLERS)])
     async def work_queue(
         kind: Literal["rejection", "denial"] | None = Query(default=None),
+        limit: int = Query(
+            default=work_queue_limit, ge=1, le=work_queue_limit, description="Most episodes read."
+        ),
     ) -> dict[str, Any]:
-        """Open rejections and denials, oldest first (of at most `work_queue_limit`
-        episodes, in id order)."""
+        """Open rejections and denials, oldest first (of at most `limit` episodes, in id
+        order)."""
         items: list[dict[str, Any]] = []
-        for episode in await store.with_work(work_queue_limit):
+        for episode in await store.with_work(limit):
             items += domain.work_items(episode, kind)
         items.sort(key=lambda item: str(item["opened_at"]))
         return {"kind": kind, "count": len(items), "items": items}
@@ -100,17 +96,19 @@ def router(
         dependencies=[Depends(allow(Role.BILLER, Role.COLLECTOR))],
     )
     async def episode_claims(episode_id: str) -> dict[str, Any]:
-        episode = await store.episodes.get(episode_id)
+        episode = await store.episodes.get(path_id(episode_id, "episode"))
         if episode is None:
             raise NotFound(f"episode {episode_id} not found")
         return domain.episode_view(episode)
 
     @api.get("/stats", dependencies=[Depends(allow(Role.BILLER, Role.OPS))])
-    async def stats() -> dict[str, Any]:
+    async def stats(
+        limit: int = Query(default=stats_limit, ge=1, le=stats_limit, description="Most read."),
+    ) -> dict[str, Any]:
         """Claims that reached each milestone, statuses now, closings by outcome (of at
-        most `stats_limit` episodes)."""
+        most `limit` episodes)."""
         claims: list[domain.Claim] = []
-        async for batch in store.all_claims(stats_limit):
+        async for batch in store.all_claims(limit):
             claims += [domain.Claim.model_validate(claim) for claim in batch]
         return domain.count(claims)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from rcm_contracts.base import Id
 from rcm_contracts.coding import CaseAssignmentRequested, CodedLine, CodesSubmissionRequested
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import Conflict, NotFound
+from rcm_shared.http import Body, path_id
 from rcm_shared.service import Service
 
 from . import domain
@@ -27,17 +28,13 @@ CODERS = allow(Role.CODER, Role.CODING_LEAD)
 Coder = Annotated[Actor, Depends(CODERS)]
 
 
-class Body(BaseModel):
-    # Only types here: the coding rules are checked by the domain, which reports every
-    # problem at once instead of stopping at the first.
-    model_config = ConfigDict(extra="forbid")
-
-
 class Line(CodedLine):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Codes(Body):
+    # Only types here: the coding rules are checked by the domain, which reports every
+    # problem at once instead of stopping at the first.
     diagnoses: list[str] = Field(max_length=100)
     lines: list[Line] = Field(max_length=200)
 
@@ -46,7 +43,7 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
     api = APIRouter(tags=["coding"])
 
     async def episode_of(case_id: str) -> str:
-        episode_id = await cases.episode_of(case_id)
+        episode_id = await cases.episode_of(path_id(case_id, "coding case"))
         if episode_id is None:
             raise NotFound(f"no coding case {case_id}")
         return episode_id
@@ -82,7 +79,7 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
     @api.get("/cases/{case_id}", dependencies=[Depends(CODERS)])
     async def case(case_id: str) -> dict[str, Any]:
         """The documentation, suggested codes, state, coding and audit trail of a case."""
-        found = await cases.get(case_id)
+        found = await cases.get(path_id(case_id, "coding case"))
         if found is None:
             raise NotFound(f"no coding case {case_id}")
         return found.model_dump()

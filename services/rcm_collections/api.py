@@ -1,39 +1,45 @@
-"""HTTP for patient financial services: accounts, open statements, plans, write-offs."""
+"""HTTP for patient financial services: accounts, open statements, plans, write-offs.
+
+Plans and write-offs move money: each needs an Idempotency-Key (rcm_shared.http), so that
+a retried one is applied once.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field
 from rcm_contracts.base import Id
 from rcm_contracts.collections import PaymentPlanRequested, WriteOffReason, WriteOffRequested
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import NotFound
+from rcm_shared.http import (
+    KEY_REQUIRED_RESPONSES,
+    AmountCents,
+    Body,
+    RequiredIdempotencyKey,
+    path_id,
+)
 from rcm_shared.service import Service
 
 from . import domain
 from .store import Accounts
 
-IdempotencyKey = Annotated[
-    str | None, Header(min_length=1, max_length=200, description="Resubmission guard.")
-]
-EPISODE_ID: TypeAdapter[str] = TypeAdapter(Id)
 COLLECTORS = allow(Role.COLLECTOR)
+# The summary reads two small fields per account: more of them than a list view does.
+SUMMARY_LIMIT = 100_000
+MAX_SUMMARY_LIMIT = 1_000_000
 Collector = Annotated[Actor, Depends(COLLECTORS)]
 
 
-class PaymentPlanRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PaymentPlanRequest(Body):
     installments: int = Field(strict=True, ge=2, le=60, description="Number of installments.")
 
 
-class WriteOffRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    amount_cents: int = Field(strict=True, ge=1, description="1 up to the balance, in cents.")
+class WriteOffRequest(Body):
+    amount_cents: AmountCents = Field(description="1 up to the balance, in cents.")
     reason: WriteOffReason
     write_off_id: Id | None = Field(
         default=None, description="Idempotency key: the same write-off sent twice counts once."
@@ -51,12 +57,8 @@ class AccountFilter(StrEnum):
 
 
 def _episode_id(episode_id: str) -> str:
-    """A path id no event could have used names no account (404, as any unknown one); not
-    echoed, since it may be anything typed by mistake."""
-    try:
-        return EPISODE_ID.validate_python(episode_id)
-    except ValidationError:
-        raise NotFound("no account for a malformed episode id") from None
+    """A path id no event could have used names no account (404, as any unknown one)."""
+    return path_id(episode_id, "account")
 
 
 def router(service: Service, accounts: Accounts) -> APIRouter:
@@ -64,15 +66,19 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
 
     @api.get("/accounts/{episode_id}", dependencies=[Depends(allow(Role.COLLECTOR, Role.BILLER))])
     async def get_account(episode_id: str) -> dict[str, Any]:
-        account = await accounts.aggregates.get(episode_id)
+        account = await accounts.aggregates.get(_episode_id(episode_id))
         if account is None:
             raise NotFound(f"no account for episode {episode_id}")
         return domain.account_view(account)
 
     @api.get("/accounts", dependencies=[Depends(allow(Role.COLLECTOR, Role.OPS))])
-    async def summarize(state: AccountFilter | None = None) -> dict[str, Any]:
-        """Counts and summed totals of the accounts in a state (all when no state)."""
-        summary = await accounts.summary(state.value if state else None)
+    async def summarize(
+        state: AccountFilter | None = None,
+        limit: int = Query(SUMMARY_LIMIT, ge=1, le=MAX_SUMMARY_LIMIT, description="Most read."),
+    ) -> dict[str, Any]:
+        """Counts and summed totals of the accounts in a state (all when no state), of at
+        most `limit` accounts; `complete` is false when there are more."""
+        summary = await accounts.summary(state.value if state else None, limit)
         totals = summary["totals"]
         accounted = sum(totals[name] for name in totals if name != "charges_cents")
         return {
@@ -95,12 +101,12 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
         found = [view for account in listed for view in domain.statement_views(account, wanted)]
         return {"status": status_.value, "count": len(found), "statements": found}
 
-    @api.post("/accounts/{episode_id}/payment-plan")
+    @api.post("/accounts/{episode_id}/payment-plan", responses=KEY_REQUIRED_RESPONSES)
     async def create_payment_plan(
         episode_id: str,
         body: PaymentPlanRequest,
         collector: Collector,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: RequiredIdempotencyKey,
     ) -> Any:
         """201 with the plan this request made; 200 with the same plan asked for again."""
         request = PaymentPlanRequested(
@@ -111,12 +117,12 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
         reply = await service.ask(request, idempotency_key)
         return reply.response()
 
-    @api.post("/accounts/{episode_id}/write-offs")
+    @api.post("/accounts/{episode_id}/write-offs", responses=KEY_REQUIRED_RESPONSES)
     async def write_off(
         episode_id: str,
         body: WriteOffRequest,
         collector: Collector,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: RequiredIdempotencyKey,
     ) -> Any:
         """201 with the write-off this request made; 200 with the same one sent again."""
         request = WriteOffRequested(

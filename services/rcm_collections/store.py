@@ -40,8 +40,9 @@ class Accounts:
     async def with_statements(self, limit: int) -> list[Account]:
         return await self._listed({"statements.0": {"$exists": True}}, limit)
 
-    async def summary(self, state: str | None) -> dict[str, Any]:
-        """Counts and summed totals (the stored derived fields only).
+    async def summary(self, state: str | None, limit: int) -> dict[str, Any]:
+        """Counts and summed totals (the stored derived fields only) of at most `limit`
+        accounts; `complete` says whether that was all of them.
 
         Added up here, not by the database: FerretDB 1.24 returns 0 for `$sum` over a
         nested field and computes only the first accumulator of a `$group` (decisions §13).
@@ -49,7 +50,12 @@ class Accounts:
         match: Document = {} if state is None else {"state": state}
         totals = dict.fromkeys(TOTAL_FIELDS, 0)
         accounts = with_credit = breaking = 0
-        async for account in self.collection.find(match, {"totals": 1, "invariant_holds": 1}):
+        complete = True
+        projection = {"totals": 1, "invariant_holds": 1}
+        async for account in self.collection.find(match, projection).limit(limit + 1):
+            if accounts == limit:  # one more than asked: there are others
+                complete = False
+                break
             accounts += 1
             figures = account.get("totals") or {}
             for name in TOTAL_FIELDS:
@@ -61,4 +67,5 @@ class Accounts:
             "totals": totals,
             "accounts_with_credit": with_credit,
             "accounts_breaking_invariant": breaking,
+            "complete": complete,
         }

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from rcm_shared.aggregates import Aggregates
 from rcm_shared.auth import Role, allow
 from rcm_shared.errors import NotFound
+from rcm_shared.http import path_id
 
 from .domain import Verification, VerificationView
 
@@ -19,7 +20,7 @@ def router(verifications: Aggregates[Verification]) -> APIRouter:
     )
     async def verification(episode_id: str) -> VerificationView:
         """Waiting for inputs, checking, or checked, with the newest check's results."""
-        found = await verifications.get(episode_id)
+        found = await verifications.get(path_id(episode_id, "verification"))
         if found is None:
             raise NotFound("no verification for this episode")
         return found.view()

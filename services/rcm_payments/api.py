@@ -1,14 +1,15 @@
 """HTTP for people: the unpostables work queue, remittances, patient payments.
 
-Queries read (any replica); commands ask the owner of the aggregate they change.
+Queries read (any replica); commands ask the owner of the aggregate they change. Both
+commands move money, so both need an Idempotency-Key (rcm_shared.http).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field
 from rcm_contracts.base import Id
 from rcm_contracts.payments import (
     PatientPaymentRequested,
@@ -17,6 +18,13 @@ from rcm_contracts.payments import (
 )
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import NotFound
+from rcm_shared.http import (
+    KEY_REQUIRED_RESPONSES,
+    AmountCents,
+    Body,
+    RequiredIdempotencyKey,
+    path_id,
+)
 from rcm_shared.service import Service
 
 from . import domain
@@ -25,27 +33,21 @@ from .store import PaymentsStore
 BILLERS = allow(Role.BILLER)
 Biller = Annotated[Actor, Depends(BILLERS)]
 Cashier = Annotated[Actor, Depends(allow(Role.FRONT_DESK, Role.COLLECTOR))]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(min_length=1, max_length=200, description="Optional: a retried request is the same."),
-]
 
 
-class PatientPaymentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PatientPaymentRequest(Body):
     payment_id: Id = Field(description="The caller's idempotency key for this payment.")
     episode_id: Id
-    amount_cents: Annotated[int, Field(strict=True, gt=0, description="Integer cents, > 0.")]
+    amount_cents: AmountCents
     method: PaymentMethod
 
 
 def router(service: Service, store: PaymentsStore) -> APIRouter:
     api = APIRouter(tags=["payments"])
 
-    @api.post("/patient-payments", status_code=201)
+    @api.post("/patient-payments", status_code=201, responses=KEY_REQUIRED_RESPONSES)
     async def receive_patient_payment(
-        body: PatientPaymentRequest, cashier: Cashier, idempotency_key: IdempotencyKey = None
+        body: PatientPaymentRequest, cashier: Cashier, idempotency_key: RequiredIdempotencyKey
     ) -> Any:
         """201 for a new payment; 200 with the stored one when it is sent again; 409 for
         another payment under a used payment_id. A retry under the same Idempotency-Key
@@ -68,23 +70,25 @@ def router(service: Service, store: PaymentsStore) -> APIRouter:
         remittances, unreadable = await store.open_unpostables(limit)
         return domain.open_unpostable_views(remittances, unreadable)
 
-    @api.post("/unpostables/{unpostable_id}/retry")
-    async def retry_unpostable(unpostable_id: str, biller: Biller) -> Any:
+    @api.post("/unpostables/{unpostable_id}/retry", responses=KEY_REQUIRED_RESPONSES)
+    async def retry_unpostable(
+        unpostable_id: str, biller: Biller, idempotency_key: RequiredIdempotencyKey
+    ) -> Any:
         """200 with the posting; 404 for no such unpostable; 409 with why it cannot be
         posted (still unknown, or a rule it breaks)."""
-        found = await store.find_unpostable(unpostable_id)
+        found = await store.find_unpostable(path_id(unpostable_id, "unpostable"))
         if found is None:
             raise NotFound("no such unpostable")
         request = UnpostableRetryRequested(
             requested_by=biller.subject, unpostable_id=found.entry.id, holder_id=found.holder_id
         )
-        reply = await service.ask(request)
+        reply = await service.ask(request, idempotency_key)
         return reply.body
 
     @api.get("/remittances/{remittance_id}", dependencies=[Depends(BILLERS)])
     async def remittance(remittance_id: str) -> dict[str, Any]:
         """The remittance's postings and unpostables: ids and money only."""
-        found = await store.remittances.get(remittance_id)
+        found = await store.remittances.get(path_id(remittance_id, "remittance"))
         if found is None:
             raise NotFound(f"no remittance {remittance_id}")
         return domain.remittance_view(found)

@@ -2,7 +2,7 @@
 
 Three aggregates, each changed only by messages keyed by its id (decisions §17):
   - an `Episode` holds the claims submitted for it (claim ids are `<episode_id>-<n>`)
-    and which remittances wait for one of them;
+    and which remittances wait for one of them, and whether registration opened it;
   - a `Remittance` (one 835 transaction) holds its postings and unpostables, decided
     together with the events they emit, so it is posted whole or not at all;
   - a `PatientPayment`, by payment_id.
@@ -39,7 +39,7 @@ from rcm_contracts.payments import (
     RemittedAdjustment,
     RemittedClaim,
 )
-from rcm_contracts.registration import CoverageRank
+from rcm_contracts.registration import AppointmentScheduled, CoverageRank
 from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Conflict, Invalid, NotFound
 from rcm_shared.redact import problems
@@ -254,11 +254,28 @@ class Episode(_State):
     """An episode's submitted claims, and the remittances waiting for one not yet here."""
 
     episode_id: str
+    opened: bool = False  # registration scheduled it (appointment-scheduled)
     claims: list[SubmittedClaim] = []
     awaiting: list[Awaiting] = []
 
     def claim(self, claim_id: str) -> SubmittedClaim | None:
         return next((c for c in self.claims if c.claim_id == claim_id), None)
+
+    @property
+    def known(self) -> bool:
+        """An episode a patient may pay for: registration opened it, or it has a claim
+        (claims are made for registered episodes only; one submitted before this field
+        existed counts). A remittance awaiting a claim does not make it known: an 835
+        may name any claim id."""
+        return self.opened or bool(self.claims)
+
+
+def open_episode(episode: Episode | None, event: AppointmentScheduled) -> Decision[Episode, None]:
+    """Registration opened the episode: from now on patient payments for it are taken."""
+    episode = episode or Episode(episode_id=event.episode_id)
+    if episode.opened:
+        return Decision()
+    return Decision(state=episode.model_copy(update={"opened": True}))
 
 
 def _claim_is_here(remittance_id: str, claim: SubmittedClaim) -> AwaitedClaimSubmitted:
@@ -775,10 +792,19 @@ class PatientPayment(_State):
 
 
 def receive_patient_payment(
-    current: PatientPayment | None, request: PatientPaymentRequested, now: datetime
+    current: PatientPayment | None,
+    request: PatientPaymentRequested,
+    episode: Episode | None,
+    now: datetime,
 ) -> Decision[PatientPayment, PatientPayment]:
     """Idempotent on payment_id: the same payment again changes nothing, another one under
-    a used payment_id is a conflict. The result is the payment as stored."""
+    a used payment_id is a conflict. The result is the payment as stored.
+
+    A new payment must name a known episode (`Episode.known`), else it is not found and
+    nothing is kept: money for an episode no one opened would make a ghost account.
+    Registration's appointment-scheduled comes long before claims, so a copay at check-in
+    is taken; one sent in the moment before that event reaches payments is refused and
+    may be sent again."""
     if current is not None:
         stored = (current.episode_id, current.amount_cents, current.method)
         if stored != (request.episode_id, request.amount_cents, request.method):
@@ -787,6 +813,8 @@ def receive_patient_payment(
                 "use a new payment_id for a new payment"
             )
         return Decision(result=current)
+    if episode is None or not episode.known:
+        raise NotFound(f"no episode {request.episode_id}")
     payment = PatientPayment(
         payment_id=request.payment_id,
         episode_id=request.episode_id,

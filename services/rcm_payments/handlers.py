@@ -1,9 +1,10 @@
 """One method per consumed event and per request: load, decide, save (one write).
 
 Every message that changes an aggregate is keyed by its id, so the replica that owns the
-key is its only writer (decisions §17): claim-submitted and claim-awaited by episode; the
-posting of an 835 transaction, awaited-claim-submitted and a retry by remittance; a
-patient payment by payment_id. Other aggregates are only read (by id).
+key is its only writer (decisions §17): appointment-scheduled, claim-submitted and
+claim-awaited by episode; the posting of an 835 transaction, awaited-claim-submitted and
+a retry by remittance; a patient payment by payment_id. Other aggregates are only read
+(by id).
 
 Matching an 835 claim to its claim-submitted, which may come in either order, is a
 choreography through outboxes: the remittance emits claim-awaited for each claim it
@@ -27,6 +28,7 @@ from rcm_contracts.payments import (
     RemittancePostingRequested,
     UnpostableRetryRequested,
 )
+from rcm_contracts.registration import AppointmentScheduled
 from rcm_shared.aggregates import Aggregates, Outcome
 from rcm_shared.clock import Clock, utc_now
 from rcm_shared.envelope import Envelope
@@ -80,6 +82,13 @@ class Handlers:
         }
 
     # --- episodes -------------------------------------------------------------------
+
+    async def appointment_scheduled(self, envelope: Envelope[AppointmentScheduled]) -> None:
+        event = envelope.data  # only that the episode exists is kept, nothing of the visit
+        applied = await self.episodes.apply(
+            event.episode_id, lambda episode: domain.open_episode(episode, event), envelope.id
+        )
+        log.info("episode %s opened: %s", event.episode_id, applied.outcome.value)
 
     async def claim_submitted(self, envelope: Envelope[ClaimSubmitted]) -> None:
         event = envelope.data
@@ -169,10 +178,11 @@ class Handlers:
     async def patient_payment_requested(self, envelope: Envelope[PatientPaymentRequested]) -> Reply:
         """201 with the payment this request recorded; 200 with the one stored before."""
         request = envelope.data
+        episode = await self.episodes.get(request.episode_id)  # read only: not its owner
         now = self.now()
         applied = await self.payments.apply(
             request.payment_id,
-            lambda current: domain.receive_patient_payment(current, request, now),
+            lambda current: domain.receive_patient_payment(current, request, episode, now),
             envelope.id,
         )
         payment = applied.state
@@ -184,6 +194,7 @@ class Handlers:
 
 
 SUBSCRIPTIONS: Subscriptions[Handlers] = {
+    AppointmentScheduled: Handlers.appointment_scheduled,
     ClaimSubmitted: Handlers.claim_submitted,
     ClaimAwaited: Handlers.claim_awaited,
     RemittancePostingRequested: Handlers.remittance_posting_requested,

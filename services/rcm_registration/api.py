@@ -14,13 +14,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, field_validator
 from rcm_contracts import registration as contracts
 from rcm_contracts.registration import ClinicalDocumentation, Person
 from rcm_shared.aggregates import Aggregates
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.clock import utc_now
 from rcm_shared.errors import NotFound
+from rcm_shared.http import Body
 from rcm_shared.service import Service
 
 from .domain import (
@@ -58,8 +59,8 @@ def _no_problems(problems: list[str]) -> None:
         raise ValueError("; ".join(problems))
 
 
-class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Request(Body):
+    """A front-desk command's body: no unknown field, no NUL (rcm_shared.http.Body)."""
 
 
 class AppointmentRequest(Request):

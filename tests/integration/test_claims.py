@@ -441,6 +441,13 @@ async def test_a_rejection_is_worked_by_the_biller_and_sent_as_a_new_claim(
     denials = (await client.get("/work-queue", params={"kind": "denial"})).json()
     assert first not in [item["claim_id"] for item in denials["items"]]
     assert (await client.get("/work-queue", params={"kind": "other"})).status_code == 422
+    # Bounded reads: no more episodes than the service is configured to read.
+    most = Settings.model_fields["work_queue_limit"].default
+    assert (await client.get("/work-queue", params={"limit": most + 1})).status_code == 422
+    one = (await client.get("/work-queue", params={"kind": "rejection", "limit": 1})).json()
+    assert one["count"] <= 1
+    most = Settings.model_fields["stats_limit"].default
+    assert (await client.get("/stats", params={"limit": most + 1})).status_code == 422
 
     body = {"note": "member id corrected"}
     url = f"/claims/{first}/corrections"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -36,6 +37,7 @@ from rcm_contracts.payments import (
 from rcm_contracts.registration import Address, CoverageRank, PatientRegistered, Person, Sex
 from rcm_shared.auth import Role
 from rcm_shared.envelope import Envelope
+from rcm_shared.http import MAX_AMOUNT_CENTS
 from rcm_shared.kafka import EventPublisher, Topics
 from rcm_shared.service import Service
 
@@ -193,6 +195,11 @@ async def collections(
         yield service, client
 
 
+def fresh_key() -> dict[str, str]:
+    """An Idempotency-Key of its own: a new command, as a person's second click is."""
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
 async def account_when(client: httpx.AsyncClient, episode_id: str, check: Any) -> dict[str, Any]:
     """The account once `check(account)` holds."""
     seen: dict[str, Any] = {}
@@ -245,13 +252,14 @@ async def test_events_in_any_order_bill_the_patient_and_a_payment_closes_the_epi
     ]
     assert listed["statements"][0]["due_date"] == issued["due_date"]
 
-    plan = await client.post(f"/accounts/{episode.id}/payment-plan", json={"installments": 3})
+    url = f"/accounts/{episode.id}/payment-plan"
+    plan = await client.post(url, json={"installments": 3}, headers=fresh_key())
     assert plan.status_code == 201, plan.text
     assert (plan.json()["installment_cents"], plan.json()["last_installment_cents"]) == (1334, 1332)
-    again = await client.post(f"/accounts/{episode.id}/payment-plan", json={"installments": 3})
+    again = await client.post(url, json={"installments": 3}, headers=fresh_key())
     assert again.status_code == 200
     assert again.json()["plan_id"] == plan.json()["plan_id"]
-    other = await client.post(f"/accounts/{episode.id}/payment-plan", json={"installments": 4})
+    other = await client.post(url, json={"installments": 4}, headers=fresh_key())
     assert other.status_code == 409
     (created,) = await events_of(infra, topics, PaymentPlanCreated, 1)
     assert created["total_cents"] == 4000
@@ -357,26 +365,88 @@ async def test_write_offs_over_http(
 
     url = f"/accounts/{episode.id}/write-offs"
     body = {"amount_cents": 3000, "reason": "charity", "write_off_id": "WO-7"}
-    assert (await client.post(url, json={**body, "amount_cents": 3001})).status_code == 422
-    assert (await client.post(url, json={**body, "amount_cents": 12.5})).status_code == 422
-    assert (await client.post(url, json={**body, "amount_cents": 0})).status_code == 422
-    assert (await client.post(url, json={**body, "reason": "whim"})).status_code == 422
-    assert (await client.post("/accounts/E00000000ffff/write-offs", json=body)).status_code == 404
+    for bad in (
+        {"amount_cents": 3001},
+        {"amount_cents": 12.5},
+        {"amount_cents": 0},
+        {"amount_cents": MAX_AMOUNT_CENTS + 1},
+        {"amount_cents": 2**63},
+        {"reason": "whim"},
+    ):
+        refused = await client.post(url, json={**body, **bad}, headers=fresh_key())
+        assert refused.status_code == 422, bad
+    for amount in (MAX_AMOUNT_CENTS + 1, 2**63):  # refused by the API, the owner never asked
+        refused = await client.post(url, json={**body, "amount_cents": amount}, headers=fresh_key())
+        assert refused.json()["detail"][0]["loc"] == ["body", "amount_cents"]
+    unknown = "/accounts/E00000000ffff/write-offs"
+    assert (await client.post(unknown, json=body, headers=fresh_key())).status_code == 404
+    assert await service.database["accounts"].find_one({"_id": "E00000000ffff"}) is None
+    # A path no id could be names nothing, and the database is not asked (NUL fails there).
+    assert (await client.get("/accounts/E%00ffff")).status_code == 404
+    nul_path = "/accounts/E%00/write-offs"
+    assert (await client.post(nul_path, json=body, headers=fresh_key())).status_code == 404
+    nul = {**body, "reason": "charity\x00"}
+    assert (await client.post(url, json=nul, headers=fresh_key())).status_code == 422
+    # No key: refused before anything is asked, so a retried one cannot apply twice.
+    for _ in range(2):
+        unkeyed = await client.post(url, json={**body, "write_off_id": None, "amount_cents": 1})
+        assert unkeyed.status_code == 400
+        assert "Idempotency-Key" in unkeyed.json()["detail"]
+    unkeyed_plan = await client.post(
+        f"/accounts/{episode.id}/payment-plan", json={"installments": 2}
+    )
+    assert unkeyed_plan.status_code == 400
     unchanged = (await client.get(f"/accounts/{episode.id}")).json()
     assert unchanged["write_offs"] == []
     assert unchanged["totals"] == account["totals"]
 
     collector = signed_in("collector-7", Role.COLLECTOR)
-    done = await client.post(url, json=body, headers=collector)
+    done = await client.post(url, json=body, headers={**collector, **fresh_key()})
     assert done.status_code == 201, done.text
     assert done.json()["write_off"]["user_id"] == "collector-7"  # the token's subject
     assert done.json()["account"]["state"] == "closed"
-    again = await client.post(url, json=body, headers=collector)  # a double submission
+    # A double submission (a new command): write_off_id keeps it once.
+    again = await client.post(url, json=body, headers={**collector, **fresh_key()})
     assert again.status_code == 200
     assert again.json()["account"]["totals"]["written_off_cents"] == 3000
     (written,) = await events_of(infra, topics, BalanceWrittenOff, 1)
     assert (written["write_off_id"], written["reason"]) == ("WO-7", "charity")
     (closing,) = await events_of(infra, topics, EpisodeClosed, 1)
     assert closing["totals"]["written_off_cents"] == 3000
-    plan = await client.post(f"/accounts/{episode.id}/payment-plan", json={"installments": 2})
+    plan = await client.post(
+        f"/accounts/{episode.id}/payment-plan", json={"installments": 2}, headers=fresh_key()
+    )
     assert plan.status_code == 409
+
+
+async def test_a_write_off_retried_under_its_key_applies_once_and_the_summary_is_bounded(
+    infra: Infra, topics: Topics, collections: tuple[Service, httpx.AsyncClient]
+) -> None:
+    service, client = collections
+    first, second = (Episode(service, topics, f"E00000000a00{n}") for n in (5, 6))
+    for episode in (first, second):
+        await episode.self_pay()
+        await episode.registered()
+        await episode.coded(3000)
+        await account_when(client, episode.id, lambda a: a["statements"])
+
+    url = f"/accounts/{first.id}/write-offs"
+    key = fresh_key()
+    body = {"amount_cents": 1000, "reason": "charity"}  # no write_off_id: the key alone
+    done = await client.post(url, json=body, headers=key)
+    assert done.status_code == 201, done.text
+    retried = await client.post(url, json=body, headers=key)  # e.g. after a 503
+    assert retried.status_code == 201
+    assert retried.json()["write_off"]["write_off_id"] == done.json()["write_off"]["write_off_id"]
+    assert retried.json()["account"] == done.json()["account"]
+    account = (await client.get(f"/accounts/{first.id}")).json()
+    assert account["totals"]["written_off_cents"] == 1000
+    assert len(account["write_offs"]) == 1
+
+    whole = (await client.get("/accounts")).json()
+    assert (whole["accounts"], whole["complete"]) == (2, True)
+    part = (await client.get("/accounts", params={"limit": 1})).json()
+    assert (part["accounts"], part["complete"]) == (1, False)
+    for limit in (0, 1_000_001):
+        assert (await client.get("/accounts", params={"limit": limit})).status_code == 422
+    assert (await client.get("/statements", params={"limit": 10_001})).status_code == 422

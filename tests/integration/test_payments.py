@@ -21,9 +21,10 @@ from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, HTTPException, Query, Response
 from rcm_contracts.claims import ClaimFrequency, ClaimSubmitted, SubmittedLine
 from rcm_contracts.payments import PatientPaymentReceived, PaymentPosted, RemittanceProcessed
-from rcm_contracts.registration import CoverageRank
+from rcm_contracts.registration import AppointmentScheduled, CoverageRank
 from rcm_payments.app import Settings, build
 from rcm_shared.envelope import Envelope
+from rcm_shared.http import MAX_AMOUNT_CENTS
 from rcm_shared.kafka import Topics
 from rcm_shared.ownership import partition_of
 from rcm_shared.service import Service
@@ -102,6 +103,27 @@ async def mailbox() -> AsyncIterator[tuple[Mailbox, str]]:
 
 def episode() -> str:
     return f"E{uuid.uuid4().hex[:12]}"
+
+
+def fresh_key() -> dict[str, str]:
+    """An Idempotency-Key of its own: a new command, as a person's second click is."""
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+async def opened(service: Service, database: Any, episode_id: str) -> None:
+    """Registration scheduled the episode, and payments has learned it."""
+    scheduled = AppointmentScheduled(
+        episode_id=episode_id, appointment_id=f"A{episode_id[1:]}", patient_id="P0123456789ab",
+        scheduled_start=datetime.now(UTC), rendering_provider_npi="1234567893",
+        visit_type="office-visit",
+    )  # fmt: skip
+    await service.publisher.publish(Envelope(data=scheduled, source="rcm/test"))
+
+    async def known() -> bool:
+        found = await database["episodes"].find_one({"_id": episode_id})
+        return bool(found and found.get("opened"))
+
+    await eventually(known)
 
 
 def claim_submitted(claim_id: str, charge: int = 150_00) -> ClaimSubmitted:
@@ -309,10 +331,11 @@ async def test_posts_matched_claims_parks_the_unknown_one_and_never_posts_twice(
         assert (waiting["unpostable_id"], waiting["claim_id"]) == (f"{rid}-3", late_id)
         assert waiting["kind"] == "unmatched-claim"
         assert "no claim-submitted" in waiting["reason"]
-        refused = await client.post(f"/unpostables/{rid}-3/retry")
+        refused = await client.post(f"/unpostables/{rid}-3/retry", headers=fresh_key())
         assert refused.status_code == 409
         assert "still unknown" in refused.json()["detail"]
-        assert (await client.post("/unpostables/nope-1/retry")).status_code == 404
+        nope = await client.post("/unpostables/nope-1/retry", headers=fresh_key())
+        assert nope.status_code == 404
 
         await service.publisher.publish(Envelope(data=claim_submitted(late_id), source="rcm/test"))
 
@@ -325,7 +348,7 @@ async def test_posts_matched_claims_parks_the_unknown_one_and_never_posts_twice(
         assert (late["posting_id"], late["status"], late["paid_cents"]) == (
             f"{rid}-3", "paid", 100_00,
         )  # fmt: skip
-        again = await client.post(f"/unpostables/{rid}-3/retry")  # a double click
+        again = await client.post(f"/unpostables/{rid}-3/retry", headers=fresh_key())  # twice
         assert again.status_code == 200
         assert again.json()["posting"]["posting_id"] == f"{rid}-3"
 
@@ -394,7 +417,7 @@ async def test_unbalanced_transaction_posts_nothing_and_bad_documents_are_kept(
         assert "does not balance" in open_ones["R000006001-CHKBAD"]["reason"]
         assert open_ones["D-doc-junk"]["kind"] == "unreadable-document"
         for unpostable_id in open_ones:
-            refused = await client.post(f"/unpostables/{unpostable_id}/retry")
+            refused = await client.post(f"/unpostables/{unpostable_id}/retry", headers=fresh_key())
             assert refused.status_code == 409
             assert refused.json()["detail"] == open_ones[unpostable_id]["reason"]
         bad = (await client.get("/remittances/R000006001-CHKBAD")).json()
@@ -408,16 +431,21 @@ async def test_patient_payments_are_idempotent(
     service = payments_service(infra, topics, database, url, tmp_path)
     body = {"payment_id": "pay-1", "episode_id": episode(), "amount_cents": 45_00, "method": "card"}
     async with running(service) as client:
-        first = await client.post("/patient-payments", json=body)
+        await opened(service, database, body["episode_id"])
+        first = await client.post("/patient-payments", json=body, headers=fresh_key())
         assert first.status_code == 201, first.text
-        again = await client.post("/patient-payments", json=body)
+        again = await client.post("/patient-payments", json=body, headers=fresh_key())
         assert again.status_code == 200
         assert again.json() == first.json()
-        conflict = await client.post("/patient-payments", json={**body, "amount_cents": 46_00})
+        conflict = await client.post(
+            "/patient-payments", json={**body, "amount_cents": 46_00}, headers=fresh_key()
+        )
         assert conflict.status_code == 409
         for bad in ({"amount_cents": 0}, {"amount_cents": 12.5}, {"amount_cents": "4500"},
                     {"method": "bitcoin"}, {"payment_id": "no spaces"}):  # fmt: skip
-            refused = await client.post("/patient-payments", json={**body, **bad})
+            refused = await client.post(
+                "/patient-payments", json={**body, **bad}, headers=fresh_key()
+            )
             assert refused.status_code == 422, bad
         assert await database["patient_payments"].count_documents({}) == 1
         await settled(service)
@@ -437,11 +465,13 @@ async def test_a_patient_payment_retried_under_its_idempotency_key_is_answered_a
     body = {"payment_id": "pay-7", "episode_id": episode(), "amount_cents": 12_00, "method": "cash"}
     key = {"Idempotency-Key": "portal-pay-7"}
     async with running(service) as client:
+        await opened(service, database, body["episode_id"])
         first = await client.post("/patient-payments", json=body, headers=key)
         assert first.status_code == 201, first.text
         retried = await client.post("/patient-payments", json=body, headers=key)
         assert (retried.status_code, retried.json()) == (201, first.json())
-        again = await client.post("/patient-payments", json=body)  # sent again, no key
+        # Sent again as a new command (another key): the payment_id keeps it once.
+        again = await client.post("/patient-payments", json=body, headers=fresh_key())
         assert (again.status_code, again.json()) == (200, first.json())
         other = await client.post(
             "/patient-payments", json={**body, "amount_cents": 13_00}, headers=key
@@ -451,6 +481,45 @@ async def test_a_patient_payment_retried_under_its_idempotency_key_is_answered_a
 
     (received,) = values(await everything_in(infra.kafka, topics.of(PatientPaymentReceived)))
     assert (received["payment_id"], received["amount_cents"]) == ("pay-7", 12_00)
+
+
+async def test_a_patient_payment_needs_a_key_a_sane_amount_and_a_known_episode(
+    infra: Infra, topics: Topics, database: Any, mailbox: tuple[Mailbox, str], tmp_path: Path
+) -> None:
+    _, url = mailbox
+    service = payments_service(infra, topics, database, url, tmp_path)
+    known, ghost = episode(), episode()
+    body = {"payment_id": "pay-9", "episode_id": known, "amount_cents": 20_00, "method": "card"}
+    async with running(service) as client:
+        await opened(service, database, known)
+        unkeyed = await client.post("/patient-payments", json=body)
+        assert unkeyed.status_code == 400
+        assert "Idempotency-Key" in unkeyed.json()["detail"]
+        # Beyond $10,000,000.00, and beyond what MongoDB can hold: refused before asking.
+        for amount in (MAX_AMOUNT_CENTS + 1, 2**63, 10**30):
+            refused = await client.post(
+                "/patient-payments", json={**body, "amount_cents": amount}, headers=fresh_key()
+            )
+            assert refused.status_code == 422, amount
+            assert refused.json()["detail"][0]["loc"] == ["body", "amount_cents"]
+        # An episode registration never opened: not found, and no ghost account follows.
+        unknown = await client.post(
+            "/patient-payments",
+            json={**body, "payment_id": "pay-ghost", "episode_id": ghost},
+            headers=fresh_key(),
+        )
+        assert unknown.status_code == 404, unknown.text
+        most = {**body, "amount_cents": MAX_AMOUNT_CENTS}
+        taken = await client.post("/patient-payments", json=most, headers=fresh_key())
+        assert taken.status_code == 201, taken.text
+        kept = [d["_id"] async for d in database["patient_payments"].find({}, {"_id": 1})]
+        assert kept == ["pay-9"]
+        retry = await client.post("/unpostables/R000000001-T-1/retry")
+        assert retry.status_code == 400
+        await settled(service)
+
+    received = values(await everything_in(infra.kafka, topics.of(PatientPaymentReceived)))
+    assert [(r["episode_id"], r["amount_cents"]) for r in received] == [(known, MAX_AMOUNT_CENTS)]
 
 
 def one_per_partition(make: Any, partitions: int) -> list[str]:
@@ -531,11 +600,15 @@ async def test_two_replicas_post_each_claim_once_whichever_owns_what(
 
         await eventually(nothing_open)
 
-        # The same patient payment through both replicas at once: recorded once.
+        # The same patient payment through both replicas at once (two clicks, each its
+        # own command): recorded once.
         body = {"payment_id": f"pay-{tag}", "episode_id": early[0], "amount_cents": 10_00,
                 "method": "card"}  # fmt: skip
         answers = await asyncio.gather(
-            *(client.post("/patient-payments", json=body) for client in clients)
+            *(
+                client.post("/patient-payments", json=body, headers=fresh_key())
+                for client in clients
+            )
         )
         assert sorted(answer.status_code for answer in answers) == [200, 201]
         assert answers[0].json() == answers[1].json()

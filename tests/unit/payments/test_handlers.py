@@ -23,6 +23,7 @@ from rcm_contracts.payments import (
     RemittanceProcessed,
     UnpostableRetryRequested,
 )
+from rcm_contracts.registration import AppointmentScheduled
 from rcm_payments.domain import (
     Episode,
     PatientPayment,
@@ -125,6 +126,7 @@ def posted_claims(events: list[Event]) -> list[tuple[str, str]]:
 
 def test_every_consumed_type_has_its_handler() -> None:
     assert dict(SUBSCRIPTIONS) == {
+        AppointmentScheduled: Handlers.appointment_scheduled,
         ClaimSubmitted: Handlers.claim_submitted,
         ClaimAwaited: Handlers.claim_awaited,
         RemittancePostingRequested: Handlers.remittance_posting_requested,
@@ -273,8 +275,17 @@ async def test_a_retry_refuses_an_unknown_claim_then_posts_it_once_known() -> No
     assert again == answer
 
 
+def scheduled(episode_id: str) -> Envelope[AppointmentScheduled]:
+    event = AppointmentScheduled(
+        episode_id=episode_id, appointment_id="A0123456789ab", patient_id="P0123456789ab",
+        scheduled_start=NOW, rendering_provider_npi="1234567893", visit_type="office-visit",
+    )  # fmt: skip
+    return Envelope(data=event, source="rcm/registration")
+
+
 async def test_a_patient_payment_is_kept_under_its_id_and_answered_201_then_200() -> None:
     p = payments()
+    await p.handle.appointment_scheduled(scheduled(EPISODE))
     body = PatientPaymentRequested(
         requested_by="api", payment_id="pay-1", episode_id=EPISODE, amount_cents=45_00,
         method=PaymentMethod.CARD,
@@ -407,3 +418,39 @@ async def test_an_unreadable_835_is_kept_and_logged_by_place_not_by_its_values(
     )
     assert "20261341" not in unreadable.reason
     assert "20261341" not in caplog.text
+
+
+async def test_a_patient_payment_for_an_episode_not_opened_is_not_found_and_keeps_nothing() -> None:
+    p = payments()
+    body = PatientPaymentRequested(
+        requested_by="api", payment_id="pay-1", episode_id=EPISODE, amount_cents=45_00,
+        method=PaymentMethod.CARD,
+    )  # fmt: skip
+    # A remittance waiting for one of its claims does not make the episode known.
+    awaited = ClaimAwaited(episode_id=EPISODE, claim_id=CLAIM, remittance_id="R1-T")
+    await p.handle.claim_awaited(Envelope(data=awaited, source="rcm/payments"))
+    with pytest.raises(NotFound):
+        await p.handle.patient_payment_requested(Envelope(data=body, source="rcm/payments"))
+    assert (p.payments.states, p.published()) == ({}, [])
+
+    # Registration's appointment-scheduled opens it (keyed by the episode, kept once).
+    opened = scheduled(EPISODE)
+    assert opened.data.key == EPISODE
+    await p.handle.appointment_scheduled(opened)
+    await p.handle.appointment_scheduled(opened)
+    assert p.episodes.states[EPISODE].opened
+    paid = await p.handle.patient_payment_requested(Envelope(data=body, source="rcm/payments"))
+    assert paid.status == 201
+    (received,) = [e for e in p.published() if isinstance(e, PatientPaymentReceived)]
+    assert received.episode_id == EPISODE
+
+
+async def test_a_patient_payment_for_an_episode_with_a_claim_is_taken() -> None:
+    p = payments()
+    await p.handle.claim_submitted(submitted(CLAIM))  # registered before this field existed
+    body = PatientPaymentRequested(
+        requested_by="api", payment_id="pay-2", episode_id=EPISODE, amount_cents=10_00,
+        method=PaymentMethod.CASH,
+    )  # fmt: skip
+    paid = await p.handle.patient_payment_requested(Envelope(data=body, source="rcm/payments"))
+    assert paid.status == 201

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import psutil
 import pytest
 from pymongo import AsyncMongoClient
@@ -51,6 +50,7 @@ from rcm_ops.platform import (
     parse_key_values,
 )
 from rcm_ops.run import DriveOutcome, drive_episodes, fetch_accounts, ledger_problems
+from rcm_shared.auth import Role
 from rcm_x12 import parse_835
 
 from tests.conftest import Infra
@@ -323,7 +323,7 @@ async def test_episodes_close_balanced_through_broker_and_database_crashes(
             drive.cancel()
             await asyncio.gather(drive, return_exceptions=True)
         died = [name for name in platform.running if platform.pid(name) is None]
-        async with httpx.AsyncClient(base_url=platform.url("collections"), timeout=10.0) as client:
+        async with platform.client("collections", "faults", Role.COLLECTOR) as client:
             accounts = await fetch_accounts(client, list(outcome.ledger.episode_ids()))
     remittances, patient_payments = await payments_state(
         infra.mongodb_url, config.database("payments")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import functools
 import hashlib
 import logging
 import re
@@ -74,8 +73,8 @@ class Http:
     retry included: any replica serves the service's API, so a replica that is down or
     restarting costs one attempt, not the retry period.
 
-    A bot signs in like a person: `as_user` gives a client whose every request carries a
-    fresh bearer token of that user (`token()`).
+    A bot signs in like a person: `as_user` gives a client whose every request that
+    user's credentials sign (e.g. platform.Bearer, a fresh token each time).
     """
 
     def __init__(
@@ -90,12 +89,12 @@ class Http:
         self.client = httpx.AsyncClient(timeout=timeout_s, transport=transport)
         self.stop = stop
         self.retry_for_s = retry_for_s  # longer than a service takes to restart
-        self.token: Callable[[], str] | None = None
+        self.auth: httpx.Auth | None = None
 
-    def as_user(self, token: Callable[[], str]) -> Http:
-        """The same connections, signed in: each request carries `token()`."""
+    def as_user(self, auth: httpx.Auth) -> Http:
+        """The same connections, every request signed by `auth`."""
         signed_in = copy.copy(self)
-        signed_in.token = token
+        signed_in.auth = auth
         return signed_in
 
     async def close(self) -> None:
@@ -119,11 +118,14 @@ class Http:
             if time.monotonic() > deadline:
                 raise BotError(f"{method} {path}: still failing after {self.retry_for_s:.0f} s")
             base_url = self.base_urls.next()
-            if self.token is not None:
-                headers = {**(headers or {}), "Authorization": f"Bearer {self.token()}"}
             try:
                 response = await self.client.request(
-                    method, base_url + path, json=json, params=params, headers=headers
+                    method,
+                    base_url + path,
+                    json=json,
+                    params=params,
+                    headers=headers,
+                    auth=self.auth,
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as error:
                 problem = type(error).__name__
@@ -794,7 +796,7 @@ class Bots:
         episodes: Sequence[SyntheticEpisode],
         ledger: Ledger,
         stop: asyncio.Event,
-        sign_in: Callable[[str, Role], str],
+        sign_in: Callable[[str, Role], httpx.Auth],
         rate_per_s: float = 1.0,
         concurrency: int = 8,
         coders: int = 2,
@@ -808,7 +810,7 @@ class Bots:
         }
 
         def signed_in(service: str, user: str, role: Role) -> Http:
-            return self.http[service].as_user(functools.partial(sign_in, user, role))
+            return self.http[service].as_user(sign_in(user, role))
 
         self.front_desk = FrontDesk(
             signed_in("registration", "front-desk-1", Role.FRONT_DESK),

@@ -329,12 +329,12 @@ class Platform:
     ) -> httpx.AsyncClient:
         """An HTTP client of a service's first replica, signed in as `user` with `role`."""
         return httpx.AsyncClient(
-            base_url=self.url(name), auth=Bearer(self.config.issuer, user, role), timeout=timeout_s
+            base_url=self.url(name), auth=self.sign_in(user, role), timeout=timeout_s
         )
 
-    def sign_in(self, user: str, role: Role) -> str:
-        """A bearer token for `user` with `role`, from the run's identity provider."""
-        return self.config.issuer.token(user, [role])
+    def sign_in(self, user: str, role: Role) -> httpx.Auth:
+        """Credentials of `user` with `role` from the run's identity provider."""
+        return Bearer(self.config.issuer, user, role)
 
     def urls(self, name: str) -> list[str]:
         """Every replica's base URL: any of them serves the service's HTTP API."""

@@ -283,16 +283,17 @@ class Service:
         async def refused(_: Request, error: Refusal) -> JSONResponse:
             return JSONResponse({"detail": error.detail()}, status_code=error.http_status)
 
-        async def busy(_: Request, error: Exception) -> JSONResponse:
+        async def infrastructure_failed(_: Request, error: Exception) -> JSONResponse:
             if not is_transient(error):
                 log.error("answered 500: %s", describe(error))
                 return JSONResponse({"detail": "internal error"}, status_code=500)
             log.warning("answered 503: %s", describe(error))
             return JSONResponse({"detail": "busy, try again"}, status_code=503)
 
-        # The database or the broker away (a restart, a failover) is a 503 to retry.
+        # The database or the broker away (a restart, a failover) is a 503 to retry; any
+        # other failure of theirs a plain 500, said without its values.
         for failure in (TransientError, PyMongoError, KafkaError):
-            self.api.add_exception_handler(failure, busy)
+            self.api.add_exception_handler(failure, infrastructure_failed)
 
         @self.api.exception_handler(RequestValidationError)
         async def malformed(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -94,6 +94,20 @@ class ClaimDenied(EpisodeEvent):
     denied_at: UtcDatetime
 
 
+@event("rcm.claims.line-denied.v1")
+class LineDenied(EpisodeEvent):
+    """A payer paid the claim but denied one of its lines (e.g. CO-97 on one procedure)."""
+
+    claim_id: Id
+    payer_id: Id
+    line_id: Id | None = None
+    procedure_code: str = Field(min_length=1, max_length=48)
+    category: DenialCategory
+    reasons: list[DeniedReason] = Field(min_length=1)
+    posting_id: Id
+    denied_at: UtcDatetime
+
+
 @event("rcm.claims.claim-resubmitted.v1")
 class ClaimResubmitted(EpisodeEvent):
     """A corrected (frequency 7) or voided (8) claim replaces an earlier one."""

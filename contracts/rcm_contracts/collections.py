@@ -18,6 +18,7 @@ from .base import (
     UtcDatetime,
     event,
 )
+from .payments import RefundRecipient
 
 
 @event("rcm.collections.statement-issued.v1")
@@ -90,3 +91,15 @@ class WriteOffRequested(EpisodeRequest):
     write_off_id: Id | None = Field(
         default=None, description="The same write-off sent twice counts once."
     )
+
+
+@event("rcm.collections.refund-approved.v1")
+class RefundApproved(EpisodeEvent):
+    """A credit balance is to be paid back; payments issues it (refund-issued, same id)."""
+
+    refund_id: Id
+    amount_cents: int = Field(strict=True, ge=1, description="Money in integer US cents.")
+    recipient: RefundRecipient
+    reason: str = Field(min_length=1, max_length=200)
+    approved_by: Id = Field(description="The signed-in user who approved it.")
+    approved_at: UtcDatetime

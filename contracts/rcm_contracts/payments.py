@@ -6,6 +6,7 @@ patient portal): ids and money only, never names or diagnoses.
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 
 from pydantic import Field
@@ -47,6 +48,23 @@ class PatientResponsibility(Contract):
     other_cents: Cents = 0
 
 
+class PostedLine(Contract):
+    """One adjudicated service line (SVC loop) of a posted claim."""
+
+    line_id: Id | None = Field(default=None, description="REF*6R: the claim's line id.")
+    procedure_code: str = Field(min_length=1, max_length=48, description="SVC01-2 as paid.")
+    modifiers: list[str] = Field(default_factory=list, max_length=4)
+    billed_procedure_code: str | None = Field(
+        default=None, max_length=48, description="SVC06-2: as billed, when the payer recoded."
+    )
+    units_paid: int | None = Field(default=None, ge=0)
+    charge_cents: Cents
+    paid_cents: Cents
+    allowed_cents: Cents | None = None
+    adjustments: list[Adjustment] = Field(default_factory=list)
+    remark_codes: list[str] = Field(default_factory=list, description="LQ*HE RARCs.")
+
+
 class PostedClaimStatus(StrEnum):
     PAID = "paid"
     DENIED = "denied"
@@ -59,6 +77,10 @@ class PaymentPosted(EpisodeEvent):
 
     charge = paid + sum(adjustments), to the cent; the patient-responsibility
     adjustments (group PR) are also summarised in `patient_responsibility`.
+    `payer_id` and `rank` are those of the payer whose adjudication this is: a crossover
+    secondary's own 835 names our primary claim (`claim_id`) and is posted with the
+    secondary's payer id and rank. `charge_cents` (CLP03) below `submitted_charge_cents`
+    is a split or partial payment: the payer has not answered for the rest yet.
     """
 
     posting_id: Id = Field(description="Unique per posted 835 claim (CLP); idempotency key.")
@@ -77,6 +99,44 @@ class PaymentPosted(EpisodeEvent):
     adjustments: list[Adjustment]
     patient_responsibility: PatientResponsibility
     posted_at: UtcDatetime
+    lines: list[PostedLine] = Field(default_factory=list)
+    remark_codes: list[str] = Field(default_factory=list, description="MOA/MIA RARCs.")
+    crossover_payer_id: Id | None = Field(
+        default=None, description="NM1*TT: the payer the claim was forwarded to."
+    )
+    crossover_payer_name: str | None = Field(default=None, max_length=60)
+    submitted_charge_cents: Cents | None = Field(
+        default=None, description="The claim's total charge as submitted."
+    )
+
+
+class ProviderAdjustmentKind(StrEnum):
+    RECOUPMENT = "recoupment"  # WO, FB, 72: money the payer takes back
+    INTEREST = "interest"  # L6: money the payer adds
+    OTHER = "other"
+
+
+@event("rcm.payments.provider-adjustment-posted.v1")
+class ProviderAdjustmentPosted(Event):
+    """One PLB adjustment of an 835, kept whole. Keyed by the episode of the claim it is
+    tied to (a recoupment of that claim's payment), else by the remittance."""
+
+    adjustment_id: Id = Field(description="<remittance id>-P<1-based PLB entry index>.")
+    remittance_id: Id
+    payer_id: Id
+    provider_id: str = Field(min_length=1, max_length=50, description="PLB01.")
+    fiscal_period_date: date = Field(description="PLB02.")
+    reason_code: str = Field(min_length=2, max_length=2, description="PLB03-1, e.g. WO, L6.")
+    reference: str | None = Field(default=None, max_length=50, description="PLB03-2.")
+    amount_cents: Cents = Field(description="Positive: taken back; negative: added.")
+    kind: ProviderAdjustmentKind
+    episode_id: Id | None = None
+    claim_id: Id | None = Field(default=None, description="The claim a recoupment recovers.")
+    posted_at: UtcDatetime
+
+    @property
+    def key(self) -> str:
+        return self.episode_id or self.remittance_id
 
 
 @event("rcm.payments.remittance-processed.v1")

@@ -9,6 +9,7 @@ from rcm_x12.claims import (
     ClaimBatch,
     ClaimSubmission,
     LineAdjudication,
+    Patient,
     Payer,
     PriorPayer,
     ProfessionalClaim,
@@ -63,6 +64,7 @@ from rcm_x12.remittance import (
 from rcm_x12.segments import Delimiters, Segment
 from rcm_x12.tx270 import (
     Coverage,
+    EligibilityDependent,
     EligibilityInquiry,
     EligibilityInquiryDocument,
     EligibilityProvider,
@@ -112,6 +114,7 @@ __all__ = [
     "Delimiters",
     "EftDetails",
     "ElementIssue",
+    "EligibilityDependent",
     "EligibilityInquiry",
     "EligibilityInquiryDocument",
     "EligibilityProvider",
@@ -130,6 +133,7 @@ __all__ = [
     "OutSegment",
     "OutTransaction",
     "OutpatientAdjudication",
+    "Patient",
     "Payer",
     "PriorPayer",
     "Procedure",

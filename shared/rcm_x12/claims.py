@@ -84,22 +84,50 @@ class BillingProvider(X12Model):
     taxonomy: Taxonomy | None = None
 
 
+Gender = Literal["F", "M", "U"]
+# PAT01 of loop 2000C: spouse, child, employee, unknown, organ donor, cadaver donor, life
+# partner, other relationship.
+PatientRelationship = Literal["01", "19", "20", "21", "39", "40", "53", "G8"]
+
+
 class Subscriber(X12Model):
-    """Loops 2000B/2010BA. The patient is the subscriber (SBR02 = 18, no loop 2000C)."""
+    """Loops 2000B/2010BA. SBR02 is 18 when the subscriber is the patient; blank when the
+    patient is someone else on their plan (a claim with a `patient`, loop 2000C)."""
 
     member_id: IdCode
     last_name: Name60
     first_name: Name35 | None = None
     middle_name: Name35 | None = None
-    birth_date: date
-    gender: Literal["F", "M", "U"]
+    birth_date: date | None = None
+    gender: Gender | None = None
     address: Address | None = None
-    relationship: Literal["18"] = "18"
+    relationship: Literal["18"] | None = "18"
     payer_responsibility: ResponsibilityCode = "P"
     group_number: Identifier | None = Field(default=None, max_length=50)
     group_name: Name60 | None = None
     insurance_type: InsuranceTypeCode | None = None
     filing_indicator: ClaimFilingCode = "CI"
+
+    @model_validator(mode="after")
+    def _demographics(self) -> Subscriber:
+        if (self.birth_date is None) != (self.gender is None):
+            raise ValueError("DMG carries the birth date and the gender together")
+        if self.relationship == "18" and self.birth_date is None:
+            raise ValueError("DMG is required when the patient is the subscriber")
+        return self
+
+
+class Patient(X12Model):
+    """Loops 2000C/2010CA: the patient when not the subscriber, known to the payer through
+    the subscriber's member id (so NM1*QC carries no id of its own)."""
+
+    relationship: PatientRelationship  # PAT01
+    last_name: Name60
+    first_name: Name35 | None = None
+    middle_name: Name35 | None = None
+    address: Address
+    birth_date: date
+    gender: Gender
 
 
 class Payer(X12Model):
@@ -192,6 +220,7 @@ class ProfessionalClaim(X12Model):
 
     billing_provider: BillingProvider
     subscriber: Subscriber
+    patient: Patient | None = None  # loop 2000C: only when the subscriber is not the patient
     payer: Payer
     patient_control_number: Identifier = Field(max_length=38)
     total_charge_cents: int = Field(ge=0)
@@ -226,6 +255,11 @@ class ProfessionalClaim(X12Model):
             for adjudication in line.adjudications:
                 if adjudication.payer_id not in {p.payer_id for p in self.prior_payers}:
                     raise ValueError(f"2430 payer {adjudication.payer_id!r} has no 2320 loop")
+        if (self.patient is None) != (self.subscriber.relationship == "18"):
+            raise ValueError(
+                "SBR02 is 18 exactly when the subscriber is the patient; otherwise SBR02 is "
+                "blank and the patient has loop 2000C"
+            )
         if self.subscriber.payer_responsibility != "P" and not self.prior_payers:
             raise ValueError("a non-primary claim needs the prior payer (loop 2320)")
         if len(set(self.diagnoses)) != len(self.diagnoses):

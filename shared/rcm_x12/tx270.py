@@ -1,7 +1,8 @@
 """270/271 Eligibility Inquiry and Response (005010X279A1): models, build and parse.
 
-One subscriber per transaction set (several inquiries travel as several ST/SE). pyx12
-has no 5010 map for these, so they are checked by this parser alone.
+One patient per transaction set (several inquiries travel as several ST/SE): the
+subscriber (2000C), or a dependent (2000D) under the subscriber whose member id covers
+them. pyx12 has no 5010 map for these, so they are checked by this parser alone.
 """
 
 from __future__ import annotations
@@ -56,20 +57,35 @@ class EligibilityProvider(X12Model):
     npi: Npi
 
 
-class EligibilitySubscriber(X12Model):
-    """Loop 2100C."""
+Gender = Literal["F", "M", "U"]
+# INS02 of loop 2100D: spouse, child, other adult, other relationship.
+DependentRelationship = Literal["01", "19", "34", "G8"]
 
-    member_id: IdCode
+
+class _Demographics(X12Model):
     last_name: Name60
     first_name: Name35 | None = None
     birth_date: date | None = None
-    gender: Literal["F", "M", "U"] | None = None
+    gender: Gender | None = None
 
     @model_validator(mode="after")
-    def _gender_needs_birth_date(self) -> EligibilitySubscriber:
+    def _gender_needs_birth_date(self) -> _Demographics:
         if self.gender is not None and self.birth_date is None:
             raise ValueError("DMG carries gender only with the birth date")
         return self
+
+
+class EligibilitySubscriber(_Demographics):
+    """Loop 2100C: the member id's holder."""
+
+    member_id: IdCode
+
+
+class EligibilityDependent(_Demographics):
+    """Loop 2100D: the patient when not the subscriber (NM1*03 has no id of its own; the
+    payer finds them under the subscriber's member id)."""
+
+    relationship: DependentRelationship | None = None  # INS*N*<relationship>
 
 
 class _Eligibility(X12Model):
@@ -80,6 +96,7 @@ class _Eligibility(X12Model):
     payer_id: IdCode
     provider: EligibilityProvider
     subscriber: EligibilitySubscriber
+    dependent: EligibilityDependent | None = None  # the patient, when not the subscriber
     trace_number: Identifier = Field(max_length=50)  # TRN02, echoed by the 271
     trace_originator: CompanyId  # TRN03
 
@@ -112,7 +129,7 @@ class Coverage(X12Model):
 class Rejection(X12Model):
     """AAA: the request could not be answered (e.g. reason 75, subscriber not found)."""
 
-    level: Literal["payer", "provider", "subscriber"] = "subscriber"
+    level: Literal["payer", "provider", "subscriber", "dependent"] = "subscriber"
     valid_request: bool = False
     reason: Code
     follow_up: Literal["C", "N", "P", "R", "S", "W", "X", "Y"] = "C"
@@ -128,6 +145,9 @@ class EligibilityResponse(_Eligibility):
     def _one_outcome(self) -> EligibilityResponse:
         if (self.coverage is None) == (self.rejection is None):
             raise ValueError("a 271 answers with coverage or with a rejection (AAA), not both")
+        rejected_level = None if self.rejection is None else self.rejection.level
+        if rejected_level == "dependent" and self.dependent is None:
+            raise ValueError("a rejection at the dependent level needs the dependent")
         return self
 
     @property
@@ -177,7 +197,7 @@ def _aaa(rejection: Rejection) -> OutSegment:
 def _common_segments(
     t: _Eligibility, purpose: str, trace_type: str, rejection: Rejection | None
 ) -> list[OutSegment]:
-    p, s = t.provider, t.subscriber
+    p, s, d = t.provider, t.subscriber, t.dependent
 
     def rejected_at(level: str) -> list[OutSegment]:
         return [_aaa(rejection)] if rejection is not None and rejection.level == level else []
@@ -197,13 +217,30 @@ def _common_segments(
         seg("HL", "2", "1", "21", "1"),
         seg("NM1", "1P", p.entity_type, p.last_name, p.first_name, None, None, None, "XX", p.npi),
         *rejected_at("provider"),
-        seg("HL", "3", "2", "22", "0"),
-        seg("TRN", trace_type, t.trace_number, t.trace_originator),
-        seg("NM1", "IL", "1", s.last_name, s.first_name, None, None, None, "MI", s.member_id),
-        *rejected_at("subscriber"),
+        seg("HL", "3", "2", "22", "0" if d is None else "1"),
     ]
+    trace = seg("TRN", trace_type, t.trace_number, t.trace_originator)
+    # The trace, the date and the benefits belong to the patient's level.
+    if d is None:
+        out.append(trace)
+    out.append(
+        seg("NM1", "IL", "1", s.last_name, s.first_name, None, None, None, "MI", s.member_id)
+    )
+    out += rejected_at("subscriber")
     if s.birth_date is not None:
         out.append(seg("DMG", "D8", format_date(s.birth_date), s.gender))
+    if d is None:
+        return out
+    out += [
+        seg("HL", "4", "3", "23", "0"),
+        trace,
+        seg("NM1", "03", "1", d.last_name, d.first_name),
+        *rejected_at("dependent"),
+    ]
+    if d.birth_date is not None:
+        out.append(seg("DMG", "D8", format_date(d.birth_date), d.gender))
+    if d.relationship is not None:
+        out.append(seg("INS", "N", d.relationship))
     return out
 
 
@@ -287,6 +324,15 @@ _SUBSCRIBER = _level(
     slot("MPI", None),
     slot("EQ", "eq", max_use=99),
 )
+_DEPENDENT = _level(
+    "03",
+    slot("DMG", "dmg", "D8"),
+    slot("INS", "ins"),
+    slot("HI", None),
+    slot("DTP", "dtp", max_use=9),
+    slot("MPI", None),
+    slot("EQ", "eq", max_use=99),
+)
 _BENEFIT = [
     slot("EB", "eb", required=True),
     slot("HSD", None, max_use=9),
@@ -310,7 +356,8 @@ def parse_271(data: str | bytes) -> EligibilityResponseDocument:
 
 
 class _Parsed:
-    """The three hierarchical levels every 270 and 271 share."""
+    """The hierarchical levels every 270 and 271 share: source, receiver, subscriber and,
+    when the patient is not the subscriber, the dependent."""
 
     def __init__(self, transaction: TransactionSet, purpose: str, trace_type: str) -> None:
         if transaction.implementation_reference not in (None, VERSION):
@@ -320,17 +367,39 @@ class _Parsed:
             "bht"
         )
         self.bht.code(2, (purpose,))
-        self.source = self._level("2000A", _SOURCE, "1", "", "20")
-        self.receiver = self._level("2000B", _RECEIVER, "2", "1", "21")
-        self.subscriber = self._level("2000C", _SUBSCRIBER, "3", "2", "22")
-        trns = [t for t in self.subscriber.all("trn") if t.get(1) == trace_type]
+        self.source = self._level("2000A", _SOURCE, "1", "", "20", ("1",))
+        self.receiver = self._level("2000B", _RECEIVER, "2", "1", "21", ("1",))
+        self.subscriber = self._level("2000C", _SUBSCRIBER, "3", "2", "22", ("0", "1"))
+        self.dependent: Block | None = None
+        if self.subscriber.one("hl").get(4) == "1":
+            self.dependent = self._level("2000D", _DEPENDENT, "4", "3", "23", ("0",))
+            for key, what in (("eq", "EQ"), ("dtp", "DTP")):
+                if self.subscriber.all(key):
+                    raise self.subscriber.all(key)[0].error(
+                        X12StructureError, f"{what} belongs to the dependent's level (2100D)"
+                    )
+        # The patient's level: the trace, the date and the benefits are theirs.
+        self.patient = self.dependent or self.subscriber
+        trns = [t for t in self.patient.all("trn") if t.get(1) == trace_type]
         if len(trns) != 1:
-            raise self.subscriber.one("nm1").error(
-                X12StructureError, f"exactly one TRN*{trace_type} expected for the subscriber"
+            raise self.patient.one("nm1").error(
+                X12StructureError, f"exactly one TRN*{trace_type} expected for the patient"
+            )
+        if self.dependent is not None and self.subscriber.all("trn"):
+            raise self.subscriber.all("trn")[0].error(
+                X12StructureError, "TRN belongs to the dependent's level (2000D)"
             )
         self.trn = trns[0]
 
-    def _level(self, loop: str, slots: list[Slot], hl_id: str, parent: str, code: str) -> Block:
+    def _level(
+        self,
+        loop: str,
+        slots: list[Slot],
+        hl_id: str,
+        parent: str,
+        code: str,
+        child_codes: tuple[str, ...],
+    ) -> Block:
         if not self.cursor.at("HL"):
             raise self.cursor.unexpected(f"where loop {loop} (HL) must start")
         block = self.cursor.block(loop, slots)
@@ -338,10 +407,10 @@ class _Parsed:
         if (hl.get(1), hl.get(2), hl.get(3)) != (hl_id, parent, code):
             raise hl.error(
                 X12StructureError,
-                f"HL should be {hl_id}*{parent}*{code} (one subscriber per transaction, "
-                "no dependents)",
+                f"HL should be {hl_id}*{parent}*{code} (one patient per transaction: the "
+                "subscriber, or one dependent under them)",
             )
-        hl.code(4, ("0",) if code == "22" else ("1",))
+        hl.code(4, child_codes)
         return block
 
     def common(self) -> dict[str, object]:
@@ -374,20 +443,43 @@ class _Parsed:
             "payer_id": payer.require(9),
             "provider": provider_model,
             "subscriber": subscriber_model,
+            "dependent": None if self.dependent is None else _dependent(self.dependent),
             "trace_number": self.trn.require(2),
             "trace_originator": self.trn.require(3),
         }
+
+    @property
+    def levels(self) -> list[Block]:
+        levels = [self.source, self.receiver, self.subscriber]
+        return levels if self.dependent is None else [*levels, self.dependent]
+
+
+def _dependent(block: Block) -> EligibilityDependent:
+    nm1, dmg, ins = block.one("nm1"), block.opt("dmg"), block.opt("ins")
+    nm1.code(2, ("1",))
+    if nm1.get(8) or nm1.get(9):
+        raise nm1.error(X12ValueError, "NM108/NM109 are not used for a dependent (2100D)")
+    if ins is not None:
+        ins.code(1, ("N",))
+    with model_errors(nm1):
+        return EligibilityDependent(
+            last_name=nm1.require(3),
+            first_name=nm1.optional(4),
+            birth_date=dmg.date(2) if dmg else None,
+            gender=dmg.optional(3) if dmg else None,
+            relationship=ins.require(2) if ins else None,
+        )
 
 
 def _parse_inquiry(transaction: TransactionSet) -> EligibilityInquiry:
     parsed = _Parsed(transaction, "13", "1")
     parsed.cursor.expect_end("in the 270")
-    for block in (parsed.source, parsed.receiver, parsed.subscriber):
+    for block in parsed.levels:
         if block.all("aaa"):
             raise block.all("aaa")[0].error(X12StructureError, "AAA belongs in a 271")
-    dates = [d for d in parsed.subscriber.all("dtp") if d.get(1) == "291"]
-    eqs = parsed.subscriber.all("eq")
-    anchor = parsed.subscriber.one("nm1")
+    dates = [d for d in parsed.patient.all("dtp") if d.get(1) == "291"]
+    eqs = parsed.patient.all("eq")
+    anchor = parsed.patient.one("nm1")
     if len(dates) != 1 or len(eqs) != 1:
         raise anchor.error(X12StructureError, "a 270 needs one DTP*291 and one EQ")
     dates[0].code(2, ("D8",))
@@ -407,13 +499,13 @@ def _parse_response(transaction: TransactionSet) -> EligibilityResponse:
         benefits.append(parsed.cursor.block("2110C", _BENEFIT).one("eb"))
         _skip_benefit_details(parsed.cursor)
     parsed.cursor.expect_end("in the 271")
-    if parsed.subscriber.all("eq"):
-        raise parsed.subscriber.all("eq")[0].error(X12StructureError, "EQ belongs in a 270")
+    if parsed.patient.all("eq"):
+        raise parsed.patient.all("eq")[0].error(X12StructureError, "EQ belongs in a 270")
     rejection = _rejection(parsed)
-    coverage = _coverage(benefits, parsed.subscriber.one("nm1")) if rejection is None else None
+    coverage = _coverage(benefits, parsed.patient.one("nm1")) if rejection is None else None
     if rejection is not None and benefits:
         raise benefits[0].error(X12StructureError, "a rejected 271 carries no benefits")
-    with model_errors(parsed.subscriber.one("nm1")):
+    with model_errors(parsed.patient.one("nm1")):
         return EligibilityResponse(
             control_number=transaction.control_number,
             coverage=coverage,
@@ -440,11 +532,13 @@ def _skip_benefit_details(cursor: Cursor) -> None:
 
 
 def _rejection(parsed: _Parsed) -> Rejection | None:
-    levels: list[tuple[Literal["payer", "provider", "subscriber"], Block]] = [
+    levels: list[tuple[Literal["payer", "provider", "subscriber", "dependent"], Block]] = [
         ("payer", parsed.source),
         ("provider", parsed.receiver),
         ("subscriber", parsed.subscriber),
     ]
+    if parsed.dependent is not None:
+        levels.append(("dependent", parsed.dependent))
     found = [(level, aaa) for level, block in levels for aaa in block.all("aaa")]
     if not found:
         return None

@@ -11,6 +11,7 @@ from rcm_x12.claims import (
     ClaimBatch,
     ClaimSubmission,
     LineAdjudication,
+    Patient,
     Payer,
     PriorPayer,
     ProfessionalClaim,
@@ -52,7 +53,8 @@ _PROCEDURE_QUALIFIERS = ("ER", "HC", "IV", "WK")
 
 def build_837p(batch: ClaimBatch, *, newline: bool = True) -> str:
     """X12 text for the claims. Consecutive claims with the same billing provider share a
-    2000A loop, and with the same subscriber and payer a 2000B loop."""
+    2000A loop, with the same subscriber and payer a 2000B loop, and with the same
+    dependent patient a 2000C loop under it."""
     transactions = [
         OutTransaction("837", t.control_number, VERSION, _submission_segments(t))
         for t in batch.transactions
@@ -83,14 +85,22 @@ def _submission_segments(t: ClaimSubmission) -> list[OutSegment]:
         provider_hl = hl
         out.append(seg("HL", str(provider_hl), None, "20", "1"))
         out += _billing_provider_segments(provider)
-        for (subscriber, payer), claims in groupby(
+        for (subscriber, payer), by_subscriber in groupby(
             by_provider, key=lambda c: (c.subscriber, c.payer)
         ):
             hl += 1
-            out.append(seg("HL", str(hl), str(provider_hl), "22", "0"))
+            subscriber_hl = hl
+            # A claim has a patient loop exactly when SBR02 is blank, the same for the group.
+            has_patients = subscriber.relationship is None
+            out.append(seg("HL", str(hl), str(provider_hl), "22", "1" if has_patients else "0"))
             out += _subscriber_segments(subscriber, payer)
-            for claim in claims:
-                out += _claim_segments(claim)
+            for patient, claims in groupby(by_subscriber, key=lambda c: c.patient):
+                if patient is not None:
+                    hl += 1
+                    out.append(seg("HL", str(hl), str(subscriber_hl), "23", "0"))
+                    out += _patient_segments(patient)
+                for claim in claims:
+                    out += _claim_segments(claim)
     return out
 
 
@@ -132,11 +142,21 @@ def _subscriber_segments(s: Subscriber, payer: Payer) -> list[OutSegment]:
     ]
     if s.address is not None:
         out += address_segments(s.address)
-    out.append(seg("DMG", "D8", format_date(s.birth_date), s.gender))
+    if s.birth_date is not None:
+        out.append(seg("DMG", "D8", format_date(s.birth_date), s.gender))
     out.append(_nm1("PR", "2", payer.name, None, None, "PI", payer.payer_id))
     if payer.address is not None:
         out += address_segments(payer.address)
     return out
+
+
+def _patient_segments(p: Patient) -> list[OutSegment]:
+    return [
+        seg("PAT", p.relationship),
+        _nm1("QC", "1", p.last_name, p.first_name, p.middle_name, None, None),
+        *address_segments(p.address),
+        seg("DMG", "D8", format_date(p.birth_date), p.gender),
+    ]
 
 
 def _claim_segments(c: ProfessionalClaim) -> list[OutSegment]:
@@ -305,6 +325,16 @@ _IGNORED_LOOPS: dict[str, list[Slot]] = {
 _IGNORED_LOOPS["P3"] = _IGNORED_LOOPS["DN"]
 _SUBSCRIBER_HL = _loop(slot("HL", "hl", required=True), slot("SBR", "sbr", required=True),
                        slot("PAT", None))  # fmt: skip
+_PATIENT_HL = _loop(slot("HL", "hl", required=True), slot("PAT", "pat", required=True))
+_PATIENT = _loop(
+    slot("NM1", "nm1", "QC", required=True),
+    slot("N3", "n3", required=True),
+    slot("N4", "n4", required=True),
+    slot("DMG", "dmg", "D8", required=True),
+    slot("REF", None, "Y4"),
+    slot("REF", None, "1W", "SY"),
+    slot("PER", None, "IC"),
+)
 _SUBSCRIBER = _loop(
     slot("NM1", "nm1", "IL", required=True),
     *_NM1_ADDRESS,
@@ -436,7 +466,7 @@ class _Hierarchy:
     def __init__(self) -> None:
         self.count = 0
 
-    def check(self, hl: Segment, level: str, parent: int | None, child: str) -> int:
+    def check(self, hl: Segment, level: str, parent: int | None, *children: str) -> int:
         self.count += 1
         if hl.integer(1) != self.count:
             raise hl.error(X12StructureError, f"HL01 should be {self.count}")
@@ -446,9 +476,9 @@ class _Hierarchy:
         if hl.get(3) != level:
             raise hl.error(
                 X12StructureError,
-                f"HL03 is {hl.get(3)!r}, expected {level} (patient loop 2000C is not supported)",
+                f"HL03 is {hl.get(3)!r}, expected {level}",
             )
-        hl.code(4, (child,))
+        hl.code(4, children)
         return self.count
 
 
@@ -469,13 +499,21 @@ def _parse_submission(transaction: TransactionSet) -> ClaimSubmission:
             raise cursor.unexpected("where a subscriber HL must start")
         while cursor.at("HL", str(hierarchy.count + 1)) and _hl_level(cursor) == "22":
             subscriber_hl = cursor.block("2000B", _SUBSCRIBER_HL)
-            hierarchy.check(subscriber_hl.one("hl"), "22", provider_id, "0")
+            subscriber_id = hierarchy.check(subscriber_hl.one("hl"), "22", provider_id, "0", "1")
             subscriber = _parse_subscriber(subscriber_hl.one("sbr"), cursor)
             payer = _parse_payer(cursor)
-            if not cursor.at("CLM"):
-                raise cursor.unexpected("where a claim (CLM) must start")
-            while cursor.at("CLM"):
-                claims.append(_parse_claim(cursor, provider, subscriber, payer))
+            if subscriber_hl.one("hl").get(4) == "0":
+                claims += _parse_claims(cursor, provider, subscriber, None, payer)
+                continue
+            if cursor.at("CLM"):
+                raise cursor.unexpected("where the subscriber's HL04 = 1 says patient loops follow")
+            if not (cursor.at("HL") and _hl_level(cursor) == "23"):
+                raise cursor.unexpected("where a patient HL (2000C) must start")
+            while cursor.at("HL", str(hierarchy.count + 1)) and _hl_level(cursor) == "23":
+                patient_hl = cursor.block("2000C", _PATIENT_HL)
+                hierarchy.check(patient_hl.one("hl"), "23", subscriber_id, "0")
+                patient = _parse_patient(patient_hl.one("pat"), cursor)
+                claims += _parse_claims(cursor, provider, subscriber, patient, payer)
     cursor.expect_end("in the 837P")
     submitter_nm1 = submitter_block.one("nm1")
     submitter_nm1.code(8, ("46",))
@@ -499,6 +537,21 @@ def _parse_submission(transaction: TransactionSet) -> ClaimSubmission:
             receiver=receiver,
             claims=claims,
         )
+
+
+def _parse_claims(
+    cursor: Cursor,
+    provider: BillingProvider,
+    subscriber: Subscriber,
+    patient: Patient | None,
+    payer: Payer,
+) -> list[ProfessionalClaim]:
+    if not cursor.at("CLM"):
+        raise cursor.unexpected("where a claim (CLM) must start")
+    claims = []
+    while cursor.at("CLM"):
+        claims.append(_parse_claim(cursor, provider, subscriber, patient, payer))
+    return claims
 
 
 def _hl_level(cursor: Cursor) -> str:
@@ -550,7 +603,8 @@ def _parse_subscriber(sbr: Segment, cursor: Cursor) -> Subscriber:
     block = cursor.block("2010BA", _SUBSCRIBER)
     nm1 = block.one("nm1")
     dmg = block.opt("dmg")
-    if dmg is None:
+    relationship = sbr.optional(2)
+    if dmg is None and relationship == "18":
         raise nm1.error(X12StructureError, "DMG is required when the patient is the subscriber")
     nm1.code(2, ("1",))
     nm1.code(8, ("MI",))
@@ -560,15 +614,33 @@ def _parse_subscriber(sbr: Segment, cursor: Cursor) -> Subscriber:
             last_name=nm1.require(3),
             first_name=nm1.optional(4),
             middle_name=nm1.optional(5),
-            birth_date=dmg.date(2),
-            gender=dmg.require(3),
+            birth_date=dmg.date(2) if dmg else None,
+            gender=dmg.require(3) if dmg else None,
             address=_optional_address(block, nm1),
-            relationship=sbr.require(2),
+            relationship=relationship,
             payer_responsibility=sbr.require(1),
             group_number=sbr.optional(3),
             group_name=sbr.optional(4),
             insurance_type=sbr.optional(5),
             filing_indicator=sbr.require(9),
+        )
+
+
+def _parse_patient(pat: Segment, cursor: Cursor) -> Patient:
+    block = cursor.block("2010CA", _PATIENT)
+    nm1, dmg = block.one("nm1"), block.one("dmg")
+    nm1.code(2, ("1",))
+    if nm1.get(8) or nm1.get(9):
+        raise nm1.error(X12ValueError, "NM108/NM109 are not used for the patient (2010CA)")
+    with model_errors(pat):
+        return Patient(
+            relationship=pat.require(1),
+            last_name=nm1.require(3),
+            first_name=nm1.optional(4),
+            middle_name=nm1.optional(5),
+            address=read_address(block.one("n3"), block.one("n4")),
+            birth_date=dmg.date(2),
+            gender=dmg.require(3),
         )
 
 
@@ -599,7 +671,11 @@ def _parse_rendering(cursor: Cursor) -> RenderingProvider:
 
 
 def _parse_claim(
-    cursor: Cursor, provider: BillingProvider, subscriber: Subscriber, payer: Payer
+    cursor: Cursor,
+    provider: BillingProvider,
+    subscriber: Subscriber,
+    patient: Patient | None,
+    payer: Payer,
 ) -> ProfessionalClaim:
     block = cursor.block("2300", _CLAIM)
     clm = block.one("clm")
@@ -623,6 +699,7 @@ def _parse_claim(
         return ProfessionalClaim(
             billing_provider=provider,
             subscriber=subscriber,
+            patient=patient,
             payer=payer,
             patient_control_number=clm.require(1),
             total_charge_cents=clm.money(2),

@@ -22,6 +22,7 @@ from rcm_x12 import (
     Delimiters,
     EftDetails,
     ElementIssue,
+    EligibilityDependent,
     EligibilityInquiry,
     EligibilityInquiryDocument,
     EligibilityProvider,
@@ -33,6 +34,7 @@ from rcm_x12 import (
     InpatientAdjudication,
     LineAdjudication,
     OutpatientAdjudication,
+    Patient,
     Payer,
     PriorPayer,
     Procedure,
@@ -425,20 +427,36 @@ def professional_claims(draw: st.DrawFn) -> ProfessionalClaim:
     secondary = draw(st.booleans())
     lines = draw(st.lists(service_lines(len(diagnoses), secondary), min_size=1, max_size=3))
     frequency = draw(st.sampled_from(["1", "7", "8"]))
+    dependent = draw(st.booleans())
+    # A dependent's subscriber may be sent without DMG; the patient never is.
+    born = draw(st.none() | dates()) if dependent else draw(dates())
     subscriber = Subscriber(
         member_id=draw(st.sampled_from(["M1", "M2"])),
         last_name=draw(st.sampled_from(["DOE", "ROE"])),
         first_name=draw(st.none() | st.just("JANE")),
-        birth_date=draw(dates()),
-        gender=draw(st.sampled_from(["F", "M", "U"])),
+        birth_date=born,
+        gender=None if born is None else draw(st.sampled_from(["F", "M", "U"])),
         address=draw(st.none() | addresses()),
+        relationship=None if dependent else "18",
         payer_responsibility="S" if secondary else "P",
         group_number=draw(st.none() | idents()),
         filing_indicator=draw(st.sampled_from(["CI", "MB", "12", "BL"])),
     )
+    patient = None
+    if dependent:
+        patient = Patient(
+            relationship=draw(st.sampled_from(["01", "19", "20", "21", "53", "G8"])),
+            last_name=draw(st.sampled_from(["DOE", "ROE"])),
+            first_name=draw(st.none() | st.sampled_from(["LUCIA", "TEO"])),
+            middle_name=draw(st.none() | st.just("Q")),
+            address=draw(addresses()),
+            birth_date=draw(dates()),
+            gender=draw(st.sampled_from(["F", "M", "U"])),
+        )
     return ProfessionalClaim(
         billing_provider=draw(st.sampled_from(BILLING_PROVIDERS)),
         subscriber=subscriber,
+        patient=patient,
         payer=Payer(name="ACME HEALTH", payer_id="ACME01", address=draw(st.none() | addresses())),
         patient_control_number=draw(idents(20)),
         total_charge_cents=sum(line.charge_cents for line in lines),
@@ -614,6 +632,15 @@ def _eligibility_common() -> dict[str, st.SearchStrategy[object]]:
             birth_date=dates(),
             gender=st.none() | st.sampled_from(["F", "M", "U"]),
         ),
+        "dependent": st.none()
+        | st.builds(
+            EligibilityDependent,
+            last_name=words(20),
+            first_name=st.none() | words(10),
+            birth_date=dates(),
+            gender=st.none() | st.sampled_from(["F", "M", "U"]),
+            relationship=st.none() | st.sampled_from(["01", "19", "34", "G8"]),
+        ),
         "trace_number": idents(),
         "trace_originator": st.from_regex(r"\A9[0-9]{9}\Z"),
     }
@@ -653,7 +680,7 @@ def response_documents() -> st.SearchStrategy[EligibilityResponseDocument]:
     )
     rejection = st.builds(
         Rejection,
-        level=st.sampled_from(["payer", "provider", "subscriber"]),
+        level=st.sampled_from(["payer", "provider", "subscriber", "dependent"]),
         valid_request=st.booleans(),
         reason=st.sampled_from(["72", "73", "75", "42", "58"]),
         follow_up=st.sampled_from(["C", "N", "R"]),
@@ -662,8 +689,15 @@ def response_documents() -> st.SearchStrategy[EligibilityResponseDocument]:
         st.fixed_dictionaries({"coverage": coverage}),
         st.fixed_dictionaries({"rejection": rejection}),
     )
+
+    def response_of(common: dict[str, object], result: dict[str, Rejection]) -> EligibilityResponse:
+        rejection = result.get("rejection")
+        if rejection is not None and rejection.level == "dependent" and not common["dependent"]:
+            result = {"rejection": rejection.model_copy(update={"level": "subscriber"})}
+        return EligibilityResponse(**common, **result)  # type: ignore[arg-type]
+
     response = st.builds(
-        lambda common, result: EligibilityResponse(**common, **result),
+        response_of,
         st.fixed_dictionaries(_eligibility_common()),
         outcome,
     )

@@ -2,10 +2,10 @@
 
 Pure functions, no I/O. Two rules worth knowing:
 
-- The patient is always reported as the subscriber (2010BA, SBR02 = 18) with the member
-  id of the coverage billed. The 5010 guide does this whenever the payer knows the
-  patient by a member id of their own, which is how every coverage here is identified;
-  the X12 layer has no 2000C patient loop for the other case.
+- The coverage's holder is the subscriber (2010BA) with the coverage's member id. When
+  that is the patient (relationship 18), SBR02 = 18 and there is no patient loop; when
+  the patient is on someone else's plan (a spouse, a child), SBR02 is blank and the
+  patient is loop 2000C (PAT01 = the relationship, 2010CA name, address, birth date).
 - A secondary claim carries the primary's decision twice, at two levels: 2320 CAS with
   the claim-level totals per group and reason (and AMT*D paid, AMT*EAF patient
   liability), and, when the primary's posting is line by line and adds up, 2430 per line.
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from rcm_contracts.coding import CodedEpisode
 from rcm_contracts.payments import Adjustment as PostedAdjustment
 from rcm_contracts.payments import AdjustmentGroup
-from rcm_contracts.registration import Coverage, Person
+from rcm_contracts.registration import Coverage, Person, Relationship
 from rcm_x12 import (
     AcknowledgmentDocument,
     Address,
@@ -39,6 +39,7 @@ from rcm_x12 import (
     Envelope,
     ImplementationAcknowledgment,
     LineAdjudication,
+    Patient,
     Payer,
     PriorPayer,
     Procedure,
@@ -105,6 +106,9 @@ class PriorAdjudication(BaseModel):
     adjustments: list[PostedAdjustment]
     adjudicated_on: date
     payer_claim_control_number: str | None = None
+    # The primary coverage's holder, when not the patient (2320 SBR02, 2330A name).
+    relationship: Relationship = Relationship.SELF
+    subscriber: Person | None = None
 
 
 def x12_text(value: str, limit: int) -> str:
@@ -146,15 +150,18 @@ def _aggregate(adjustments: Iterable[PostedAdjustment]) -> list[Adjustment]:
 
 
 def _prior_payer(prior: PriorAdjudication, patient: Person) -> PriorPayer:
+    holder = prior.subscriber if prior.relationship is not Relationship.SELF else None
+    holder = holder or patient
     return PriorPayer(
         payer_responsibility="P",
+        relationship=prior.relationship.value,
         group_number=_optional_text(prior.group_number, 50),
         filing_indicator="CI",
         adjustments=_aggregate(prior.adjustments),
         paid_cents=prior.paid_cents,
         remaining_patient_liability_cents=prior.patient_responsibility_cents,
-        subscriber_last_name=x12_text(patient.last_name, 60),
-        subscriber_first_name=_optional_text(patient.first_name, 35),
+        subscriber_last_name=x12_text(holder.last_name, 60),
+        subscriber_first_name=_optional_text(holder.first_name, 35),
         subscriber_member_id=x12_text(prior.member_id, 80),
         payer_name=x12_text(prior.payer_name, 60),
         payer_id=prior.payer_id,
@@ -240,17 +247,8 @@ def professional_claim(
                 ]
         claim = ProfessionalClaim(
             billing_provider=config.provider,
-            subscriber=Subscriber(
-                member_id=x12_text(coverage.member_id, 80),
-                last_name=x12_text(patient.last_name, 60),
-                first_name=_optional_text(patient.first_name, 35),
-                birth_date=patient.birth_date,
-                gender=patient.sex.value,
-                address=_address(patient),
-                payer_responsibility=responsibility,
-                group_number=_optional_text(coverage.group_number, 50),
-                filing_indicator="CI",
-            ),
+            subscriber=_subscriber(coverage, patient, responsibility),
+            patient=_dependent(coverage, patient),
             payer=Payer(name=x12_text(coverage.payer_name, 60), payer_id=coverage.payer_id),
             patient_control_number=claim_id,
             total_charge_cents=sum(line.charge_cents for line in lines),
@@ -265,6 +263,47 @@ def professional_claim(
     except ValidationError as error:
         raise ClaimBuildError(_problems(error)) from None
     return claim
+
+
+def _holder(coverage: Coverage, patient: Person) -> Person:
+    if coverage.relationship is Relationship.SELF:
+        return patient
+    if coverage.subscriber is None:
+        raise ClaimBuildError(
+            [f"coverage: relationship {coverage.relationship.value} needs the subscriber"]
+        )
+    return coverage.subscriber
+
+
+def _subscriber(
+    coverage: Coverage, patient: Person, responsibility: Literal["P", "S"]
+) -> Subscriber:
+    holder = _holder(coverage, patient)
+    return Subscriber(
+        member_id=x12_text(coverage.member_id, 80),
+        last_name=x12_text(holder.last_name, 60),
+        first_name=_optional_text(holder.first_name, 35),
+        birth_date=holder.birth_date,
+        gender=holder.sex.value,
+        address=_address(holder),
+        relationship="18" if coverage.relationship is Relationship.SELF else None,
+        payer_responsibility=responsibility,
+        group_number=_optional_text(coverage.group_number, 50),
+        filing_indicator="CI",
+    )
+
+
+def _dependent(coverage: Coverage, patient: Person) -> Patient | None:
+    if coverage.relationship is Relationship.SELF:
+        return None
+    return Patient(
+        relationship=coverage.relationship.value,
+        last_name=x12_text(patient.last_name, 60),
+        first_name=_optional_text(patient.first_name, 35),
+        address=_address(patient),
+        birth_date=patient.birth_date,
+        gender=patient.sex.value,
+    )
 
 
 def _problems(error: ValidationError) -> list[str]:

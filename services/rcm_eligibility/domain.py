@@ -42,6 +42,7 @@ from rcm_shared.errors import Conflict, Invalid
 from rcm_shared.redact import problems
 from rcm_x12 import Coverage as X12Coverage
 from rcm_x12 import (
+    EligibilityDependent,
     EligibilityInquiry,
     EligibilityInquiryDocument,
     EligibilityProvider,
@@ -264,9 +265,8 @@ def inquiries(
 ) -> list[tuple[Coverage, EligibilityInquiry]]:
     """One 270 transaction per coverage of the pending check, in rank order.
 
-    The X12 module models the patient as the subscriber only (no dependent loop), so a
-    coverage held through someone else (relationship other than 18) asks about that
-    subscriber: the person whose member id it is.
+    A coverage held through someone else (relationship other than 18) asks about the
+    patient as a dependent (2000D) under the subscriber whose member id it is (2000C).
     """
     check, appointment, patient = (
         verification.pending,
@@ -277,8 +277,8 @@ def inquiries(
         return []
     asked = []
     for index, coverage in enumerate(check.coverages, start=1):
-        person = patient if coverage.relationship is Relationship.SELF else coverage.subscriber
-        if person is None:
+        holder = patient if coverage.relationship is Relationship.SELF else coverage.subscriber
+        if holder is None:
             raise Invalid(f"coverage {coverage.coverage_id}: subscriber missing")
         try:
             inquiry = EligibilityInquiry(
@@ -294,11 +294,12 @@ def inquiries(
                 ),
                 subscriber=EligibilitySubscriber(
                     member_id=coverage.member_id,
-                    last_name=person.last_name,
-                    first_name=person.first_name,
-                    birth_date=person.birth_date,
-                    gender=person.sex.value,
+                    last_name=holder.last_name,
+                    first_name=holder.first_name,
+                    birth_date=holder.birth_date,
+                    gender=holder.sex.value,
                 ),
+                dependent=_dependent(patient, coverage.relationship),
                 trace_number=f"{verification.episode_id}-{check.number}-{index}",
                 trace_originator=requester.trace_originator,
                 service_date=appointment.service_date,
@@ -309,6 +310,18 @@ def inquiries(
             ) from None
         asked.append((coverage, inquiry))
     return asked
+
+
+def _dependent(patient: Person, relationship: Relationship) -> EligibilityDependent | None:
+    if relationship is Relationship.SELF:
+        return None
+    return EligibilityDependent(
+        last_name=patient.last_name,
+        first_name=patient.first_name,
+        birth_date=patient.birth_date,
+        gender=patient.sex.value,
+        relationship=relationship.value,  # 01, 19 and G8 mean the same in INS02
+    )
 
 
 def _x12_time(now: datetime) -> datetime:
@@ -342,6 +355,9 @@ def read_answer(inquiry: EligibilityInquiry, text: str) -> EligibilityResponse:
         raise X12Problem(
             f"271 answers trace {response.trace_number!r}, not {inquiry.trace_number!r}"
         )
+    if inquiry.dependent is not None and response.coverage is not None and not response.dependent:
+        # Benefits at the subscriber's level are the subscriber's, not the patient's.
+        raise X12Problem("271 answers about the subscriber, not the dependent asked about")
     return response
 
 

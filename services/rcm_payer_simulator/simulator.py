@@ -142,6 +142,27 @@ class Stats:
         }
 
 
+def _naming_the_patient(remitted: RemittanceClaim, claim: ProfessionalClaim) -> RemittanceClaim:
+    """A dependent's 835 names them as the patient (NM1*QC) and the subscriber as the
+    insured (NM1*IL), both under the subscriber's member id."""
+    patient = claim.patient
+    if patient is None:
+        return remitted
+    insured = remitted.patient
+    return remitted.model_copy(
+        update={
+            "patient": insured.model_copy(
+                update={
+                    "last_name": patient.last_name,
+                    "first_name": patient.first_name,
+                    "middle_name": patient.middle_name,
+                }
+            ),
+            "insured": insured,
+        }
+    )
+
+
 class Simulator:
     def __init__(
         self,
@@ -208,6 +229,7 @@ class Simulator:
             payer_id=inquiry.payer_id,
             provider=inquiry.provider,
             subscriber=inquiry.subscriber,
+            dependent=inquiry.dependent,  # so the answer is the dependent's (loop 2000D)
             trace_number=inquiry.trace_number,
             trace_originator=inquiry.trace_originator,
             coverage=coverage,
@@ -386,12 +408,12 @@ class Simulator:
             status = ACCEPTED
         start = min(line.service_date for line in claim.lines)
         end = max(line.service_date_end or line.service_date for line in claim.lines)
-        subscriber = claim.subscriber
+        patient = claim.patient or claim.subscriber
         return ClaimAcknowledgmentEntry(
             patient_control_number=claim.patient_control_number,
-            patient_last_name=subscriber.last_name,
-            patient_first_name=subscriber.first_name,
-            patient_member_id=subscriber.member_id,
+            patient_last_name=patient.last_name,
+            patient_first_name=patient.first_name,
+            patient_member_id=claim.subscriber.member_id,  # a dependent is known by it
             billing_provider_name=claim.billing_provider.name,
             billing_provider_npi=claim.billing_provider.npi,
             status=status,
@@ -503,6 +525,7 @@ class Simulator:
             accepted.deductible_applied_cents = result.deductible_applied_cents
             accepted.out_of_pocket_applied_cents = result.out_of_pocket_applied_cents
             accepted.remitted = result.claim
+        accepted.remitted = _naming_the_patient(accepted.remitted, claim)
         out.append(accepted.remitted)
         return out
 

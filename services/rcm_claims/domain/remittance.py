@@ -116,6 +116,8 @@ def _paid(
             adjustments=event.adjustments,
             adjudicated_on=event.posted_at.date(),
             payer_claim_control_number=claim.payer_claim_control_number,
+            relationship=primary.relationship,
+            subscriber=primary.subscriber,
         )
         episode.claims.append(
             new_claim(episode, config, CoverageRank.SECONDARY, secondary, now, prior=prior)

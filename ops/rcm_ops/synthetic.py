@@ -43,6 +43,8 @@ SECONDARY_SHARE = 0.20
 MISSING_DIAGNOSIS_HINT_SHARE = 0.15
 MISSING_PROCEDURE_HINT_SHARE = 0.10
 CHILD_SHARE = 0.15
+# Adults insured only through their spouse's plan (a dependent, like every insured child).
+SPOUSE_PLAN_SHARE = 0.10
 
 FEMALE_NAMES = (
     "Alice", "Beatrice", "Carmen", "Dana", "Elena", "Fiona", "Grace", "Hannah", "Iris",
@@ -407,6 +409,10 @@ class EpisodeGenerator:
         if rng.random() < SELF_PAY_SHARE:
             return ()
         payers = rng.sample(PAYERS, 2)
+        if not child and rng.random() < SPOUSE_PLAN_SHARE:
+            spouse = self._person(rng.randint(25, 85), last_name=patient.last_name)
+            spouse = spouse.model_copy(update={"address": patient.address})  # one household
+            return (self._coverage(CoverageRank.PRIMARY, payers[0], Relationship.SPOUSE, spouse),)
         relationship = Relationship.CHILD if child else Relationship.SELF
         subscriber = guarantor if child else None
         coverages = [self._coverage(CoverageRank.PRIMARY, payers[0], relationship, subscriber)]

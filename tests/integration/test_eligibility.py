@@ -72,6 +72,8 @@ class Clearinghouse:
 
     answers: dict[str, Benefits | Rejection | str]
     outages: dict[str, int] = field(default_factory=dict)
+    # Members whose payer answers for the subscriber even when asked about a dependent.
+    subscriber_level: set[str] = field(default_factory=set)
     url: str = ""
     received: list[str] = field(default_factory=list)
     answered: list[str] = field(default_factory=list)
@@ -88,10 +90,11 @@ class Clearinghouse:
         if isinstance(answer, str):
             reply = answer
         else:
+            ignored = {"service_date", "service_types", "trace_originator", "created"}
+            if member in self.subscriber_level:
+                ignored.add("dependent")
             response = EligibilityResponse(
-                **inquiry.model_dump(
-                    exclude={"service_date", "service_types", "trace_originator", "created"}
-                ),
+                **inquiry.model_dump(exclude=ignored),
                 created=datetime.now(UTC).replace(tzinfo=None),
                 trace_originator="9SIMULATOR",
                 coverage=answer if isinstance(answer, Benefits) else None,
@@ -114,9 +117,11 @@ class Clearinghouse:
 
 @contextlib.asynccontextmanager
 async def clearinghouse(
-    answers: dict[str, Benefits | Rejection | str], outages: dict[str, int] | None = None
+    answers: dict[str, Benefits | Rejection | str],
+    outages: dict[str, int] | None = None,
+    subscriber_level: set[str] | None = None,
 ) -> AsyncIterator[Clearinghouse]:
-    stub = Clearinghouse(answers, outages or {})
+    stub = Clearinghouse(answers, outages or {}, subscriber_level or set())
     app = FastAPI()
 
     @app.post("/x12/realtime")
@@ -394,3 +399,59 @@ async def test_outage_is_retried_and_an_unreadable_271_is_dead_lettered(
 
     assert stub.outages == {flaky.member_id: 0}
     assert sorted(archived(tmp_path)["271"]) == sorted(stub.answered)
+
+
+async def test_a_child_is_verified_as_a_dependent_of_the_parent_who_holds_the_plan(
+    infra: Infra, topics: Topics, database: Any, tmp_path: Path
+) -> None:
+    father = person("Marco", Sex.MALE).model_copy(update={"birth_date": date(1979, 6, 2)})
+    on_fathers_plan = coverage(CoverageRank.PRIMARY, "AC600000006").model_copy(
+        update={"relationship": Relationship.CHILD, "subscriber": father}
+    )
+    on_mothers_plan = coverage(CoverageRank.PRIMARY, "AC700000007").model_copy(
+        update={"relationship": Relationship.CHILD, "subscriber": person("Rosa")}
+    )
+    answers: dict[str, Any] = {on_fathers_plan.member_id: GOLD, on_mothers_plan.member_id: GOLD}
+    async with (
+        clearinghouse(answers, subscriber_level={on_mothers_plan.member_id}) as stub,
+        publishing(infra) as broker,
+    ):
+        service = eligibility(infra, topics, database, stub, tmp_path)
+        async with running(service) as client:
+            child = Episode(broker, topics, "E00000000e005")
+            await child.coverages(on_fathers_plan)
+            await child.patient()
+            await child.appointment()
+            (verified,) = await values(infra, topics.of(EligibilityVerified), 1)
+            assert (verified["episode_id"], verified["coverage_id"]) == (
+                child.id,
+                on_fathers_plan.coverage_id,
+            )
+            assert (verified["plan_name"], verified["copay_cents"]) == ("GOLD PPO 1500", 2500)
+
+            # A payer that answers with the parent's benefits is not read as the child's.
+            misread = Episode(broker, topics, "E00000000e006")
+            await misread.appointment()
+            await misread.patient()
+
+            async def only_coverages_missing() -> bool:
+                response = await client.get(f"/verifications/{misread.id}")
+                return response.status_code == 200 and response.json()["missing"] == ["coverages"]
+
+            await eventually(only_coverages_missing)
+            await misread.coverages(on_mothers_plan)
+            (dead,) = await read_topic(infra.kafka, topics.of(CoverageUpdated) + ".dlq", 1)
+            assert "not the dependent" in headers_of(dead)["dlq_exception_message"]
+            await settled(service, database, expected=1)
+
+    first, second = (parse_270(text).transactions[0] for text in stub.received)
+    assert (first.subscriber.first_name, first.subscriber.birth_date) == ("Marco", date(1979, 6, 2))
+    assert first.subscriber.member_id == on_fathers_plan.member_id
+    assert first.dependent is not None
+    assert (first.dependent.first_name, first.dependent.relationship) == ("Lucia", "19")
+    assert first.dependent.birth_date == date(1975, 11, 30)
+    assert first.trace_number == f"{child.id}-1-1"
+    assert second.dependent is not None
+    assert "HL*4*3*23*0~" in stub.received[0]
+    assert "HL*4*3*23*0~" in stub.answered[0]  # answered at the dependent's level
+    assert "HL*4*3*23*0~" not in stub.answered[1]

@@ -1082,6 +1082,8 @@ def account_view(account: Account) -> dict[str, Any]:
 
 def statement_views(account: Account, wanted: StatementStatus) -> list[dict[str, Any]]:
     balance = account.ledger.balance_cents
+    # The patient's part of what is owed: never what a payer still owes (a recoupment).
+    due = max(min(balance, account.ledger.patient_balance_cents), 0)
     return [
         {
             "episode_id": account.episode_id,
@@ -1090,7 +1092,7 @@ def statement_views(account: Account, wanted: StatementStatus) -> list[dict[str,
             "guarantor_id": statement.guarantor_id,
             "status": statement.status.value,
             # what is due is what is owed now, not what the statement said at issue
-            "amount_due_cents": max(balance, 0) if statement.status is StatementStatus.OPEN else 0,
+            "amount_due_cents": due if statement.status is StatementStatus.OPEN else 0,
             "credit_balance_cents": max(-balance, 0),
             "issued_amount_cents": statement.amount_due_cents,
             "due_date": statement.due_date.isoformat(),

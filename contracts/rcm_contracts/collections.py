@@ -103,3 +103,13 @@ class RefundApproved(EpisodeEvent):
     reason: str = Field(min_length=1, max_length=200)
     approved_by: Id = Field(description="The signed-in user who approved it.")
     approved_at: UtcDatetime
+
+
+@event("rcm.collections.refund-requested.v1")
+class RefundRequested(EpisodeRequest):
+    """A collector or biller approves paying back part or all of a credit balance
+    (`requested_by` is the user); refused above the credit or while one is pending."""
+
+    amount_cents: int = Field(strict=True, ge=1, description="1 up to the credit, in cents.")
+    recipient: RefundRecipient
+    reason: str = Field(min_length=1, max_length=200)

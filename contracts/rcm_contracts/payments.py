@@ -6,6 +6,7 @@ patient portal): ids and money only, never names or diagnoses.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from enum import StrEnum
 
@@ -188,6 +189,57 @@ class RefundIssued(EpisodeEvent):
     recipient: RefundRecipient
     reason: str = Field(max_length=200)
     issued_at: UtcDatetime
+
+
+# --- cash reconciliation: internal to payments ------------------------------------------
+# A deposit and the 835 payments it carries meet in one aggregate keyed by the payment's
+# trace number (TRN02), so every message that changes it is keyed by that trace.
+
+
+@event("rcm.payments.deposit-record-requested.v1")
+class DepositRecordRequested(Request):
+    """A bank deposit to reconcile with the 835 whose trace number it carries (a biller's
+    entry or one line of a bank file); idempotent on deposit_id."""
+
+    deposit_id: Id
+    trace_number: str = Field(min_length=1, max_length=50, description="TRN02 as deposited.")
+    amount_cents: int = Field(strict=True, ge=1, description="Money in integer US cents.")
+    deposit_date: date
+    payer_id: Id | None = Field(default=None, description="Payer or originator, when known.")
+    source: str = Field(min_length=1, max_length=200, description="api, or the bank file.")
+
+    @property
+    def key(self) -> str:
+        return trace_key(self.trace_number)
+
+
+@event("rcm.payments.remittance-deposit-expected.v1")
+class RemittanceDepositExpected(Event):
+    """An 835 payment (remittance-processed) that a deposit should match, re-keyed by its
+    trace number for the reconciliation that owns it."""
+
+    remittance_id: Id
+    payer_id: Id
+    trace_number: str = Field(min_length=1, max_length=50)
+    payment_cents: Cents
+    processed_at: UtcDatetime
+
+    @property
+    def key(self) -> str:
+        return trace_key(self.trace_number)
+
+
+def trace_key(trace_number: str) -> str:
+    """The reconciliation's id: the trace number without case or blanks, made an Id (a
+    digest when it holds other characters or is too long)."""
+    normal = "".join(trace_number.split()).upper()
+    if normal and len(normal) <= 60 and all(c.isalnum() or c in "._:-" for c in normal):
+        return f"T-{normal}" if normal.isascii() else _digest_key(normal)
+    return _digest_key(normal)
+
+
+def _digest_key(normal: str) -> str:
+    return "TH-" + hashlib.sha256(normal.encode()).hexdigest()[:40]
 
 
 # --- internal to payments: consumed by payments only ----------------------------------------

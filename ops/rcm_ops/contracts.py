@@ -33,7 +33,9 @@ def subscriptions() -> dict[str, list[type[Event]]]:
     tables: dict[str, list[type[Event]]] = {}
     for process in SERVICES:
         handlers = importlib.import_module(f"{process.module}.handlers")
-        tables[process.name] = sorted(handlers.SUBSCRIPTIONS, key=lambda e: e.event_type)
+        # A service may keep a part's handlers beside its own (payments: refunds, deposits).
+        consumed = {*handlers.SUBSCRIPTIONS, *getattr(handlers, "OTHER_SUBSCRIPTIONS", {})}
+        tables[process.name] = sorted(consumed, key=lambda e: e.event_type)
     return tables
 
 

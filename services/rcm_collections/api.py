@@ -12,7 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 from rcm_contracts.base import Id
-from rcm_contracts.collections import PaymentPlanRequested, WriteOffReason, WriteOffRequested
+from rcm_contracts.collections import (
+    PaymentPlanRequested,
+    RefundRequested,
+    WriteOffReason,
+    WriteOffRequested,
+)
+from rcm_contracts.payments import RefundRecipient
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import NotFound
 from rcm_shared.http import (
@@ -32,6 +38,7 @@ COLLECTORS = allow(Role.COLLECTOR)
 SUMMARY_LIMIT = 100_000
 MAX_SUMMARY_LIMIT = 1_000_000
 Collector = Annotated[Actor, Depends(COLLECTORS)]
+CollectorOrBiller = Annotated[Actor, Depends(allow(Role.COLLECTOR, Role.BILLER))]
 
 
 class PaymentPlanRequest(Body):
@@ -44,6 +51,12 @@ class WriteOffRequest(Body):
     write_off_id: Id | None = Field(
         default=None, description="Idempotency key: the same write-off sent twice counts once."
     )
+
+
+class RefundRequest(Body):
+    amount_cents: AmountCents = Field(description="1 up to the credit, in cents.")
+    recipient: RefundRecipient
+    reason: str = Field(min_length=1, max_length=200)
 
 
 class StatementFilter(StrEnum):
@@ -131,6 +144,36 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
             amount_cents=body.amount_cents,
             reason=body.reason,
             write_off_id=body.write_off_id,
+        )
+        reply = await service.ask(request, idempotency_key)
+        return reply.response()
+
+    @api.get("/credit-balances", dependencies=[Depends(allow(Role.COLLECTOR, Role.BILLER))])
+    async def credit_balances(
+        limit: int = Query(1000, ge=1, le=10_000, description="Most accounts listed."),
+    ) -> dict[str, Any]:
+        """Accounts owing money back (balance below zero), with what each side may be
+        refunded and the pending refund."""
+        listed = await accounts.with_credit_balance(limit)
+        found = [domain.credit_balance_view(account) for account in listed]
+        return {"count": len(found), "accounts": found}
+
+    @api.post("/accounts/{episode_id}/refunds", responses=KEY_REQUIRED_RESPONSES)
+    async def approve_refund(
+        episode_id: str,
+        body: RefundRequest,
+        approver: CollectorOrBiller,
+        idempotency_key: RequiredIdempotencyKey,
+    ) -> Any:
+        """201 with the refund approved (pending until payments issues it); the same
+        request again answers it again. 409 while one is pending, before billing is over
+        or without a credit; 422 above the credit."""
+        request = RefundRequested(
+            episode_id=_episode_id(episode_id),
+            requested_by=approver.subject,
+            amount_cents=body.amount_cents,
+            recipient=body.recipient,
+            reason=body.reason,
         )
         reply = await service.ask(request, idempotency_key)
         return reply.response()

@@ -27,6 +27,7 @@ from rcm_contracts.collections import (
     EpisodeClosed,
     LedgerTotals,
     PaymentPlanCreated,
+    RefundApproved,
     StatementIssued,
     WriteOffReason,
 )
@@ -35,6 +36,8 @@ from rcm_contracts.payments import (
     PatientPaymentReceived,
     PaymentPosted,
     PostedClaimStatus,
+    ProviderAdjustmentKind,
+    ProviderAdjustmentPosted,
     RefundIssued,
     RefundRecipient,
 )
@@ -81,15 +84,22 @@ class EntryKind(StrEnum):
     PATIENT_SHARE = "patient-share"
     # Not counted at all: a secondary's OA-23, the primary's part of the claim.
     PRIOR_PAYER = "prior-payer"
+    # A PLB recoupment (WO, FB, 72): payer money taken back, so counted in payer paid.
+    PAYER_RECOUPMENT = "payer-recoupment"
+    # PLB interest (L6): income beside the charges, so outside the ledger's equation.
+    INTEREST = "interest"
 
 
 TOTAL_KINDS: dict[str, frozenset[EntryKind]] = {
     "charges_cents": frozenset({EntryKind.CHARGE}),
-    "payer_paid_cents": frozenset({EntryKind.PAYER_PAYMENT, EntryKind.PAYER_REFUND}),
+    "payer_paid_cents": frozenset(
+        {EntryKind.PAYER_PAYMENT, EntryKind.PAYER_REFUND, EntryKind.PAYER_RECOUPMENT}
+    ),
     "adjustments_cents": frozenset({EntryKind.ADJUSTMENT}),
     "patient_paid_cents": frozenset({EntryKind.PATIENT_PAYMENT, EntryKind.PATIENT_REFUND}),
     "written_off_cents": frozenset({EntryKind.WRITE_OFF}),
     "patient_share_cents": frozenset({EntryKind.PATIENT_SHARE}),
+    "interest_cents": frozenset({EntryKind.INTEREST}),
 }
 
 
@@ -114,6 +124,7 @@ class Ledger(Model):
     insurance_balance_cents: int = 0
     patient_balance_cents: int = 0
     patient_share_cents: int = 0
+    interest_cents: int = 0
     entries: list[Entry] = Field(default_factory=list)
 
     @property
@@ -211,6 +222,16 @@ class Ledger(Model):
             self.insurance_balance_cents += amount
             self._entry(EntryKind.PAYER_REFUND, -amount, reference, at, "payer")
 
+    def recoup(self, amount: int, reference: str, at: datetime, detail: str) -> None:
+        """A payer takes back what it paid: the charges it answered for are open again."""
+        self.payer_paid_cents -= amount
+        self.insurance_balance_cents += amount
+        self._entry(EntryKind.PAYER_RECOUPMENT, -amount, reference, at, detail)
+
+    def receive_interest(self, amount: int, reference: str, at: datetime, detail: str) -> None:
+        self.interest_cents += amount
+        self._entry(EntryKind.INTEREST, amount, reference, at, detail)
+
     def write_off(self, amount: int, reference: str, at: datetime, reason: str) -> None:
         """Forgives the patient's part first; any rest is what payers left unresolved."""
         from_patient = min(amount, max(self.patient_balance_cents, 0))
@@ -237,6 +258,8 @@ class ClaimsProgress(Model):
     sequence: int
     open_claims: int
     posting_ids: list[str]
+    claim_id: str | None = None
+    outcome: str | None = None  # of that closing: paid, voided, ...
 
 
 class PostingRecord(Model):
@@ -251,6 +274,9 @@ class PostingRecord(Model):
     patient_responsibility_cents: int
     prior_payer_cents: int
     posted_at: datetime
+    charge_cents: int = 0
+    submitted_charge_cents: int | None = None
+    crossover_payer_id: str | None = None
 
 
 class StatementStatus(StrEnum):
@@ -286,6 +312,36 @@ class WriteOff(Model):
     at: datetime
 
 
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    ISSUED = "issued"
+
+
+class Refund(Model):
+    refund_id: str
+    amount_cents: int
+    recipient: RefundRecipient
+    reason: str
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    status: RefundStatus = RefundStatus.PENDING
+    issued_at: datetime | None = None
+
+
+class ProviderAdjustment(Model):
+    """A PLB entry of a remittance tied to this episode."""
+
+    adjustment_id: str
+    remittance_id: str
+    payer_id: str
+    reason_code: str
+    reference: str | None
+    amount_cents: int
+    kind: ProviderAdjustmentKind
+    claim_id: str | None
+    posted_at: datetime
+
+
 class Account(Model):
     episode_id: str
     state: AccountState = AccountState.OPEN
@@ -298,6 +354,8 @@ class Account(Model):
     postings: list[PostingRecord] = Field(default_factory=list)
     payment_ids: list[str] = Field(default_factory=list)
     refund_ids: list[str] = Field(default_factory=list)
+    refunds: list[Refund] = Field(default_factory=list)
+    provider_adjustments: list[ProviderAdjustment] = Field(default_factory=list)
     write_offs: list[WriteOff] = Field(default_factory=list)
     statements: list[Statement] = Field(default_factory=list)
     plan: PaymentPlan | None = None
@@ -322,6 +380,12 @@ class Account(Model):
     def has_open_statement(self) -> bool:
         return self.open_statement is not None
 
+    # Indexed, for the credit-balance work list (GET /credit-balances).
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_credit_balance(self) -> bool:
+        return self.ledger.balance_cents < 0
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def invariant_holds(self) -> bool:
@@ -344,6 +408,41 @@ class Account(Model):
         return {posting.posting_id for posting in self.postings}
 
     @property
+    def pending_refund(self) -> Refund | None:
+        return next((r for r in self.refunds if r.status is RefundStatus.PENDING), None)
+
+    def refundable_cents(self, recipient: RefundRecipient) -> int:
+        """The credit on the recipient's side, no more than the account's credit: a
+        refund never makes the account owe."""
+        ledger = self.ledger
+        side = (
+            ledger.patient_balance_cents
+            if recipient is RefundRecipient.PATIENT
+            else ledger.insurance_balance_cents
+        )
+        return min(max(-side, 0), max(-ledger.balance_cents, 0))
+
+    @property
+    def awaited_crossovers(self) -> list[str]:
+        """Claims a payer forwarded to another (crossover) whose secondary posting has not
+        come: that payer will answer for them, so billing waits."""
+        standing: dict[tuple[str, CoverageRank], int] = {}
+        for p in self.postings:
+            key = (p.claim_id, p.rank)
+            standing[key] = standing.get(key, 0) + (-1 if p.reversal else 1)
+        return sorted(
+            {
+                p.claim_id
+                for p in self.postings
+                if p.crossover_payer_id
+                and not p.reversal
+                and standing.get((p.claim_id, p.rank), 0) > 0
+                and standing.get((p.claim_id, CoverageRank.SECONDARY), 0) <= 0
+                and p.rank is CoverageRank.PRIMARY
+            }
+        )
+
+    @property
     def billing_over(self) -> bool:
         if self.cancelled:
             return True
@@ -352,7 +451,11 @@ class Account(Model):
         if self.coverage is CoverageStatus.SELF_PAY:
             return True
         if self.coverage is CoverageStatus.INSURED and self.claims is not None:
-            return self.claims.open_claims == 0 and set(self.claims.posting_ids) <= self.posted_ids
+            return (
+                self.claims.open_claims == 0
+                and set(self.claims.posting_ids) <= self.posted_ids
+                and not self.awaited_crossovers
+            )
         return False
 
     def target_patient_share(self) -> int:
@@ -385,6 +488,10 @@ class Account(Model):
             self.closed_at = None
         if not self.billing_over or balance < 0:
             return []  # a negative balance is a credit: it stays open until refunded
+        if self.ledger.insurance_balance_cents > 0:
+            # A payer still owes part (a split payment closed early, a recoupment, a
+            # void): never the patient's to pay. A later posting or a person resolves it.
+            return []
         events: list[Event] = []
         if 0 < balance <= rules.small_balance_cents:
             events.append(
@@ -591,6 +698,9 @@ def record_posting(
         patient_responsibility_cents=patient_responsibility,
         prior_payer_cents=prior_payer,
         posted_at=event.posted_at,
+        charge_cents=event.charge_cents,
+        submitted_charge_cents=event.submitted_charge_cents,
+        crossover_payer_id=event.crossover_payer_id,
     )
 
     def mutate(account: Account) -> list[Event] | None:
@@ -624,6 +734,8 @@ def record_claim_closed(
             sequence=event.sequence,
             open_claims=event.open_claims,
             posting_ids=list(event.posting_ids),
+            claim_id=event.claim_id,
+            outcome=event.outcome.value,
         )
         return []
 
@@ -648,16 +760,70 @@ def record_patient_payment(
 def record_refund(
     account: Account | None, event: RefundIssued, rules: Rules, now: datetime
 ) -> Decision[Account, None]:
-    """A refund to the patient reduces patient paid (one beyond it breaks the ledger)."""
+    """A refund to the patient reduces patient paid (one beyond it breaks the ledger); the
+    approved refund it issues is pending no more."""
 
     def mutate(account: Account) -> list[Event] | None:
         if event.refund_id in account.refund_ids:
             return None
         account.refund_ids.append(event.refund_id)
         account.ledger.refund(event.recipient, event.amount_cents, event.refund_id, event.issued_at)
+        approved = next((r for r in account.refunds if r.refund_id == event.refund_id), None)
+        if approved is None:
+            account.refunds.append(
+                Refund(
+                    refund_id=event.refund_id,
+                    amount_cents=event.amount_cents,
+                    recipient=event.recipient,
+                    reason=event.reason,
+                    status=RefundStatus.ISSUED,
+                    issued_at=event.issued_at,
+                )
+            )
+        else:
+            approved.status = RefundStatus.ISSUED
+            approved.issued_at = event.issued_at
         return []
 
     return decide(account, event.episode_id, mutate, rules, now)
+
+
+def record_provider_adjustment(
+    account: Account | None, event: ProviderAdjustmentPosted, rules: Rules, now: datetime
+) -> Decision[Account, None]:
+    """A PLB entry tied to the episode, once per adjustment id: a recoupment takes back
+    payer money (positive: the charges it answered for are owed again, or a credit is
+    resolved); interest (L6, negative in the 835) is income that leaves what anyone owes
+    as it was; any other reason is kept for the view and moves nothing."""
+    if event.episode_id is None:
+        return Decision()  # provider-level: the remittance's cash, not an episode's
+    episode_id = event.episode_id
+    record = ProviderAdjustment(
+        adjustment_id=event.adjustment_id,
+        remittance_id=event.remittance_id,
+        payer_id=event.payer_id,
+        reason_code=event.reason_code,
+        reference=event.reference,
+        amount_cents=event.amount_cents,
+        kind=event.kind,
+        claim_id=event.claim_id,
+        posted_at=event.posted_at,
+    )
+
+    def mutate(account: Account) -> list[Event] | None:
+        if any(a.adjustment_id == event.adjustment_id for a in account.provider_adjustments):
+            return None
+        account.provider_adjustments.append(record)
+        detail = f"{event.payer_id} PLB {event.reason_code} {event.claim_id or ''}".strip()
+        if event.kind is ProviderAdjustmentKind.RECOUPMENT:
+            account.ledger.recoup(event.amount_cents, event.adjustment_id, event.posted_at, detail)
+        elif event.kind is ProviderAdjustmentKind.INTEREST:
+            account.ledger.receive_interest(
+                -event.amount_cents, event.adjustment_id, event.posted_at, detail
+            )
+        return []
+
+    return decide(account, episode_id, mutate, rules, now)
 
 
 def record_cancellation(
@@ -788,6 +954,72 @@ def write_off(
     return Decision(state=decision.state, events=decision.events, result=record)
 
 
+def approve_refund(
+    account: Account | None,
+    episode_id: str,
+    amount_cents: int,
+    recipient: RefundRecipient,
+    reason: str,
+    user_id: str,
+    rules: Rules,
+    now: datetime,
+) -> Decision[Account, Refund]:
+    """A person approves paying back a credit, once billing is over (payers may still
+    change what is owed): at most the credit, one pending at a time. Nothing moves in the
+    ledger until payments issues it (refund-issued)."""
+    existing = _existing(account, episode_id)
+    pending = existing.pending_refund
+    if pending is not None:
+        raise Conflict(f"episode {episode_id}: refund {pending.refund_id} is pending")
+    if not existing.billing_over:
+        raise Conflict(f"episode {episode_id}: billing is not over, payers may still pay")
+    credit = existing.refundable_cents(recipient)
+    if credit <= 0:
+        raise Conflict(f"episode {episode_id} has no {recipient.value} credit to refund")
+    if amount_cents > credit:
+        raise Invalid(f"amount_cents: {amount_cents} is more than the credit {credit}")
+    refund = Refund(
+        refund_id=f"{episode_id}-F{len(existing.refunds) + 1}",
+        amount_cents=amount_cents,
+        recipient=recipient,
+        reason=reason,
+        approved_by=user_id,
+        approved_at=now,
+    )
+
+    def mutate(candidate: Account) -> list[Event] | None:
+        candidate.refunds.append(refund)
+        return [
+            RefundApproved(
+                episode_id=episode_id,
+                refund_id=refund.refund_id,
+                amount_cents=amount_cents,
+                recipient=recipient,
+                reason=reason,
+                approved_by=user_id,
+                approved_at=now,
+            )
+        ]
+
+    decision = decide(existing, episode_id, mutate, rules, now)
+    return Decision(state=decision.state, events=decision.events, result=refund)
+
+
+def approved_refund(
+    account: Account, amount_cents: int, recipient: RefundRecipient, reason: str, user_id: str
+) -> Refund | None:
+    """The refund an applied request approved, to answer it again: the latest with its values."""
+    for refund in reversed(account.refunds):
+        if (refund.amount_cents, refund.recipient, refund.reason, refund.approved_by) == (
+            amount_cents,
+            recipient,
+            reason,
+            user_id,
+        ):
+            return refund
+    return None
+
+
 def written_off(
     account: Account,
     amount_cents: int,
@@ -829,6 +1061,8 @@ def account_view(account: Account) -> dict[str, Any]:
         "patient_balance_cents": ledger.patient_balance_cents,
         "patient_share_cents": ledger.patient_share_cents,
         "credit_balance_cents": max(-balance, 0),
+        "refundable_cents": {r.value: account.refundable_cents(r) for r in RefundRecipient},
+        "interest_cents": ledger.interest_cents,
         "invariant_holds": not problems,
         "invariant_problems": problems,
         "coding": account.coding.model_dump(mode="json") if account.coding else None,
@@ -838,12 +1072,18 @@ def account_view(account: Account) -> dict[str, Any]:
         "statements": [s.model_dump(mode="json") for s in account.statements],
         "plan": account.plan.model_dump(mode="json") if account.plan else None,
         "write_offs": [w.model_dump(mode="json") for w in account.write_offs],
+        "refunds": [r.model_dump(mode="json") for r in account.refunds],
+        "pending_refund_id": account.pending_refund.refund_id if account.pending_refund else None,
+        "provider_adjustments": [a.model_dump(mode="json") for a in account.provider_adjustments],
+        "awaited_crossovers": account.awaited_crossovers,
         "closed_at": account.closed_at.isoformat() if account.closed_at else None,
     }
 
 
 def statement_views(account: Account, wanted: StatementStatus) -> list[dict[str, Any]]:
     balance = account.ledger.balance_cents
+    # The patient's part of what is owed: never what a payer still owes (a recoupment).
+    due = max(min(balance, account.ledger.patient_balance_cents), 0)
     return [
         {
             "episode_id": account.episode_id,
@@ -852,7 +1092,7 @@ def statement_views(account: Account, wanted: StatementStatus) -> list[dict[str,
             "guarantor_id": statement.guarantor_id,
             "status": statement.status.value,
             # what is due is what is owed now, not what the statement said at issue
-            "amount_due_cents": max(balance, 0) if statement.status is StatementStatus.OPEN else 0,
+            "amount_due_cents": due if statement.status is StatementStatus.OPEN else 0,
             "credit_balance_cents": max(-balance, 0),
             "issued_amount_cents": statement.amount_due_cents,
             "due_date": statement.due_date.isoformat(),
@@ -862,3 +1102,15 @@ def statement_views(account: Account, wanted: StatementStatus) -> list[dict[str,
         for statement in account.statements
         if statement.status is wanted
     ]
+
+
+def credit_balance_view(account: Account) -> dict[str, Any]:
+    pending = account.pending_refund
+    return {
+        "episode_id": account.episode_id,
+        "state": account.state.value,
+        "billing_over": account.billing_over,
+        "credit_balance_cents": max(-account.ledger.balance_cents, 0),
+        "refundable_cents": {r.value: account.refundable_cents(r) for r in RefundRecipient},
+        "pending_refund": pending.model_dump(mode="json") if pending else None,
+    }

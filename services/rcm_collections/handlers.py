@@ -9,9 +9,14 @@ from typing import Any, TypeVar
 
 from rcm_contracts.claims import ClaimClosed
 from rcm_contracts.coding import CodingCompleted, CodingCorrected
-from rcm_contracts.collections import PaymentPlanRequested, WriteOffRequested
+from rcm_contracts.collections import PaymentPlanRequested, RefundRequested, WriteOffRequested
 from rcm_contracts.eligibility import EligibilityFailed, EligibilityVerified
-from rcm_contracts.payments import PatientPaymentReceived, PaymentPosted, RefundIssued
+from rcm_contracts.payments import (
+    PatientPaymentReceived,
+    PaymentPosted,
+    ProviderAdjustmentPosted,
+    RefundIssued,
+)
 from rcm_contracts.registration import AppointmentCancelled, PatientRegistered
 from rcm_shared.aggregates import Aggregates, Applied, Decision, Outcome
 from rcm_shared.clock import Clock, utc_now
@@ -170,6 +175,19 @@ class Handlers:
             lambda account, now: domain.record_refund(account, data, self.rules, now),
         )
 
+    async def provider_adjustment_posted(
+        self, envelope: Envelope[ProviderAdjustmentPosted]
+    ) -> None:
+        data = envelope.data
+        if data.episode_id is None:  # provider-level: deposits reconcile it, not an account
+            return
+        await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"provider-adjustment {data.adjustment_id}",
+            lambda account, now: domain.record_provider_adjustment(account, data, self.rules, now),
+        )
+
     async def appointment_cancelled(self, envelope: Envelope[AppointmentCancelled]) -> None:
         data = envelope.data
         await self._apply(
@@ -232,6 +250,33 @@ class Handlers:
         }
         return body if applied.outcome is Outcome.UNCHANGED else Reply(201, body)
 
+    async def refund_requested(self, envelope: Envelope[RefundRequested]) -> Any:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"refund-requested by {data.requested_by}",
+            lambda account, now: domain.approve_refund(
+                account,
+                data.episode_id,
+                data.amount_cents,
+                data.recipient,
+                data.reason,
+                data.requested_by,
+                self.rules,
+                now,
+            ),
+        )
+        refund, account = applied.result, applied.state
+        assert account is not None  # a request on no account is refused
+        if applied.outcome is Outcome.DUPLICATE:
+            refund = domain.approved_refund(
+                account, data.amount_cents, data.recipient, data.reason, data.requested_by
+            )
+        assert refund is not None
+        body = {"refund": refund.model_dump(mode="json"), "account": domain.account_view(account)}
+        return Reply(201, body)
+
 
 SUBSCRIPTIONS: Subscriptions[Handlers] = {
     CodingCompleted: Handlers.coding_completed,
@@ -243,7 +288,9 @@ SUBSCRIPTIONS: Subscriptions[Handlers] = {
     ClaimClosed: Handlers.claim_closed,
     PatientPaymentReceived: Handlers.patient_payment_received,
     RefundIssued: Handlers.refund_issued,
+    ProviderAdjustmentPosted: Handlers.provider_adjustment_posted,
     AppointmentCancelled: Handlers.appointment_cancelled,
     PaymentPlanRequested: Handlers.payment_plan_requested,
     WriteOffRequested: Handlers.write_off_requested,
+    RefundRequested: Handlers.refund_requested,
 }

@@ -10,7 +10,11 @@ from rcm_shared.store import HIDDEN, Document, MongoAggregates
 
 from .domain import Account
 
-INDEXES = [IndexModel([("state", ASCENDING)]), IndexModel([("has_open_statement", ASCENDING)])]
+INDEXES = [
+    IndexModel([("state", ASCENDING)]),
+    IndexModel([("has_open_statement", ASCENDING)]),
+    IndexModel([("has_credit_balance", ASCENDING)]),
+]
 TOTAL_FIELDS = (
     "charges_cents",
     "payer_paid_cents",
@@ -36,6 +40,9 @@ class Accounts:
 
     async def with_open_statement(self, limit: int) -> list[Account]:
         return await self._listed({"has_open_statement": True}, limit)
+
+    async def with_credit_balance(self, limit: int) -> list[Account]:
+        return await self._listed({"has_credit_balance": True}, limit)
 
     async def with_statements(self, limit: int) -> list[Account]:
         return await self._listed({"statements.0": {"$exists": True}}, limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from rcm_shared.clearinghouse import (
     PURGE_INTERVAL_S,
     PURGE_JOB,
@@ -12,7 +13,7 @@ from rcm_shared.clearinghouse import (
 from rcm_shared.service import Service
 from rcm_shared.settings import load_settings
 
-from . import api
+from . import api, deposits, refunds
 from .handlers import SUBSCRIPTIONS, Handlers
 from .mailbox import SINGLETON, Mailbox
 from .store import PaymentsStore
@@ -20,6 +21,10 @@ from .store import PaymentsStore
 
 class Settings(ClearinghouseSettings):
     service_name: str = "payments"
+    # --- cash (refunds, deposits) ---
+    deposit_wait_days: int = Field(
+        default=3, ge=0, le=90, description="An 835 payment without a deposit after this is queued."
+    )
 
 
 def build(settings: Settings) -> Service:
@@ -28,6 +33,9 @@ def build(settings: Settings) -> Service:
     handlers = Handlers(store.episodes, store.remittances, store.payments, store.unreadable)
     service.subscribe(handlers, SUBSCRIPTIONS)
     service.api.include_router(api.router(service, store))
+    # --- cash: refunds of credit balances and payment-to-deposit reconciliation ---
+    refunds.wire(service)
+    deposits.wire(service, settings.deposit_wait_days)
     archive = X12Archive(
         settings.x12_archive_dir, settings.service_name, settings.x12_archive_retention_days
     )

@@ -36,7 +36,7 @@ from rcm_shared.errors import NotFound
 from rcm_shared.requests import Reply
 from rcm_shared.service import Subscriptions
 
-from . import domain
+from . import deposits, domain, refunds
 from .domain import (
     Episode,
     PatientPayment,
@@ -202,3 +202,7 @@ SUBSCRIPTIONS: Subscriptions[Handlers] = {
     UnpostableRetryRequested: Handlers.unpostable_retry_requested,
     PatientPaymentRequested: Handlers.patient_payment_requested,
 }
+
+
+# --- cash: consumed by refunds.py and deposits.py (their own handlers, wired in app.py) ---
+OTHER_SUBSCRIPTIONS = {**refunds.SUBSCRIPTIONS, **deposits.SUBSCRIPTIONS}

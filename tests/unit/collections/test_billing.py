@@ -124,7 +124,7 @@ def test_an_older_closing_delivered_late_changes_nothing() -> None:
     assert sim.account.billing_over
     assert not sim.claim_closed(closed(1, 1, []))
     assert sim.account.claims == domain.ClaimsProgress(
-        sequence=2, open_claims=0, posting_ids=["R1-1"]
+        sequence=2, open_claims=0, posting_ids=["R1-1"], claim_id=f"{EPISODE}-2", outcome="paid"
     )
 
 

@@ -13,6 +13,7 @@ from rcm_contracts.collections import (
     BalanceWrittenOff,
     PaymentPlanCreated,
     PaymentPlanRequested,
+    RefundRequested,
     StatementIssued,
     WriteOffReason,
     WriteOffRequested,
@@ -113,7 +114,7 @@ async def billed(handlers: Handlers) -> None:
 
 def test_the_people_s_requests_are_subscribed() -> None:
     requests = {kind for kind in SUBSCRIPTIONS if issubclass(kind, Request)}
-    assert requests == {PaymentPlanRequested, WriteOffRequested}
+    assert requests == {PaymentPlanRequested, WriteOffRequested, RefundRequested}
 
 
 async def test_a_redelivered_event_changes_nothing(

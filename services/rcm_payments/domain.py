@@ -564,6 +564,14 @@ class ProviderAdjustmentEntry(_State):
     claim_id: str | None = None
     episode_id: str | None = None
 
+    @property
+    def needs_a_claim(self) -> bool:
+        """Money taken back for no claim we can name: a biller must find it. A negative
+        FB (a balance the payer carries forward, e.g. after reversals only) takes nothing
+        yet."""
+        unlinked = self.kind is ProviderAdjustmentKind.RECOUPMENT and self.claim_id is None
+        return unlinked and self.amount_cents > 0
+
 
 def provider_adjustments(
     remittance_id: str,
@@ -863,7 +871,7 @@ def post_remittance(
                 )
         for entry in plb:
             events.append(provider_adjustment_posted(entry, rid, transaction.payer_id, now))
-            if entry.kind is ProviderAdjustmentKind.RECOUPMENT and entry.claim_id is None:
+            if entry.needs_a_claim:
                 unpostables.append(
                     Unpostable(
                         id=entry.adjustment_id,

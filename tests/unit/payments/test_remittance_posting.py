@@ -19,6 +19,7 @@ from rcm_contracts.payments import (
     RemittancePostingRequested,
     RemittanceProcessed,
     RemittanceTransaction,
+    RemittedProviderAdjustment,
     UnpostableRetryRequested,
 )
 from rcm_contracts.registration import CoverageRank
@@ -399,3 +400,52 @@ def test_an_uploaded_file_is_named_by_its_content() -> None:
 
 def test_subscriptions_are_unchanged_by_remittance_posting() -> None:
     assert RemittancePostingRequested in SUBSCRIPTIONS
+
+
+def test_a_balance_carried_forward_is_emitted_but_asks_no_biller() -> None:
+    """The payer simulator's 835 of reversals only: a negative FB without a reference."""
+    (transaction,) = transactions("reversal_repost.x12")
+    reversal = transaction.claims[0]
+    carried = RemittedProviderAdjustment(
+        provider_id="1234567893", fiscal_period_date=date(2026, 12, 31), reason_code="FB",
+        amount_cents=reversal.paid_cents,
+    )  # fmt: skip
+    only_reversal = transaction.model_copy(
+        update={"claims": [reversal], "provider_adjustments": [carried], "payment_cents": 0}
+    )
+    known = {
+        REVERSED: domain.SubmittedClaim(
+            claim_id=REVERSED, episode_id=REVERSED[:-2], payer_id="ACME01",
+            rank=CoverageRank.PRIMARY,
+        )
+    }  # fmt: skip
+    decision = domain.post_remittance(None, only_reversal, known, NOW)
+    assert decision.state is not None
+    assert decision.state.unpostables == []
+    (event,) = [e for e in decision.events if isinstance(e, ProviderAdjustmentPosted)]
+    assert (event.kind, event.amount_cents, event.claim_id) == (
+        ProviderAdjustmentKind.RECOUPMENT, -100_00, None,
+    )  # fmt: skip
+
+
+def test_the_simulators_payers_remit_under_the_platforms_payer_ids() -> None:
+    """N104 is the payer id coverages and claims use; TRN03 tells payers apart."""
+    from rcm_payer_simulator import adjudication
+    from rcm_payer_simulator.payers import PAYERS
+    from rcm_x12 import Envelope as X12Envelope
+    from rcm_x12 import RemittanceDocument, RemittancePayee, build_835
+
+    payee = RemittancePayee(name="GOOD CLINIC PC", npi="1234567893")
+    envelope = X12Envelope(
+        sender_id="PAYERSIM", receiver_id="RCMPLATFORM", control_number=1,
+        group_control_number=1, created=datetime(2026, 2, 2, 8, 0),  # noqa: DTZ001
+    )  # fmt: skip
+    seen: dict[str, str] = {}
+    for payer_id, payer in PAYERS.items():
+        remitted = adjudication.remittance(payer, payee, [], "0001", date(2026, 2, 2), 7)
+        document = RemittanceDocument(envelope=envelope, transactions=[remitted])
+        (transaction,) = domain.read_835(build_835(document), "doc")
+        assert transaction.payer_id == transaction.remitting_payer_id == payer_id
+        seen[payer_id] = transaction.payer_company_id or ""
+    assert set(seen) == {"ACME01", "SUMMIT", "BLUEPK", "MERIDN"}
+    assert len(set(seen.values())) == len(seen)  # no two payers share an identity

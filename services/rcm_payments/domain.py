@@ -65,7 +65,8 @@ __all__ = [
 
 _NOT_ID = re.compile(r"[^A-Za-z0-9._:-]")
 ID: TypeAdapter[str] = TypeAdapter(Id)
-# Room for "-<CLP index>" after a remittance id, so that posting ids stay valid Ids (<= 64).
+# Room for "-<CLP index>" (5 digits), "-P<PLB entry>" and "-X<n>" (4 digits) after a
+# remittance id, so that posting, adjustment and unpostable ids stay valid Ids (<= 64).
 MAX_REMITTANCE_ID = 58
 PROCESSED_STATUSES = ("1", "2", "3", "19", "20", "21")
 # CLP02 of a payer that adjudicated as secondary (20: and forwarded it on).

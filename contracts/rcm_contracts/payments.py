@@ -256,6 +256,31 @@ class RemittedAdjustment(Contract):
     line_id: str | None = Field(default=None, description="REF*6R; None at claim level.")
 
 
+class RemittedLine(Contract):
+    """One SVC loop of an 835 claim, as posting needs it."""
+
+    line_id: str | None = Field(default=None, max_length=64, description="REF*6R.")
+    procedure_code: str = Field(min_length=1, max_length=48, description="SVC01-2.")
+    modifiers: list[str] = Field(default_factory=list, max_length=4)
+    billed_procedure_code: str | None = Field(default=None, max_length=48, description="SVC06-2.")
+    units_paid: int | None = None
+    charge_cents: Cents
+    paid_cents: Cents
+    allowed_cents: Cents | None = None
+    adjustments: list[RemittedAdjustment] = Field(default_factory=list)
+    remark_codes: list[str] = Field(default_factory=list, description="LQ*HE.")
+
+
+class RemittedProviderAdjustment(Contract):
+    """One PLB adjustment (a reason/reference/amount triple), as remitted."""
+
+    provider_id: str = Field(min_length=1, max_length=50, description="PLB01.")
+    fiscal_period_date: date = Field(description="PLB02.")
+    reason_code: str = Field(min_length=2, max_length=2, description="PLB03-1.")
+    reference: str | None = Field(default=None, max_length=50, description="PLB03-2.")
+    amount_cents: Cents
+
+
 class RemittedClaim(Contract):
     """One CLP loop of an 835, as posting needs it: ids and money, never names."""
 
@@ -267,6 +292,10 @@ class RemittedClaim(Contract):
     paid_cents: Cents
     allowed_cents: Cents | None = None
     adjustments: list[RemittedAdjustment]
+    lines: list[RemittedLine] = Field(default_factory=list)
+    remark_codes: list[str] = Field(default_factory=list, description="MOA/MIA remarks.")
+    crossover_payer_id: str | None = Field(default=None, max_length=80, description="NM1*TT09.")
+    crossover_payer_name: str | None = Field(default=None, max_length=60, description="NM1*TT03.")
 
 
 class RemittanceTransaction(Contract):
@@ -281,6 +310,17 @@ class RemittanceTransaction(Contract):
     provider_adjustments_cents: Cents
     claims: list[RemittedClaim]
     imbalances: list[str] = Field(description="Why it does not balance; empty when it does.")
+    remitting_payer_id: str | None = Field(
+        default=None, max_length=80, description="N104 (XV): the payer's platform id, if named."
+    )
+    payer_company_id: str | None = Field(
+        default=None, max_length=80, description="TRN03 (else ISA06): half of the identity."
+    )
+    interchange_control_number: int | None = Field(default=None, description="ISA13.")
+    content_digest: str | None = Field(
+        default=None, max_length=64, description="What the payer sent, envelopes aside."
+    )
+    provider_adjustments: list[RemittedProviderAdjustment] = Field(default_factory=list)
 
 
 @event("rcm.payments.remittance-posting-requested.v1")
@@ -338,6 +378,7 @@ class AwaitedClaimSubmitted(Event):
     episode_id: Id
     payer_id: Id
     rank: CoverageRank
+    total_charge_cents: Cents | None = None
 
     @property
     def key(self) -> str:

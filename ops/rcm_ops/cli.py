@@ -7,13 +7,14 @@ from pathlib import Path
 import typer
 from rcm_shared.auth import Role
 
-from . import audit, bench, contracts, deadletters, timeline
+from . import audit, bench, contracts, deadletters, remittance, timeline
 from .platform import REPLICAS_HELP
 
 app = typer.Typer(no_args_is_help=True, help="Revenue-cycle platform tools.")
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(timeline.app, name="episode")
 app.add_typer(deadletters.app, name="dead-letters")
+app.add_typer(remittance.app, name="remittance")
 app.command("bench")(bench.command)
 app.command("audit")(audit.command)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 from rcm_contracts.base import Id
 from rcm_contracts.payments import (
@@ -17,7 +17,8 @@ from rcm_contracts.payments import (
     UnpostableRetryRequested,
 )
 from rcm_shared.auth import Actor, Role, allow
-from rcm_shared.errors import NotFound
+from rcm_shared.clearinghouse import X12Archive
+from rcm_shared.errors import Invalid, NotFound
 from rcm_shared.http import (
     KEY_REQUIRED_RESPONSES,
     AmountCents,
@@ -28,6 +29,7 @@ from rcm_shared.http import (
 from rcm_shared.service import Service
 
 from . import domain
+from .mailbox import UnreadableUpload, post_transactions, read_upload
 from .store import PaymentsStore
 
 BILLERS = allow(Role.BILLER)
@@ -92,5 +94,56 @@ def router(service: Service, store: PaymentsStore) -> APIRouter:
         if found is None:
             raise NotFound(f"no remittance {remittance_id}")
         return domain.remittance_view(found)
+
+    return api
+
+
+# --- 835 files billers upload, and the payers' re-sent copies ---------------------------
+
+# The body is read as it is, whatever its content type (application/edi-x12 too); the
+# schema names text/plain, which API tools (and the fuzz test) know how to send.
+X12_BODY = {
+    "requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}
+}
+
+
+def remittance_files_router(
+    service: Service, store: PaymentsStore, archive: X12Archive
+) -> APIRouter:
+    api = APIRouter(tags=["payments"])
+
+    @api.post(
+        "/remittance-files",
+        dependencies=[Depends(BILLERS)],
+        responses={**KEY_REQUIRED_RESPONSES, 422: {"description": "Not a readable 835."}},
+        openapi_extra=X12_BODY,
+    )
+    async def upload_remittance_file(
+        http: Request, idempotency_key: RequiredIdempotencyKey
+    ) -> dict[str, Any]:
+        """An 835 a biller got from a payer portal, posted as the mailbox reader posts
+        one: archived, read, one posting request per transaction. 200 with what each
+        transaction came to (posted, unbalanced, copy, trace-reused); 422 with where when
+        it is not a readable 835 (nothing kept). The same file again is answered as it
+        was: the document is named by its content, not by the Idempotency-Key."""
+        try:
+            text = (await http.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise Invalid("the file is not UTF-8 text") from None
+        try:
+            document_id, transactions = read_upload(text)
+        except UnreadableUpload as error:
+            raise Invalid(f"not a readable 835: {error}") from None
+        archive.keep("received", "835", document_id, text)
+        answers = await post_transactions(service.ask, document_id, transactions)
+        return {"document_id": document_id, "transactions": answers}
+
+    @api.get("/remittance-copies", dependencies=[Depends(BILLERS)])
+    async def remittance_copies(
+        limit: int = Query(100, ge=1, le=1000, description="Most remittances read."),
+    ) -> list[dict[str, Any]]:
+        """Remittances a payer sent again (new interchange, same payer and trace), with
+        where each copy came from; none of them was posted twice. Oldest first."""
+        return [domain.copies_view(r) for r in await store.remittances_with_copies(limit)]
 
     return api

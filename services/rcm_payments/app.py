@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from prometheus_client import Counter
 from pydantic import Field
 from rcm_shared.clearinghouse import (
     PURGE_INTERVAL_S,
@@ -30,7 +31,20 @@ class Settings(ClearinghouseSettings):
 def build(settings: Settings) -> Service:
     service = Service(settings)
     store = PaymentsStore(service)
-    handlers = Handlers(store.episodes, store.remittances, store.payments, store.unreadable)
+    copies = Counter(
+        "rcm_remittance_copies",
+        "835 transactions a payer sent again (same payer and trace, same content): recorded"
+        " on the remittance, not posted.",
+        registry=service.metrics.registry,
+    )
+    handlers = Handlers(
+        store.episodes,
+        store.remittances,
+        store.payments,
+        store.unreadable,
+        claim_numbers=store.claim_numbers,
+        copy_received=copies.inc,
+    )
     service.subscribe(handlers, SUBSCRIPTIONS)
     service.api.include_router(api.router(service, store))
     # --- cash: refunds of credit balances and payment-to-deposit reconciliation ---
@@ -39,6 +53,7 @@ def build(settings: Settings) -> Service:
     archive = X12Archive(
         settings.x12_archive_dir, settings.service_name, settings.x12_archive_retention_days
     )
+    service.api.include_router(api.remittance_files_router(service, store, archive))
     clearinghouse = ClearinghouseClient(
         settings.clearinghouse_url, settings.trading_partner_id, archive
     )

@@ -15,8 +15,9 @@ there (at once, or when its claim-submitted comes), and the remittance posts it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,9 @@ from rcm_contracts.payments import (
     AwaitedClaimSubmitted,
     ClaimAwaited,
     PatientPaymentRequested,
+    ProviderAdjustmentKind,
     RemittancePostingRequested,
+    RemittanceTransaction,
     UnpostableRetryRequested,
 )
 from rcm_contracts.registration import AppointmentScheduled
@@ -40,6 +43,7 @@ from . import deposits, domain, refunds
 from .domain import (
     Episode,
     PatientPayment,
+    PayerClaimNumber,
     Remittance,
     SubmittedClaim,
     UnreadableDocument,
@@ -56,12 +60,17 @@ class Handlers:
         payments: Aggregates[PatientPayment],
         unreadable: Aggregates[UnreadableDocument],
         clock: Clock = utc_now,
+        claim_numbers: Aggregates[PayerClaimNumber] | None = None,
+        copy_received: Callable[[], None] = lambda: None,
     ) -> None:
         self.episodes = episodes
         self.remittances = remittances
         self.payments = payments
         self.unreadable = unreadable
         self.clock = clock
+        self.claim_numbers = claim_numbers
+        # Told once per payer's re-sent copy recorded (a metric in the service).
+        self.copy_received = copy_received
 
     def now(self) -> datetime:
         return domain.to_millisecond(self.clock())
@@ -114,25 +123,72 @@ class Handlers:
     async def remittance_posting_requested(
         self, envelope: Envelope[RemittancePostingRequested]
     ) -> dict[str, Any]:
-        """Post one 835 transaction whole (once); answers what it came to."""
+        """Post one 835 transaction whole (once), or record it as a copy of the remittance
+        or hold it as a reused trace; answers which (`domain.transaction_answer`)."""
         transaction = envelope.data.transaction
         rid = transaction.remittance_id
         before = await self.remittances.get(rid)
-        known = {} if before else await self.known_claims(c.claim_id for c in transaction.claims)
+        known: dict[str, SubmittedClaim] = {}
+        links: dict[str, SubmittedClaim] = {}
+        if before is None:
+            known = await self.known_claims(c.claim_id for c in transaction.claims)
+            links = await self.plb_links(transaction)
         now = self.now()
         applied = await self.remittances.apply(
             rid,
-            lambda current: domain.post_remittance(current, transaction, known, now),
+            lambda current: domain.post_remittance(current, transaction, known, now, links),
             envelope.id,
         )
-        log.info("remittance %s: %s", rid, applied.outcome.value)
         remittance = applied.state
         assert remittance is not None  # posted now or before
-        return {
-            "remittance_id": rid,
-            "claims": remittance.claim_count,
-            "claims_posted": len(remittance.postings),
+        answer = domain.transaction_answer(remittance, transaction)
+        log.info("remittance %s: %s, %s", rid, applied.outcome.value, answer["outcome"])
+        if applied.outcome is Outcome.APPLIED and answer["outcome"] == "copy":
+            self.copy_received()
+        await self.remember_claim_numbers(remittance)
+        return answer
+
+    async def plb_links(self, transaction: RemittanceTransaction) -> dict[str, SubmittedClaim]:
+        """The claim each PLB recoupment's reference names, by claim id or by a payer
+        claim control number posted before for this payer (all reads by id)."""
+        references = {
+            p.reference
+            for p in transaction.provider_adjustments
+            if p.reference
+            and domain.adjustment_kind(p.reason_code) is ProviderAdjustmentKind.RECOUPMENT
         }
+        links: dict[str, SubmittedClaim] = {}
+        for reference in sorted(references):
+            named = await self.known_claims(domain.claim_ids_in(reference))
+            claim = next((named[c] for c in domain.claim_ids_in(reference) if c in named), None)
+            if claim is None and self.claim_numbers is not None:
+                key = domain.payer_claim_number_key(transaction.payer_id, reference)
+                number = await self.claim_numbers.get(key)
+                if number is not None:
+                    claim = (await self.known_claims([number.claim_id])).get(number.claim_id)
+            if claim is not None:
+                links[reference] = claim
+        return links
+
+    async def remember_claim_numbers(self, remittance: Remittance) -> None:
+        """Index the payer claim control numbers of its postings (an idempotent write
+        after the remittance's: a redelivery writes what a crash left out)."""
+        if self.claim_numbers is None:
+            return
+        for posting in remittance.postings:
+            if not (posting.payer_claim_control_number and posting.payer_id):
+                continue
+            key = domain.payer_claim_number_key(
+                posting.payer_id, posting.payer_claim_control_number
+            )
+            if await self.claim_numbers.get(key) is None:
+                decide = functools.partial(
+                    domain.remember_claim_number,
+                    key=key,
+                    claim_id=posting.claim_id,
+                    episode_id=posting.episode_id,
+                )
+                await self.claim_numbers.apply(key, decide)
 
     async def awaited_claim_submitted(self, envelope: Envelope[AwaitedClaimSubmitted]) -> None:
         event = envelope.data
@@ -148,6 +204,8 @@ class Handlers:
             event.remittance_id,
             applied.outcome.value,
         )
+        if applied.state is not None:
+            await self.remember_claim_numbers(applied.state)
 
     async def unpostable_retry_requested(
         self, envelope: Envelope[UnpostableRetryRequested]
@@ -170,6 +228,7 @@ class Handlers:
         )
         log.info("retry of %s: %s", request.unpostable_id, applied.outcome.value)
         assert applied.state is not None
+        await self.remember_claim_numbers(applied.state)
         # A claim that breaks a rule once matched is kept so, and refused with why.
         return domain.retry_answer(applied.state, request.unpostable_id)
 

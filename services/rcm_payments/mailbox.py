@@ -5,16 +5,20 @@ owner to post it (a request keyed by the remittance id, whose idempotency key is
 document and the remittance, so asking again after a crash is the same request), and
 acknowledges the document only once every transaction was answered. A document that is
 not a readable 835 is recorded in `unreadable_documents`, which this job alone writes.
+A biller's uploaded 835 (`POST /remittance-files`) takes the same path: `read_upload`,
+then `post_transactions`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pydantic import ValidationError
 from rcm_contracts import Request
-from rcm_contracts.payments import RemittancePostingRequested
+from rcm_contracts.payments import RemittancePostingRequested, RemittanceTransaction
 from rcm_shared.aggregates import Aggregates
 from rcm_shared.clearinghouse import ClearinghouseClient
 from rcm_shared.clock import Clock, utc_now
@@ -71,7 +75,7 @@ class Mailbox:
         A crash anywhere before the acknowledgement brings the same document back; the
         same requests are asked again and their owners answer from the state as it is.
         """
-        text = await self.clearinghouse.fetch(document_id, "835")
+        text = await self.clearinghouse.fetch(document_id, "835")  # archives it
         try:
             transactions = domain.read_835(text, document_id)
         except X12Error as error:
@@ -82,13 +86,7 @@ class Mailbox:
             log.warning("835 %s carries values out of range", document_id)
             await self._unreadable(document_id, problems(error))
         else:
-            for transaction in transactions:
-                request = RemittancePostingRequested(requested_by=READER, transaction=transaction)
-                remittance_id = transaction.remittance_id
-                reply = await self.ask(request, f"{document_id}:{remittance_id}")
-                log.info(
-                    "835 %s: remittance %s answered %s", document_id, remittance_id, reply.status
-                )
+            await post_transactions(self.ask, document_id, transactions)
         await self.clearinghouse.acknowledge(document_id)
 
     async def _unreadable(self, document_id: str, reason: str) -> None:
@@ -97,3 +95,44 @@ class Mailbox:
             domain.unreadable_id_of(document_id),
             lambda current: domain.unreadable_document(current, document_id, reason, now),
         )
+
+
+async def post_transactions(
+    ask: Ask, document_id: str, transactions: list[RemittanceTransaction]
+) -> list[dict[str, Any]]:
+    """Ask each transaction's remittance owner to post it, in order; their answers.
+
+    The idempotency key is the document and the transaction (ST02): asking again after a
+    crash is the same request, and two transactions of one document under the same payer
+    and trace are two requests (the second is a copy or a reused trace, never lost)."""
+    answers = []
+    for transaction in transactions:
+        request = RemittancePostingRequested(requested_by=READER, transaction=transaction)
+        remittance_id = transaction.remittance_id
+        key = f"{document_id}:{remittance_id}:{transaction.transaction_control_number}"
+        reply = await ask(request, key)
+        log.info("835 %s: remittance %s answered %s", document_id, remittance_id, reply.status)
+        answers.append(reply.body)
+    return answers
+
+
+def uploaded_document_id(text: str) -> str:
+    """An uploaded file is named by its content: the same file again is the same document,
+    so its transactions are the same requests (answered as they were)."""
+    return f"U-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
+
+
+class UnreadableUpload(Exception):
+    """An uploaded file that is not a readable 835; the message says where (no values)."""
+
+
+def read_upload(text: str) -> tuple[str, list[RemittanceTransaction]]:
+    """The document id and transactions of an uploaded 835; UnreadableUpload if it is not
+    one (nothing is kept of it then)."""
+    document_id = uploaded_document_id(text)
+    try:
+        return document_id, domain.read_835(text, document_id)
+    except X12Error as error:
+        raise UnreadableUpload(error.located()) from None
+    except ValidationError as error:
+        raise UnreadableUpload(problems(error)) from None

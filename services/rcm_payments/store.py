@@ -1,7 +1,8 @@
 """The payments aggregates and the queries of people's list views.
 
 Aggregates (each written only by the owner of its id): `episodes` (the submitted claims
-of an episode), `remittances` (one per 835 transaction), `patient_payments`; and
+of an episode), `remittances` (one per payer and trace number), `patient_payments`; the read model
+`payer_claim_numbers` (payer + CLP07 → claim, by id); and
 `unreadable_documents`, written by the mailbox reader (a singleton) alone.
 """
 
@@ -14,7 +15,7 @@ from rcm_shared.service import Service
 from rcm_shared.store import HIDDEN, MongoAggregates
 
 from . import domain
-from .domain import Episode, PatientPayment, Remittance, UnreadableDocument
+from .domain import Episode, PatientPayment, PayerClaimNumber, Remittance, UnreadableDocument
 
 STATE_ONLY = {**HIDDEN, "applied": 0}
 
@@ -33,10 +34,16 @@ class PaymentsStore:
         self.remittances: MongoAggregates[Remittance] = service.aggregates(
             "remittances",
             Remittance,
-            [IndexModel([("open_unpostables", ASCENDING), ("received_at", ASCENDING)])],
+            [
+                IndexModel([("open_unpostables", ASCENDING), ("received_at", ASCENDING)]),
+                IndexModel([("copy_count", ASCENDING), ("received_at", ASCENDING)]),
+            ],
         )
         self.payments: MongoAggregates[PatientPayment] = service.aggregates(
             "patient_payments", PatientPayment
+        )
+        self.claim_numbers: MongoAggregates[PayerClaimNumber] = service.aggregates(
+            "payer_claim_numbers", PayerClaimNumber
         )
         self.unreadable: MongoAggregates[UnreadableDocument] = service.aggregates(
             "unreadable_documents",
@@ -72,3 +79,11 @@ class PaymentsStore:
             [Remittance.model_validate(d) async for d in remittances.limit(limit)],
             [UnreadableDocument.model_validate(d) async for d in unreadable.limit(limit)],
         )
+
+    async def remittances_with_copies(self, limit: int) -> list[Remittance]:
+        """Remittances a payer sent more than once, oldest first. A people's list view,
+        bounded and on no event's path (a scan on FerretDB)."""
+        found = self.remittances.collection.find({"copy_count": {"$gt": 0}}, STATE_ONLY).sort(
+            [("received_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        return [Remittance.model_validate(d) async for d in found.limit(limit)]

@@ -294,7 +294,7 @@ async def test_posts_matched_claims_parks_the_unknown_one_and_never_posts_twice(
             ],
         ),
     )
-    rid = "R000005001-CHK5001"
+    rid = "R1512345678-CHK5001"
     service = payments_service(infra, topics, database, url, tmp_path)
     async with running(service) as client:
         for claim_id in (paid_id, denied_id):
@@ -408,19 +408,19 @@ async def test_unbalanced_transaction_posts_nothing_and_bad_documents_are_kept(
         assert [p["claim_id"] for p in posted] == [good_id]
         processed = values(await everything_in(infra.kafka, topics.of(RemittanceProcessed)))
         assert sorted((p["remittance_id"], p["claims_posted"]) for p in processed) == [
-            ("R000006001-CHKBAD", 0), ("R000006001-CHKGOOD", 1),
+            ("R1512345678-CHKBAD", 0), ("R1512345678-CHKGOOD", 1),
         ]  # fmt: skip
 
         open_ones = {u["unpostable_id"]: u for u in (await client.get("/unpostables")).json()}
-        assert set(open_ones) == {"R000006001-CHKBAD", "D-doc-junk"}
-        assert open_ones["R000006001-CHKBAD"]["kind"] == "unbalanced-transaction"
-        assert "does not balance" in open_ones["R000006001-CHKBAD"]["reason"]
+        assert set(open_ones) == {"R1512345678-CHKBAD", "D-doc-junk"}
+        assert open_ones["R1512345678-CHKBAD"]["kind"] == "unbalanced-transaction"
+        assert "does not balance" in open_ones["R1512345678-CHKBAD"]["reason"]
         assert open_ones["D-doc-junk"]["kind"] == "unreadable-document"
         for unpostable_id in open_ones:
             refused = await client.post(f"/unpostables/{unpostable_id}/retry", headers=fresh_key())
             assert refused.status_code == 409
             assert refused.json()["detail"] == open_ones[unpostable_id]["reason"]
-        bad = (await client.get("/remittances/R000006001-CHKBAD")).json()
+        bad = (await client.get("/remittances/R1512345678-CHKBAD")).json()
         assert (bad["balanced"], bad["postings"]) == (False, [])
 
 
@@ -557,7 +557,7 @@ async def test_two_replicas_post_each_claim_once_whichever_owns_what(
 
         # Remittances, early claims (submitted before the 835) and late ones (after) in
         # every partition: both replicas own some of each.
-        traces = one_per_partition(lambda n: f"R{control:09d}-T{n}", partitions)
+        traces = one_per_partition(lambda n: f"R1512345678-T{n}", partitions)
         tag = uuid.uuid4().hex[:6]
         early = one_per_partition(lambda n: f"E{tag}a{n:05d}", partitions)
         late = one_per_partition(lambda n: f"E{tag}b{n:05d}", partitions)

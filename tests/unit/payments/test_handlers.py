@@ -169,7 +169,10 @@ async def test_a_transaction_posts_its_known_claims_once_and_awaits_the_others()
     request = posting(CLAIM, LATE)
     rid = request.data.transaction.remittance_id
     answer = await p.handle.remittance_posting_requested(request)
-    assert answer == {"remittance_id": rid, "claims": 2, "claims_posted": 1}
+    assert answer == {
+        "remittance_id": rid, "transaction_control_number": "0001", "outcome": "posted",
+        "unpostable_id": None, "claims": 2, "claims_posted": 1,
+    }  # fmt: skip
     stored = p.remittances.states[rid]  # keyed by the remittance: the key of its request
     assert stored.received_at == STORED_NOW  # the injected clock, as the database keeps it
     assert stored.open_claim_ids == [LATE]
@@ -345,7 +348,7 @@ def x12(*claim_ids: str) -> str:
 async def test_the_mailbox_asks_each_remittance_owner_and_acknowledges_after_all_answers() -> None:
     p = payments()
     asked: list[tuple[str, str | None]] = []
-    failing = {"R000004242-CHK2"}
+    failing = {"R1512345678-CHK2"}
 
     async def ask(request: Request, idempotency_key: str | None = None) -> Reply:
         asked.append((request.key, idempotency_key))
@@ -358,8 +361,8 @@ async def test_the_mailbox_asks_each_remittance_owner_and_acknowledges_after_all
     assert await mailbox.poll_once() == 1
     assert box.acknowledged == ["doc-junk"]  # doc-1 waits: one transaction was not answered
     assert asked == [
-        ("R000004242-CHK1", "doc-1:R000004242-CHK1"),
-        ("R000004242-CHK2", "doc-1:R000004242-CHK2"),
+        ("R1512345678-CHK1", "doc-1:R1512345678-CHK1:0001"),
+        ("R1512345678-CHK2", "doc-1:R1512345678-CHK2:0002"),
     ]
     (unreadable,) = p.unreadable.states.values()
     assert (unreadable.unpostable_id, unreadable.kind) == ("D-doc-junk", UnpostableKind.UNREADABLE)
@@ -368,7 +371,7 @@ async def test_the_mailbox_asks_each_remittance_owner_and_acknowledges_after_all
     failing.clear()
     assert await mailbox.poll_once() == 1
     assert box.acknowledged == ["doc-junk", "doc-1"]
-    assert sorted(p.remittances.states) == ["R000004242-CHK1", "R000004242-CHK2"]
+    assert sorted(p.remittances.states) == ["R1512345678-CHK1", "R1512345678-CHK2"]
     assert len([e for e in p.published() if isinstance(e, RemittanceProcessed)]) == 2
 
     retry = UnpostableRetryRequested(

@@ -154,8 +154,8 @@ def test_paid_claim_splits_patient_responsibility_and_keeps_line_adjustments() -
     (transaction,) = read(remittance([paid]))
     change, (posting,), processed = process(transaction, f"{EPISODE}-1")
 
-    assert transaction.remittance_id == "R000004242-CHK0001"
-    assert posting.posting_id == "R000004242-CHK0001-1"
+    assert transaction.remittance_id == "R1512345678-CHK0001"  # TRN03 + TRN02
+    assert posting.posting_id == "R1512345678-CHK0001-1"
     assert posting.status is PostedClaimStatus.PAID
     assert (posting.charge_cents, posting.paid_cents, posting.allowed_cents) == (
         230_00, 120_00, 190_00,
@@ -355,10 +355,10 @@ def test_broken_money_invariant_is_not_posted() -> None:
 
 def test_remittance_and_posting_ids_are_valid_ids() -> None:
     valid = TypeAdapter(Id)
-    weird = domain.remittance_id_of(7, "CHK 12/34#5")
-    assert weird == "R000000007-CHK-12-34-5"
-    long_one = domain.remittance_id_of(999_999_999, "T" * 50)
-    other = domain.remittance_id_of(999_999_999, "T" * 49 + "U")
+    weird = domain.remittance_id_of("1512345678", "CHK 12/34#5")
+    assert weird == "R1512345678-CHK-12-34-5"
+    long_one = domain.remittance_id_of("1512345678", "T" * 50)
+    other = domain.remittance_id_of("1512345678", "T" * 49 + "U")
     assert len(long_one) <= domain.MAX_REMITTANCE_ID
     assert long_one != other
     for rid in (weird, long_one):

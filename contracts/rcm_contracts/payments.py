@@ -112,7 +112,13 @@ class PaymentPosted(EpisodeEvent):
 
 
 class ProviderAdjustmentKind(StrEnum):
-    RECOUPMENT = "recoupment"  # WO, FB, 72: money the payer takes back
+    """What a PLB entry does to an episode's money. A claim's payment is set by its CLP
+    loops (reversals and corrections included); a PLB only moves cash, except a
+    recoupment of an overpayment no CLP of the 835 takes back."""
+
+    RECOUPMENT = "recoupment"  # WO, 72: the payer takes back part of a claim's payment
+    CLAIM_OFFSET = "claim-offset"  # WO, 72 collecting a reversal in the same 835: cash only
+    BALANCE_FORWARD = "balance-forward"  # FB: a balance carried between remittances
     INTEREST = "interest"  # L6: money the payer adds
     OTHER = "other"
 

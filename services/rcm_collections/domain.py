@@ -794,7 +794,10 @@ def record_provider_adjustment(
     """A PLB entry tied to the episode, once per adjustment id: a recoupment takes back
     payer money (positive: the charges it answered for are owed again, or a credit is
     resolved); interest (L6, negative in the 835) is income that leaves what anyone owes
-    as it was; any other reason is kept for the view and moves nothing."""
+    as it was; any other kind (a claim offset, a balance forward) is cash the claim's
+    own postings already account for: kept for the view, it moves nothing. So is a
+    recoupment of a claim whose payment a reversal already took back (an earlier 835
+    reprocessed it; the PLB only collects the cash)."""
     if event.episode_id is None:
         return Decision()  # provider-level: the remittance's cash, not an episode's
     episode_id = event.episode_id
@@ -815,7 +818,8 @@ def record_provider_adjustment(
             return None
         account.provider_adjustments.append(record)
         detail = f"{event.payer_id} PLB {event.reason_code} {event.claim_id or ''}".strip()
-        if event.kind is ProviderAdjustmentKind.RECOUPMENT:
+        reversed_before = any(p.reversal and p.claim_id == event.claim_id for p in account.postings)
+        if event.kind is ProviderAdjustmentKind.RECOUPMENT and not reversed_before:
             account.ledger.recoup(event.amount_cents, event.adjustment_id, event.posted_at, detail)
         elif event.kind is ProviderAdjustmentKind.INTEREST:
             account.ledger.receive_interest(

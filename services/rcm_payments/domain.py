@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -71,8 +71,11 @@ MAX_REMITTANCE_ID = 58
 PROCESSED_STATUSES = ("1", "2", "3", "19", "20", "21")
 # CLP02 of a payer that adjudicated as secondary (20: and forwarded it on).
 SECONDARY_STATUSES = ("2", "20")
-RECOUPMENT_REASONS = frozenset({"WO", "FB", "72"})
+RECOUPMENT_REASONS = frozenset({"WO", "72"})
+BALANCE_FORWARD_REASONS = frozenset({"FB"})
 INTEREST_REASONS = frozenset({"L6"})
+# PLB reasons whose reference may name the claim they concern.
+CLAIM_REFERENCE_REASONS = RECOUPMENT_REASONS | BALANCE_FORWARD_REASONS
 # A claim id (`<episode>-<n>`, episodes are `E` + 12 hex) at the end of a PLB reference.
 CLAIM_ID_AT_END = re.compile(r"(E[0-9a-f]{12}-[0-9]+)$")
 HELD_TAIL = re.compile(r"^[PX]?[0-9]+$")
@@ -530,8 +533,12 @@ def posting_of(
 
 
 def adjustment_kind(reason_code: str) -> ProviderAdjustmentKind:
+    """The kind a PLB reason has on its own (`provider_adjustments` may make a recoupment
+    a claim offset)."""
     if reason_code in RECOUPMENT_REASONS:
         return ProviderAdjustmentKind.RECOUPMENT
+    if reason_code in BALANCE_FORWARD_REASONS:
+        return ProviderAdjustmentKind.BALANCE_FORWARD
     if reason_code in INTEREST_REASONS:
         return ProviderAdjustmentKind.INTEREST
     return ProviderAdjustmentKind.OTHER
@@ -578,14 +585,25 @@ def provider_adjustments(
     remittance_id: str,
     entries: Sequence[RemittedProviderAdjustment],
     links: Mapping[str, SubmittedClaim],
+    reversed_claim_ids: Collection[str] = (),
 ) -> list[ProviderAdjustmentEntry]:
-    """`links` maps a PLB reference to the claim it names (by claim id or CLP07)."""
+    """`links` maps a PLB reference to the claim it names (by claim id or CLP07). A
+    recoupment of a claim the same 835 reverses collects that reversal's cash: the
+    reversal already took the payment back, so it is a claim offset (never twice)."""
     kept = []
     for n, entry in enumerate(entries, start=1):
         kind = adjustment_kind(entry.reason_code)
         claim = (
-            links.get(entry.reference or "") if kind is ProviderAdjustmentKind.RECOUPMENT else None
+            links.get(entry.reference or "")
+            if entry.reason_code in CLAIM_REFERENCE_REASONS
+            else None
         )
+        if (
+            kind is ProviderAdjustmentKind.RECOUPMENT
+            and claim is not None
+            and claim.claim_id in reversed_claim_ids
+        ):
+            kind = ProviderAdjustmentKind.CLAIM_OFFSET
         kept.append(
             ProviderAdjustmentEntry(
                 adjustment_id=f"{remittance_id}-P{n}",
@@ -839,7 +857,10 @@ def post_remittance(
     postings: list[Posting] = []
     unpostables: list[Unpostable] = []
     events: list[PaymentPosted | ProviderAdjustmentPosted | RemittanceProcessed | ClaimAwaited] = []
-    plb = provider_adjustments(rid, transaction.provider_adjustments, links or {})
+    reversed_claim_ids = {c.claim_id for c in transaction.claims if c.status_code == "22"}
+    plb = provider_adjustments(
+        rid, transaction.provider_adjustments, links or {}, reversed_claim_ids
+    )
     if transaction.imbalances:
         reason = "835 transaction does not balance: " + "; ".join(transaction.imbalances)
         unpostables.append(

@@ -26,7 +26,6 @@ from rcm_contracts.payments import (
     AwaitedClaimSubmitted,
     ClaimAwaited,
     PatientPaymentRequested,
-    ProviderAdjustmentKind,
     RemittancePostingRequested,
     RemittanceTransaction,
     UnpostableRetryRequested,
@@ -154,8 +153,7 @@ class Handlers:
         references = {
             p.reference
             for p in transaction.provider_adjustments
-            if p.reference
-            and domain.adjustment_kind(p.reason_code) is ProviderAdjustmentKind.RECOUPMENT
+            if p.reference and p.reason_code in domain.CLAIM_REFERENCE_REASONS
         }
         links: dict[str, SubmittedClaim] = {}
         for reference in sorted(references):

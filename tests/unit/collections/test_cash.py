@@ -183,10 +183,26 @@ def test_a_recoupment_of_a_duplicate_payment_resolves_the_credit_and_closes() ->
     sim.paid(patient_payment("PAY1", 4000))
     sim.posted(posting("R2-1", 12000, [("CO", "45", 8000)]))  # paid twice
     assert sim.ledger.balance_cents == -20000
-    adjusted(sim, plb(1, "FB", 20000, ProviderAdjustmentKind.RECOUPMENT))
+    adjusted(sim, plb(1, "WO", 20000, ProviderAdjustmentKind.RECOUPMENT))
     holds(sim)
     assert sim.ledger.balance_cents == 0
     assert sim.account.state is domain.AccountState.CLOSED
+
+
+def test_a_recoupment_collecting_a_reversal_moves_nothing_twice() -> None:
+    """The payer reprocessed the claim in its CLPs (reversal, repost for less): the
+    reversal took the payment back, and the PLB that collects the cash must not again."""
+    sim = billed()
+    sim.posted(reversal_of(PRIMARY, "R3-1"))
+    sim.posted(posting("R3-2", 9000, [("CO", "45", 7000), ("PR", "1", 2000), ("PR", "3", 2000)]))
+    holds(sim)
+    before = sim.ledger.totals()
+    assert adjusted(sim, plb(1, "WO", 3000, ProviderAdjustmentKind.RECOUPMENT))
+    assert adjusted(sim, plb(2, "WO", 3000, ProviderAdjustmentKind.CLAIM_OFFSET))
+    assert adjusted(sim, plb(3, "FB", 3000, ProviderAdjustmentKind.BALANCE_FORWARD))
+    holds(sim)
+    assert sim.ledger.totals() == before
+    assert len(domain.account_view(sim.account)["provider_adjustments"]) == 3
 
 
 def test_interest_is_income_that_changes_no_balance() -> None:

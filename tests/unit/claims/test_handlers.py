@@ -14,10 +14,12 @@ from rcm_contracts.claims import (
     AcknowledgmentRequested,
     AckStage,
     ClaimAccepted,
+    ClaimCloseRequested,
     ClaimCorrectionRequested,
     ClaimRejected,
     ClaimSubmitted,
     ClaimVerdict,
+    ClaimVoidRequested,
     DenialAcceptanceRequested,
 )
 from rcm_shared.aggregates import InMemoryAggregates
@@ -167,7 +169,7 @@ async def test_a_correction_is_answered_202_and_a_retry_of_it_the_same() -> None
     assert setup.episode().work == [FIRST]
 
     reply = await setup.correct(FIRST, request_id="key-1")
-    body = {"claim_id": SECOND, "replaces_claim_id": FIRST, "frequency": "1"}
+    body = {"claim_id": SECOND, "replaces_claim_id": FIRST, "frequency": "1", "changed": []}
     assert reply == Reply(202, body)
     assert setup.queued[-1] == EPISODE  # the new claim is the sender's
     state = setup.episode()
@@ -215,5 +217,11 @@ def test_every_claims_request_is_subscribed() -> None:
         for name, kind in CATALOG.items()
         if name.startswith("rcm.claims.") and issubclass(kind, Request)
     }
-    assert own == {ClaimCorrectionRequested, DenialAcceptanceRequested, AcknowledgmentRequested}
+    assert own == {
+        ClaimCorrectionRequested,
+        DenialAcceptanceRequested,
+        AcknowledgmentRequested,
+        ClaimVoidRequested,
+        ClaimCloseRequested,
+    }
     assert own <= set(SUBSCRIPTIONS)

@@ -252,13 +252,14 @@ def split_posting(
     rank: CoverageRank = CoverageRank.PRIMARY,
     lines: Sequence[PostedLine] = (),
     submitted: int | None = 17500,
+    episode: str = EPISODE,
 ) -> PaymentPosted:
     """A claim-level posting of `charge` (CLP03): paid, PR-2 coinsurance, CO-45 the rest."""
     adjustments = [adjustment("CO", "45", charge - paid - coinsurance)]
     if coinsurance:
         adjustments.append(adjustment("PR", "2", coinsurance))
     return PaymentPosted(
-        episode_id=EPISODE,
+        episode_id=episode,
         posting_id=posting_id,
         claim_id=claim_id,
         payer_id=payer,

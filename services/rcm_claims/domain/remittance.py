@@ -17,6 +17,7 @@ from datetime import datetime
 from rcm_contracts import Event
 from rcm_contracts.claims import (
     ClaimDenied,
+    ClaimFrequency,
     ClaimOutcome,
     ClaimPaid,
     DenialCategory,
@@ -96,6 +97,10 @@ def payment_posted(
     if _crossover_answer(claim, event):
         return change(episode, _crossover_posted(episode, claim, event, now))
     _record(claim, event)
+    if claim.frequency is ClaimFrequency.VOID:
+        # A payer that answers the void under its own claim id: the void is done.
+        done = [] if claim.closed else [close(episode, claim, ClaimOutcome.VOIDED, now)]
+        return change(episode, done)
     if event.crossover_payer_id and event.status is not PostedClaimStatus.REVERSED:
         _record_crossover(episode, claim, event, now)
     if event.status is PostedClaimStatus.REVERSED:
@@ -155,6 +160,8 @@ def _reversed(episode: Episode, claim: Claim, now: datetime) -> list[Event]:
     claim.audit.append(AuditEntry(at=now, action="reversed by the payer"))
     if claim.outcome is ClaimOutcome.VOIDED and claim.voided_by is not None:
         void = episode.find(claim.voided_by)
+        while void is not None and void.replaced_by is not None:
+            void = episode.find(void.replaced_by)  # a rejected void sent again
         if void is not None and not void.closed:
             return [close(episode, void, ClaimOutcome.VOIDED, now)]
     return []

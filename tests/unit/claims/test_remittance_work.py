@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 from rcm_claims import domain
+from rcm_claims.edi import AckVerdict
 from rcm_contracts.claims import (
+    AckStage,
     ClaimChanges,
     ClaimClosed,
     ClaimFrequency,
@@ -401,3 +403,32 @@ def test_every_closing_of_an_episode_counts_its_open_crossovers() -> None:
     closing = memory.closings()[-1]
     assert isinstance(closing, ClaimClosed)
     assert closing.open_claims == 1
+
+
+def test_a_void_rejected_and_sent_again_still_closes_on_the_reversal() -> None:
+    memory = sent()
+    post(memory, paid_posting(FIRST, "R1-T1-1", payer_claim_control_number="PCCN9"))
+    memory.apply(domain.void, FIRST, "biller-1", "wrong payer", CONFIG, NOW)
+    submit(memory, icn=43)
+    verdict = AckVerdict(False, ("A7:21",), "rejected")
+    memory.apply(domain.acknowledge, AckStage.PAYER, {SECOND: verdict}, NOW)
+    again = memory.result(domain.correct, SECOND, "biller-1", "again", CONFIG, NOW)
+    third = again.new_claim_id
+    assert memory.claim(third).frequency is ClaimFrequency.VOID
+    assert x12_of(memory, third).payer_claim_control_number == "PCCN9"
+    submit(memory, icn=44)
+    reversal = split_posting(
+        FIRST, "R2-T1-1", -17500, -7600, status=PostedClaimStatus.REVERSED, pccn="PCCN9"
+    )
+    post(memory, reversal)
+    last = memory.closings()[-1]
+    assert (last.claim_id, last.outcome, last.open_claims) == (third, ClaimOutcome.VOIDED, 0)
+
+
+def test_a_payer_answering_the_void_under_its_own_id_closes_it() -> None:
+    memory = sent()
+    memory.apply(domain.void, FIRST, "biller-1", "duplicate", CONFIG, NOW)
+    submit(memory, icn=43)
+    post(memory, denial_posting(SECOND, "45", "R3-T1-1", PostedClaimStatus.REVERSED))
+    last = memory.closings()[-1]
+    assert (last.claim_id, last.outcome, last.open_claims) == (SECOND, ClaimOutcome.VOIDED, 0)

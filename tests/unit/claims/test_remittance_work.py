@@ -432,3 +432,13 @@ def test_a_payer_answering_the_void_under_its_own_id_closes_it() -> None:
     post(memory, denial_posting(SECOND, "45", "R3-T1-1", PostedClaimStatus.REVERSED))
     last = memory.closings()[-1]
     assert (last.claim_id, last.outcome, last.open_claims) == (SECOND, ClaimOutcome.VOIDED, 0)
+
+
+def test_a_277ca_read_after_a_partial_payment_still_counts_the_acceptance() -> None:
+    memory = sent()
+    post(memory, split_posting(FIRST, "R1-T1-1", 10000, 6000))
+    verdict = AckVerdict(True, ("A1:20",), "", "PCCN1")
+    memory.apply(domain.acknowledge, AckStage.PAYER, {FIRST: verdict}, NOW)
+    claim = memory.claim(FIRST)
+    assert claim.accepted_at == NOW
+    assert claim.status is domain.ClaimStatus.PARTIALLY_PAID

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StringConstraints, model_validator
 
 from .base import (
     Contract,
@@ -32,6 +33,44 @@ class SubmittedLine(Contract):
     modifiers: list[str] = Field(default_factory=list, max_length=4)
     units: int = Field(ge=1)
     charge_cents: NonNegativeCents
+
+
+MAX_LINE_CHARGE_CENTS = 100_000_000  # $1,000,000.00 for one service line
+
+
+class LineChange(Contract):
+    """What a biller may change on one line of a claim: at least one of these."""
+
+    line_id: Id
+    modifiers: list[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2}$")]] | None = Field(
+        default=None, max_length=4, description="The line's modifiers, all of them."
+    )
+    units: int | None = Field(default=None, ge=1, le=99)
+    charge_cents: NonNegativeCents | None = Field(default=None, le=MAX_LINE_CHARGE_CENTS)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> LineChange:
+        if self.modifiers is None and self.units is None and self.charge_cents is None:
+            raise ValueError("a line change changes modifiers, units or charge_cents")
+        return self
+
+
+class ClaimChanges(Contract):
+    """What a biller changes in a corrected claim; the rest comes from the coding."""
+
+    lines: list[LineChange] = Field(default_factory=list, max_length=50)
+    prior_authorization: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9-]{1,50}$", description="REF*G1."
+    )
+
+    @model_validator(mode="after")
+    def _one_change_per_line(self) -> ClaimChanges:
+        ids = [line.line_id for line in self.lines]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a line is changed at most once")
+        if not self.lines and self.prior_authorization is None:
+            raise ValueError("changes name at least one line or the prior authorization")
+        return self
 
 
 @event("rcm.claims.claim-submitted.v1")
@@ -118,6 +157,13 @@ class ClaimResubmitted(EpisodeEvent):
     payer_claim_control_number: str | None = None
     reason: str = Field(max_length=300)
     resubmitted_at: UtcDatetime
+    changed: list[str] = Field(
+        default_factory=list,
+        description="What a biller changed (field names, never values), e.g. lines[2].units.",
+    )
+    total_charge_cents: NonNegativeCents | None = Field(
+        default=None, description="The new claim's total charge (CLM02)."
+    )
 
 
 @event("rcm.claims.claim-appealed.v1")
@@ -176,6 +222,9 @@ class ClaimCorrectionRequested(EpisodeRequest):
 
     claim_id: Id
     note: str = Field(min_length=1, max_length=300)
+    changes: ClaimChanges | None = Field(
+        default=None, description="A biller's changes to the claim's data (a denied claim)."
+    )
 
 
 @event("rcm.claims.denial-acceptance-requested.v1")
@@ -207,3 +256,21 @@ class AcknowledgmentRequested(EpisodeRequest):
     document_id: str = Field(min_length=1, max_length=200)
     stage: AckStage
     verdicts: list[ClaimVerdict] = Field(min_length=1)
+
+
+@event("rcm.claims.claim-void-requested.v1")
+class ClaimVoidRequested(EpisodeRequest):
+    """A biller voids a claim the payer has (`requested_by` is the biller): a frequency-8
+    claim names it (REF*F8) and the payer takes back what it paid."""
+
+    claim_id: Id
+    reason: str = Field(min_length=1, max_length=300)
+
+
+@event("rcm.claims.claim-close-requested.v1")
+class ClaimCloseRequested(EpisodeRequest):
+    """A biller closes a claim the payer will not pay further (a partial payment, a
+    denial, a crossover or a void that is never answered)."""
+
+    claim_id: Id
+    note: str = Field(min_length=1, max_length=300)

@@ -114,12 +114,12 @@ class PaymentPosted(EpisodeEvent):
 class ProviderAdjustmentKind(StrEnum):
     """What a PLB entry does to an episode's money. A claim's payment is set by its CLP
     loops (reversals and corrections included); a PLB only moves cash, except a
-    recoupment of an overpayment no CLP of the 835 takes back."""
+    recoupment of an overpayment that no CLP takes back."""
 
     RECOUPMENT = "recoupment"  # WO, 72: the payer takes back part of a claim's payment
-    CLAIM_OFFSET = "claim-offset"  # WO, 72 collecting a reversal in the same 835: cash only
-    BALANCE_FORWARD = "balance-forward"  # FB: a balance carried between remittances
     INTEREST = "interest"  # L6: money the payer adds
+    # Moves no episode's money: FB (a balance carried between remittances), a WO or 72
+    # collecting the cash of a reversal in the same 835, and every other reason.
     OTHER = "other"
 
 

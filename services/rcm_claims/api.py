@@ -9,10 +9,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import Field
-from rcm_contracts.claims import ClaimCorrectionRequested, DenialAcceptanceRequested
+from rcm_contracts.claims import (
+    ClaimChanges,
+    ClaimCloseRequested,
+    ClaimCorrectionRequested,
+    ClaimVoidRequested,
+    DenialAcceptanceRequested,
+)
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.errors import NotFound
-from rcm_shared.http import Body, path_id
+from rcm_shared.http import Body, RequiredIdempotencyKey, path_id
 from rcm_shared.service import Service
 
 from . import domain
@@ -29,6 +35,14 @@ IdempotencyKey = Annotated[
 
 class BillerAction(Body):
     note: str = Field(min_length=1, max_length=300)
+
+
+class Correction(BillerAction):
+    changes: ClaimChanges | None = None
+
+
+class Void(Body):
+    reason: str = Field(min_length=1, max_length=300)
 
 
 def _claim(claim_id: str) -> tuple[str, str]:
@@ -60,14 +74,48 @@ def router(
     @api.post("/claims/{claim_id}/corrections", status_code=202)
     async def correct(
         claim_id: str,
-        body: BillerAction,
+        body: Correction,
         biller: Biller,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """A rejected claim goes again as a new original claim; a denied one is replaced
-        by a corrected claim (frequency 7). The old claim closes as replaced."""
+        by a corrected claim (frequency 7). The old claim closes as replaced. `changes`
+        (line modifiers, units, charges; the prior authorization) are billed with it."""
         claim_id, episode_id = _claim(claim_id)
         request = ClaimCorrectionRequested(
+            episode_id=episode_id,
+            requested_by=biller.subject,
+            claim_id=claim_id,
+            note=body.note,
+            changes=body.changes,
+        )
+        reply = await service.ask(request, idempotency_key)
+        return reply.response()
+
+    @api.post("/claims/{claim_id}/void", status_code=202)
+    async def void(
+        claim_id: str, body: Void, biller: Biller, idempotency_key: RequiredIdempotencyKey
+    ) -> Any:
+        """A frequency-8 claim voids a submitted, accepted or paid claim; the payer takes
+        back what it paid. Money moves: the Idempotency-Key is required."""
+        claim_id, episode_id = _claim(claim_id)
+        request = ClaimVoidRequested(
+            episode_id=episode_id,
+            requested_by=biller.subject,
+            claim_id=claim_id,
+            reason=body.reason,
+        )
+        reply = await service.ask(request, idempotency_key)
+        return reply.response()
+
+    @api.post("/claims/{claim_id}/close")
+    async def close(
+        claim_id: str, body: BillerAction, biller: Biller, idempotency_key: IdempotencyKey = None
+    ) -> Any:
+        """Closes what the payer will not pay further: a partial payment (paid), a
+        denial (denial-accepted), a crossover, a void that is never answered."""
+        claim_id, episode_id = _claim(claim_id)
+        request = ClaimCloseRequested(
             episode_id=episode_id, requested_by=biller.subject, claim_id=claim_id, note=body.note
         )
         reply = await service.ask(request, idempotency_key)

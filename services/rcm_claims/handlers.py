@@ -15,7 +15,10 @@ from typing import Any, TypeVar
 
 from rcm_contracts.claims import (
     AcknowledgmentRequested,
+    ClaimCloseRequested,
     ClaimCorrectionRequested,
+    ClaimFrequency,
+    ClaimVoidRequested,
     DenialAcceptanceRequested,
 )
 from rcm_contracts.coding import CodingCompleted, CodingCorrected
@@ -154,7 +157,13 @@ class Handlers:
             envelope.id,
             f"correction of {data.claim_id}",
             lambda episode, now: domain.correct(
-                episode, data.claim_id, data.requested_by, data.note, self.config, now
+                episode,
+                data.claim_id,
+                data.requested_by,
+                data.note,
+                self.config,
+                now,
+                data.changes,
             ),
         )
         result = applied.result
@@ -166,8 +175,50 @@ class Handlers:
                 "claim_id": result.new_claim_id,
                 "replaces_claim_id": result.claim_id,
                 "frequency": result.frequency.value if result.frequency else None,
+                "changed": list(result.changed),
             },
         )
+
+    async def claim_void_requested(self, envelope: Envelope[ClaimVoidRequested]) -> Reply:
+        """202 with the void (frequency 8) and the claim it voids."""
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"void of {data.claim_id}",
+            lambda episode, now: domain.void(
+                episode, data.claim_id, data.requested_by, data.reason, self.config, now
+            ),
+        )
+        result = applied.result
+        if result is None:  # the same request again
+            result = domain.voided(_existing(applied.state, data.claim_id), data.claim_id)
+        return Reply(
+            202,
+            {
+                "claim_id": result.new_claim_id,
+                "voids_claim_id": result.claim_id,
+                "frequency": ClaimFrequency.VOID.value,
+            },
+        )
+
+    async def claim_close_requested(self, envelope: Envelope[ClaimCloseRequested]) -> Reply:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"closing of {data.claim_id}",
+            lambda episode, now: domain.close_claim(
+                episode, data.claim_id, data.requested_by, data.note, self.config, now
+            ),
+        )
+        result = applied.result
+        if result is None:  # the same request again
+            episode = _existing(applied.state, data.claim_id)
+            result = domain.closed_by_biller(episode, data.claim_id)
+        outcome = result.outcome.value if result.outcome else None
+        body = {"claim_id": data.claim_id, "payer_id": result.payer_id, "outcome": outcome}
+        return Reply(200, body)
 
     async def denial_acceptance_requested(
         self, envelope: Envelope[DenialAcceptanceRequested]
@@ -232,5 +283,7 @@ SUBSCRIPTIONS: Subscriptions[Handlers] = {
     PaymentPosted: Handlers.payment_posted,
     ClaimCorrectionRequested: Handlers.claim_correction_requested,
     DenialAcceptanceRequested: Handlers.denial_acceptance_requested,
+    ClaimVoidRequested: Handlers.claim_void_requested,
+    ClaimCloseRequested: Handlers.claim_close_requested,
     AcknowledgmentRequested: Handlers.acknowledgment_requested,
 }

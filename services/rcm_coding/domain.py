@@ -2,9 +2,10 @@
 
 A case is opened per episode when the encounter is completed, with suggested codes that
 are advice only; a coder takes the case, submits codes, and the validated, priced codes
-go out as coding-completed. A coding denial reopens the case; the next submission goes
-out as coding-corrected. Decisions are pure: they return a `Decision` and refuse a
-person's request with `NotFound`, `Conflict` or `Invalid` (every problem at once).
+go out as coding-completed. A coding denial of the claim, or of one line of a paid claim,
+reopens the case; the next submission goes out as coding-corrected. Decisions are pure:
+they return a `Decision` and refuse a person's request with `NotFound`, `Conflict` or
+`Invalid` (every problem at once).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from rcm_contracts.claims import ClaimDenied, DenialCategory
+from rcm_contracts.claims import ClaimDenied, DenialCategory, LineDenied
 from rcm_contracts.coding import (
     ChargeLine,
     CodesSubmissionRequested,
@@ -367,11 +368,20 @@ def suggest(documentation: ClinicalDocumentation, chargemaster: Chargemaster) ->
 # The case
 
 
+class RecodeLine(BaseModel):
+    """A line the payer denied for coding on a claim it paid otherwise."""
+
+    line_id: str | None = None
+    procedure_code: str
+    reason_codes: list[str]
+
+
 class Recode(BaseModel):
     reason: RecodeReason
     claim_id: str
     reason_codes: list[str]
     requested_at: datetime
+    lines: list[RecodeLine] = []  # empty: the whole claim was denied
 
 
 class AuditEntry(BaseModel):
@@ -479,24 +489,67 @@ def reopen_for_recode(
         reason_codes=[f"{r.group_code}-{r.reason_code}" for r in event.reasons],
         requested_at=now,
     )
+    return _reopen(case, event.episode_id, recode, event.claim_id, source, now)
+
+
+def reopen_for_line(
+    case: Case | None, event: LineDenied, source: str, now: datetime
+) -> CaseDecision:
+    """A line denied for coding on a paid claim sends the case back to the queue, with the
+    line and its procedure; several lines of one claim make one recode."""
+    if event.category is not DenialCategory.CODING:
+        return Decision()
+    denied = f"{event.claim_id}:{event.line_id or event.procedure_code}"
+    if case is not None and denied in case.denied_claims:
+        return Decision()  # this line's denial was handled already
+    codes = [f"{r.group_code}-{r.reason_code}" for r in event.reasons]
+    line = RecodeLine(
+        line_id=event.line_id, procedure_code=event.procedure_code, reason_codes=codes
+    )
+    pending = case.recode if case is not None else None
+    if pending is not None and pending.claim_id == event.claim_id and pending.lines:
+        codes = [*pending.reason_codes, *(c for c in codes if c not in pending.reason_codes)]
+        recode = pending.model_copy(update={"lines": [*pending.lines, line], "reason_codes": codes})
+    else:
+        recode = Recode(
+            reason=RecodeReason.CODING_DENIAL,
+            claim_id=event.claim_id,
+            reason_codes=codes,
+            requested_at=now,
+            lines=[line],
+        )
+    detail = {"line_id": event.line_id, "procedure_code": event.procedure_code}
+    return _reopen(case, event.episode_id, recode, denied, source, now, **detail)
+
+
+def _reopen(
+    case: Case | None,
+    episode_id: str,
+    recode: Recode,
+    denied: str,
+    source: str,
+    now: datetime,
+    **detail: Any,
+) -> CaseDecision:
     if case is None:
         case = Case(
-            case_id=case_id_for(event.episode_id),
-            episode_id=event.episode_id,
+            case_id=case_id_for(episode_id),
+            episode_id=episode_id,
             status=Status.AWAITING_ENCOUNTER,
             updated_at=now,
         )
     update: dict[str, Any] = {
         "recode": recode,
-        "denied_claims": [*case.denied_claims, event.claim_id],
+        "denied_claims": [*case.denied_claims, denied],
         "updated_at": now,
         "audit": case.audited(
             source,
             "reopened",
             now,
             reason=recode.reason.value,
-            claim_id=event.claim_id,
+            claim_id=recode.claim_id,
             reason_codes=recode.reason_codes,
+            **detail,
         ),
     }
     if case.status == Status.DONE:

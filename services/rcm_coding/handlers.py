@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from rcm_contracts.claims import ClaimDenied, DenialCategory
+from rcm_contracts.claims import ClaimDenied, DenialCategory, LineDenied
 from rcm_contracts.coding import CaseAssignmentRequested, CodesSubmissionRequested
 from rcm_contracts.registration import EncounterCompleted
 from rcm_shared.aggregates import Aggregates, Outcome
@@ -71,6 +71,18 @@ class Handlers:
         )
         log.info("coding denial of %s: %s", event.claim_id, applied.outcome.value)
 
+    async def line_denied(self, envelope: Envelope[LineDenied]) -> None:
+        event = envelope.data
+        if event.category is not DenialCategory.CODING:
+            return  # billers work the other denials
+        now = self.clock()
+        applied = await self.cases.apply(
+            event.episode_id,
+            lambda case: domain.reopen_for_line(case, event, envelope.source, now),
+            cause=envelope.id,
+        )
+        log.info("line denial of %s: %s", event.claim_id, applied.outcome.value)
+
     async def case_assignment_requested(
         self, envelope: Envelope[CaseAssignmentRequested]
     ) -> dict[str, Any]:
@@ -122,6 +134,7 @@ def _view(case: Case | None, case_id: str) -> dict[str, Any]:
 SUBSCRIPTIONS: Subscriptions[Handlers] = {
     EncounterCompleted: Handlers.encounter_completed,
     ClaimDenied: Handlers.claim_denied,
+    LineDenied: Handlers.line_denied,
     CaseAssignmentRequested: Handlers.case_assignment_requested,
     CodesSubmissionRequested: Handlers.codes_submission_requested,
 }

@@ -794,7 +794,7 @@ def record_provider_adjustment(
     """A PLB entry tied to the episode, once per adjustment id: a recoupment takes back
     payer money (positive: the charges it answered for are owed again, or a credit is
     resolved); interest (L6, negative in the 835) is income that leaves what anyone owes
-    as it was; any other kind (a claim offset, a balance forward) is cash the claim's
+    as it was; `other` (a balance forward, a WO collecting a reversal) is cash the claim's
     own postings already account for: kept for the view, it moves nothing. So is a
     recoupment of a claim whose payment a reversal already took back (an earlier 835
     reprocessed it; the PLB only collects the cash)."""

@@ -308,16 +308,20 @@ def remittance(
 ) -> Remittance:
     """One 835 transaction: a check for the net of the claims, or a notice when it is 0.
 
-    A negative net (reversals only) is carried forward as a PLB FB recoupment.
+    A negative net (reversals only, e.g. the answer to a void) is carried forward as a
+    PLB FB recoupment; when one claim was reversed, its reference is that claim's patient
+    control number, so the provider can tie the recoupment to the claim it takes back.
     """
     net = sum(claim.paid_cents for claim in claims)
     carried = []
     if net < 0:
+        reversed_ids = [c.patient_control_number for c in claims if c.status == "22"]
         carried.append(
             ProviderAdjustment(
                 provider_id=payee.npi,
                 fiscal_period_date=date(payment_date.year, 12, 31),
                 reason="FB",
+                reference=reversed_ids[0] if len(reversed_ids) == 1 else None,
                 amount_cents=net,
             )
         )

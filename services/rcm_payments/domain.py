@@ -533,12 +533,10 @@ def posting_of(
 
 
 def adjustment_kind(reason_code: str) -> ProviderAdjustmentKind:
-    """The kind a PLB reason has on its own (`provider_adjustments` may make a recoupment
-    a claim offset)."""
+    """The kind a PLB reason has on its own (`provider_adjustments` makes a recoupment of
+    a claim the same 835 reverses `other`)."""
     if reason_code in RECOUPMENT_REASONS:
         return ProviderAdjustmentKind.RECOUPMENT
-    if reason_code in BALANCE_FORWARD_REASONS:
-        return ProviderAdjustmentKind.BALANCE_FORWARD
     if reason_code in INTEREST_REASONS:
         return ProviderAdjustmentKind.INTEREST
     return ProviderAdjustmentKind.OTHER
@@ -589,7 +587,7 @@ def provider_adjustments(
 ) -> list[ProviderAdjustmentEntry]:
     """`links` maps a PLB reference to the claim it names (by claim id or CLP07). A
     recoupment of a claim the same 835 reverses collects that reversal's cash: the
-    reversal already took the payment back, so it is a claim offset (never twice)."""
+    reversal already took the payment back, so it moves no money again (`other`)."""
     kept = []
     for n, entry in enumerate(entries, start=1):
         kind = adjustment_kind(entry.reason_code)
@@ -603,7 +601,7 @@ def provider_adjustments(
             and claim is not None
             and claim.claim_id in reversed_claim_ids
         ):
-            kind = ProviderAdjustmentKind.CLAIM_OFFSET
+            kind = ProviderAdjustmentKind.OTHER
         kept.append(
             ProviderAdjustmentEntry(
                 adjustment_id=f"{remittance_id}-P{n}",

@@ -454,7 +454,12 @@ async def test_a_rejection_is_worked_by_the_biller_and_sent_as_a_new_claim(
     assert (await client.post(url, json={})).status_code == 422
     response = await client.post(url, json=body)
     assert response.status_code == 202
-    assert response.json() == {"claim_id": second, "replaces_claim_id": first, "frequency": "1"}
+    assert response.json() == {
+        "claim_id": second,
+        "replaces_claim_id": first,
+        "frequency": "1",
+        "changed": [],
+    }
     assert (await client.post(url, json=body)).status_code == 409
     missing = await client.post(f"/claims/{episode}-9/corrections", json=body)
     assert missing.status_code == 404

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rcm_coding.app import Settings, build
-from rcm_contracts.claims import ClaimDenied, DenialCategory, DeniedReason
+from rcm_contracts.claims import ClaimDenied, DenialCategory, DeniedReason, LineDenied
 from rcm_contracts.coding import CodingCompleted, CodingCorrected
 from rcm_contracts.registration import ClinicalDocumentation, EncounterCompleted
 from rcm_shared.auth import Role
@@ -312,3 +312,46 @@ async def test_coders_pulling_work_get_different_cases_and_keep_theirs(
         third = await pull("coder-3")
         assert third.json()["case_id"] not in {first.json()["case_id"], second.json()["case_id"]}
         assert (await pull("coder-4")).status_code == 204
+
+
+async def test_a_line_denied_for_coding_reopens_the_case_with_its_line_and_procedure(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    episode = "E" + uuid.uuid4().hex[:12]
+    service = coding_service(infra, topics, database)
+    async with running(service) as client:
+        await service.publisher.publish(Envelope(data=encounter(episode), source="rcm/test"))
+        case_id = (await opened_case(client, episode))["case_id"]
+        await client.post(f"/cases/{case_id}/assign", headers=CODER_1)
+        accepted = await client.post(f"/cases/{case_id}/codes", json=VALID, headers=CODER_1)
+        assert accepted.status_code == 200
+        line = LineDenied(
+            episode_id=episode,
+            claim_id=f"{episode}-1",
+            payer_id="ACME01",
+            line_id=f"{episode}-L2",
+            procedure_code="73610",
+            category=DenialCategory.CODING,
+            reasons=[DeniedReason(group_code="CO", reason_code="97", amount_cents=14000)],
+            posting_id="R1-T1-1",
+            denied_at=datetime.now(UTC),
+        )
+        for _ in range(2):  # a redelivery changes nothing
+            await service.publisher.publish(Envelope(data=line, source="rcm/claims"))
+
+        async def reopened() -> bool:
+            case = (await client.get(f"/cases/{case_id}")).json()
+            return bool(case["status"] == "open")
+
+        await eventually(reopened)
+        case = (await client.get(f"/cases/{case_id}")).json()
+        assert case["recode"]["claim_id"] == f"{episode}-1"
+        assert case["recode"]["lines"] == [
+            {"line_id": f"{episode}-L2", "procedure_code": "73610", "reason_codes": ["CO-97"]}
+        ]
+        queue = (await client.get("/queue", params={"status": "open"})).json()
+        listed = [c for c in queue if c["case_id"] == case_id]
+        assert listed[0]["recode"]["lines"][0]["procedure_code"] == "73610"
+        reopenings = [entry for entry in case["audit"] if entry["action"] == "reopened"]
+        assert len(reopenings) == 1
+        assert reopenings[0]["detail"]["line_id"] == f"{episode}-L2"

@@ -12,7 +12,17 @@ here.
 """
 
 from .acknowledgments import acknowledge, acknowledge_each
-from .biller import CommandResult, accept_denial, correct, corrected, work_items
+from .biller import (
+    CommandResult,
+    accept_denial,
+    close_claim,
+    closed_by_biller,
+    correct,
+    corrected,
+    void,
+    voided,
+    work_items,
+)
 from .building import billing
 from .joining import (
     coding_completed,
@@ -29,11 +39,12 @@ from .model import (
     Episode,
     WorkKind,
 )
-from .remittance import denial_category, payment_posted
+from .remittance import CODING_CARCS, denial_category, payment_posted
 from .sending import Marked, mark_sending, mark_submitted, refuse
 from .views import count, episode_view
 
 __all__ = [
+    "CODING_CARCS",
     "Claim",
     "ClaimStatus",
     "ClaimStillSending",
@@ -45,6 +56,8 @@ __all__ = [
     "acknowledge",
     "acknowledge_each",
     "billing",
+    "close_claim",
+    "closed_by_biller",
     "coding_completed",
     "coding_corrected",
     "correct",
@@ -60,5 +73,7 @@ __all__ = [
     "patient_registered",
     "payment_posted",
     "refuse",
+    "void",
+    "voided",
     "work_items",
 ]

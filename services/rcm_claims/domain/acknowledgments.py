@@ -57,7 +57,12 @@ def acknowledge_each(
             if claim.closed or claim.status is not ClaimStatus.SUBMITTED:
                 # Answered already, or the claim has moved on: an 835 can overtake the
                 # 277CA. The acceptance still happened; it is recorded, not announced.
-                moved_on = claim.status in (ClaimStatus.PAID, ClaimStatus.DENIED) or claim.closed
+                moved_on = claim.closed or claim.status in (
+                    ClaimStatus.PARTIALLY_PAID,
+                    ClaimStatus.PAID,
+                    ClaimStatus.DENIED,
+                    ClaimStatus.REVERSED,
+                )
                 if verdict.accepted and moved_on:
                     milestone = (
                         "clearinghouse_accepted_at"

@@ -9,10 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from pydantic import ValidationError
 from rcm_contracts import Event
-from rcm_contracts.claims import ClaimFrequency, ClaimOutcome, ClaimResubmitted, SubmittedLine
+from rcm_contracts.claims import (
+    ClaimChanges,
+    ClaimFrequency,
+    ClaimOutcome,
+    ClaimResubmitted,
+    SubmittedLine,
+)
+from rcm_contracts.coding import CodedEpisode
 from rcm_contracts.registration import Coverage, CoverageRank
-from rcm_shared.errors import Conflict
+from rcm_shared.errors import Conflict, Invalid
+from rcm_x12 import ProfessionalClaim
 
 from ..edi import BillingConfig, ClaimBuildError, PriorAdjudication, professional_claim
 from .model import Claim, ClaimStatus, Episode, close, reject
@@ -94,7 +103,7 @@ def new_claim(
         raise AssertionError("a claim needs the patient and the coding")
     claim_id = episode.next_claim_id()
     replaced_pccn = None
-    if frequency is ClaimFrequency.REPLACEMENT and replaces is not None:
+    if frequency is not ClaimFrequency.ORIGINAL and replaces is not None:
         # REF*F8 names the payer's claim; our own id if the payer never told us its number.
         # A rejected replacement never reached the payer: its successor names the same claim.
         rejected = replaces.status is ClaimStatus.REJECTED
@@ -103,7 +112,8 @@ def new_claim(
             or replaces.payer_claim_control_number
             or replaces.claim_id
         )
-    coding = episode.coding
+    changes = episode.billing_changes
+    coding = with_changes(episode.coding, changes)
     claim = Claim(
         claim_id=claim_id,
         rank=rank,
@@ -126,6 +136,7 @@ def new_claim(
         ],
         status=ClaimStatus.QUEUED,
         queued_at=now,
+        changes=changes,
     )
     try:
         x12 = professional_claim(
@@ -139,6 +150,8 @@ def new_claim(
             replaced_pccn=replaced_pccn,
             prior=prior,
         )
+        if changes is not None and changes.prior_authorization is not None:
+            x12 = _with_prior_authorization(x12, changes.prior_authorization)
     except ClaimBuildError as error:
         if strict:
             raise Conflict(f"the corrected claim cannot be built: {error}") from None
@@ -146,6 +159,81 @@ def new_claim(
         return claim
     claim.x12 = x12.model_dump(mode="json")
     return claim
+
+
+def with_changes(coding: CodedEpisode, changes: ClaimChanges | None) -> CodedEpisode:
+    """The coded episode as billed: a biller's line changes over the coder's lines."""
+    if changes is None or not changes.lines:
+        return coding
+    by_line = {change.line_id: change for change in changes.lines}
+    lines = []
+    for line in coding.charge_lines:
+        change = by_line.get(line.line_id)
+        if change is not None:
+            update = {
+                "modifiers": change.modifiers,
+                "units": change.units,
+                "charge_cents": change.charge_cents,
+            }
+            line = line.model_copy(update={k: v for k, v in update.items() if v is not None})
+        lines.append(line)
+    total = sum(line.charge_cents for line in lines)
+    return coding.model_copy(update={"charge_lines": lines, "total_charge_cents": total})
+
+
+def _with_prior_authorization(claim: ProfessionalClaim, number: str) -> ProfessionalClaim:
+    try:
+        return ProfessionalClaim.model_validate(
+            claim.model_copy(update={"prior_authorization": number}).model_dump()
+        )
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(p) for p in problem['loc']) or 'claim'}: {problem['msg']}"
+            for problem in error.errors(include_input=False, include_url=False)
+        ]
+        raise ClaimBuildError(problems) from None
+
+
+def merge_changes(episode: Episode, changes: ClaimChanges) -> tuple[ClaimChanges, list[str]]:
+    """The episode's billing changes with these over them, and what these change (field
+    names, never values). Lines must be the coding's: Invalid names every other one."""
+    coding = episode.coding
+    known = {line.line_id for line in coding.charge_lines} if coding else set()
+    unknown = [
+        f"changes.lines[{n}].line_id: not a line of the claim"
+        for n, line in enumerate(changes.lines)
+        if line.line_id not in known
+    ]
+    if unknown:
+        raise Invalid("the changes name lines the claim does not have", reasons=unknown)
+    changed = [
+        f"lines[{line.line_id}].{name}"
+        for line in changes.lines
+        for name in ("modifiers", "units", "charge_cents")
+        if getattr(line, name) is not None
+    ]
+    if changes.prior_authorization is not None:
+        changed.append("prior_authorization")
+    earlier = episode.billing_changes
+    if earlier is None:
+        return changes, changed
+    lines = {line.line_id: line for line in earlier.lines}
+    for line in changes.lines:
+        before = lines.get(line.line_id)
+        if before is None:
+            lines[line.line_id] = line
+            continue
+        update = {
+            name: getattr(line, name)
+            for name in ("modifiers", "units", "charge_cents")
+            if getattr(line, name) is not None
+        }
+        lines[line.line_id] = before.model_copy(update=update)
+    merged = ClaimChanges(
+        lines=list(lines.values()),
+        prior_authorization=changes.prior_authorization or earlier.prior_authorization,
+    )
+    return merged, changed
 
 
 def replace(
@@ -157,8 +245,11 @@ def replace(
     now: datetime,
     *,
     strict: bool = False,
+    outcome: ClaimOutcome = ClaimOutcome.REPLACED,
+    changed: list[str] | None = None,
 ) -> tuple[Claim, list[Event]]:
-    """Queue the claim that takes `old`'s place (same payer and rank), close `old`."""
+    """Queue the claim that takes `old`'s place (same payer and rank), close `old` (a
+    paid claim replaced after a line was recoded stays closed as paid)."""
     coverage = episode.coverage(old.coverage_id) or _coverage_like(episode, old)
     if coverage is None:
         raise Conflict(f"claim {old.claim_id}: its coverage is no longer on the episode")
@@ -173,6 +264,7 @@ def replace(
         prior=old.prior,
         strict=strict,
     )
+    new.changed = list(changed or [])
     episode.claims.append(new)
     old.replaced_by = new.claim_id
     resubmitted = ClaimResubmitted(
@@ -183,8 +275,12 @@ def replace(
         payer_claim_control_number=new.replaced_pccn,
         reason=reason[:300],
         resubmitted_at=now,
+        changed=changed or [],
+        total_charge_cents=new.total_charge_cents,
     )
-    return new, [resubmitted, close(episode, old, ClaimOutcome.REPLACED, now)]
+    if old.closed and outcome is ClaimOutcome.REPLACED:
+        return new, [resubmitted]
+    return new, [resubmitted, close(episode, old, outcome, now)]
 
 
 def _coverage_like(episode: Episode, old: Claim) -> Coverage | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from rcm_contracts import Event
-from rcm_contracts.claims import ClaimFrequency
+from rcm_contracts.claims import ClaimFrequency, ClaimOutcome
 from rcm_contracts.coding import CodedEpisode, CodingCompleted, CodingCorrected
 from rcm_contracts.eligibility import EligibilityFailed, EligibilityVerified
 from rcm_contracts.registration import CoverageUpdated, PatientRegistered
@@ -85,15 +85,25 @@ def coding_completed(
 def coding_corrected(
     episode: Episode | None, event: CodingCorrected, config: BillingConfig, now: datetime
 ) -> Decision[Episode, None]:
-    """New codes; a claim denied for coding is replaced by a corrected claim (frequency 7)."""
+    """New codes; a claim denied for coding, or paid with a line denied for coding, is
+    replaced by a corrected claim (frequency 7). The coder's codes supersede a biller's
+    earlier line changes."""
     episode = Episode.begin(episode, event.episode_id)
     if episode.coding_at is not None and episode.coding_at > event.corrected_at:
         return change(episode)  # older than what we have: only mark it applied
     episode.coding = CodedEpisode.model_validate(event.model_dump())
     episode.coding_at = event.corrected_at
+    episode.billing_changes = None
     events: list[Event] = []
     for claim in list(episode.claims):
-        if claim.awaiting_recode and not claim.closed and episode.patient is not None:
+        recode_line = (
+            claim.line_recode
+            and claim.replaced_by is None
+            and claim.outcome in (None, ClaimOutcome.PAID)
+        )
+        waiting = claim.awaiting_recode and not claim.closed
+        if (waiting or recode_line) and episode.patient is not None:
+            claim.line_recode = False
             _, replaced = replace(
                 episode,
                 config,

@@ -1,11 +1,15 @@
 """The episode (the aggregate) and the life of its claims.
 
-Claim life: queued -> sending -> submitted -> accepted -> paid | denied, or rejected
-(999, 277CA, or refused before sending: the claim could not be built or pyx12 refused
-it). Separately from its status, a claim is open until it is closed, exactly once, with
-an outcome: paid, denial-accepted or replaced (by a corrected or re-sent claim). Every
-closing says how many of the episode's claims are still open, its sequence number in the
-episode and all the postings applied so far, so collections knows when billing is over.
+Claim life: queued -> sending -> submitted -> accepted -> partially-paid -> paid | denied,
+or rejected (999, 277CA, or refused before sending: the claim could not be built or pyx12
+refused it); a paid claim the payer takes back is reversed until it is paid again.
+Separately from its status, a claim is open until it is closed with an outcome: paid,
+denial-accepted, replaced (by a corrected or re-sent claim) or voided; a paid claim that
+is voided later closes a second time, as voided. A crossover (the primary payer forwarded
+the claim to another payer) is open on its claim until that payer's own 835 is posted,
+and is counted and closed like a claim. Every closing says how many of the episode's
+claims are still open, its sequence number in the episode and all the postings applied
+so far, so collections knows when billing is over.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from rcm_contracts import Event
 from rcm_contracts.claims import (
+    ClaimChanges,
     ClaimClosed,
     ClaimFrequency,
     ClaimOutcome,
@@ -26,6 +31,7 @@ from rcm_contracts.claims import (
     SubmittedLine,
 )
 from rcm_contracts.coding import CodedEpisode
+from rcm_contracts.payments import Adjustment as PostedAdjustment
 from rcm_contracts.registration import Coverage, CoverageRank, Person
 from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Conflict, NotFound
@@ -52,8 +58,10 @@ class ClaimStatus(StrEnum):
     SUBMITTED = "submitted"
     ACCEPTED = "accepted"
     REJECTED = "rejected"
+    PARTIALLY_PAID = "partially-paid"  # the payer has answered for part of the charge
     PAID = "paid"
     DENIED = "denied"
+    REVERSED = "reversed"  # the payer took back its payment; a repost may follow
 
 
 WorkKind = Literal["rejection", "denial"]
@@ -91,6 +99,38 @@ class AuditEntry(Model):
     note: str | None = None
 
 
+class Adjudication(Model):
+    """One payer's posting applied to a claim; reversals carry negative amounts, so sums
+    over a payer's adjudications are what that payer stands by now."""
+
+    posting_id: str
+    payer_id: str
+    status: str  # PostedClaimStatus
+    charge_cents: int
+    paid_cents: int
+    patient_responsibility_cents: int
+    payer_claim_control_number: str | None = None
+    adjustments: list[PostedAdjustment] = Field(default_factory=list)
+    posted_at: datetime
+
+
+class Crossover(Model):
+    """The primary payer forwarded the claim to another payer (835 NM1*TT): that payer
+    answers with its own 835 naming our claim id; we send it no claim of our own."""
+
+    payer_id: str
+    payer_name: str | None = None
+    coverage_id: str | None = None  # the episode's coverage with that payer, if any
+    recorded_at: datetime
+    status: Literal["forwarded", "paid", "denied"] = "forwarded"
+    paid_cents: int = 0
+    patient_responsibility_cents: int = 0
+    postings: list[str] = Field(default_factory=list)
+    closed: bool = False
+    outcome: ClaimOutcome | None = None
+    closed_at: datetime | None = None
+
+
 class Claim(Model):
     claim_id: str
     rank: CoverageRank  # billing order: the first payer billed is primary
@@ -119,6 +159,14 @@ class Claim(Model):
     paid_cents: int | None = None
     patient_responsibility_cents: int | None = None
     postings: list[str] = Field(default_factory=list)
+    adjudications: list[Adjudication] = Field(default_factory=list)
+    crossover: Crossover | None = None
+    denied_lines: list[str] = Field(default_factory=list)  # lines that went to coding
+    line_recode: bool = False  # a line denied for coding: new codes replace the claim
+    changes: ClaimChanges | None = None  # a biller's changes to the coded data
+    changed: list[str] = Field(default_factory=list)  # what its correction changed (names)
+    voided_by: str | None = None
+    biller_closed: tuple[str, ClaimOutcome] | None = None  # (payer id, outcome) of a close
     queued_at: datetime
     submitted_at: datetime | None = None
     clearinghouse_accepted_at: datetime | None = None
@@ -132,6 +180,16 @@ class Claim(Model):
     @property
     def unsent(self) -> bool:
         return not self.closed and self.status in (ClaimStatus.QUEUED, ClaimStatus.SENDING)
+
+    def own_adjudications(self) -> list[Adjudication]:
+        """The postings of the payer billed: a crossover payer's are kept on the crossover."""
+        return list(self.adjudications)
+
+    def answered_charge_cents(self) -> int:
+        """The part of the charge the payer has answered for: CLP03 summed over its
+        postings (a reversal's is negative), so a split payment shows as less than the
+        total."""
+        return sum(a.charge_cents for a in self.own_adjudications())
 
     def view(self, episode_id: str) -> dict[str, Any]:
         """What the biller sees: everything but the X12 (names, birth date)."""
@@ -151,6 +209,7 @@ class Episode(Model):
     claims: list[Claim] = Field(default_factory=list)
     posting_ids: list[str] = Field(default_factory=list)
     closings: int = 0
+    billing_changes: ClaimChanges | None = None  # a biller's, until coding changes the codes
 
     @classmethod
     def begin(cls, episode: Episode | None, episode_id: str) -> Episode:
@@ -193,7 +252,10 @@ class Episode(Model):
         return next((c for c in self.claims if c.claim_id == claim_id), None)
 
     def open_claims(self) -> int:
-        return sum(not c.closed for c in self.claims)
+        """Claims still with a payer, crossovers included."""
+        return sum(not c.closed for c in self.claims) + sum(
+            c.crossover is not None and not c.crossover.closed for c in self.claims
+        )
 
     def next_claim_id(self) -> str:
         return f"{self.episode_id}-{len(self.claims) + 1}"
@@ -224,19 +286,40 @@ def reject(claim: Claim, stage: str, codes: list[str], message: str, now: dateti
 
 def close(episode: Episode, claim: Claim, outcome: ClaimOutcome, now: datetime) -> ClaimClosed:
     """Closes a claim; call it after queueing any claim that takes its place, so that
-    `open_claims` counts it."""
-    if claim.closed:
+    `open_claims` counts it. Only a paid claim closes again, when it is voided."""
+    if claim.closed and not (claim.outcome is ClaimOutcome.PAID and outcome is ClaimOutcome.VOIDED):
         raise AssertionError(f"claim {claim.claim_id} is closed already")
     claim.closed = True
     claim.outcome = outcome
     claim.closed_at = now
     claim.work = None
     claim.awaiting_recode = False
+    return _closing(episode, claim.claim_id, claim.payer_id, outcome, now)
+
+
+def close_crossover(
+    episode: Episode, claim: Claim, outcome: ClaimOutcome, now: datetime
+) -> ClaimClosed:
+    """The crossover payer answered (or a biller gave up on it): it is no longer open."""
+    crossover = claim.crossover
+    if crossover is None or crossover.closed:
+        raise AssertionError(f"claim {claim.claim_id} has no open crossover")
+    crossover.closed = True
+    crossover.outcome = outcome
+    crossover.closed_at = now
+    if claim.work is not None and claim.closed:
+        claim.work = None  # a crossover denial was the only work left on it
+    return _closing(episode, claim.claim_id, crossover.payer_id, outcome, now)
+
+
+def _closing(
+    episode: Episode, claim_id: str, payer_id: str, outcome: ClaimOutcome, now: datetime
+) -> ClaimClosed:
     episode.closings += 1
     return ClaimClosed(
         episode_id=episode.episode_id,
-        claim_id=claim.claim_id,
-        payer_id=claim.payer_id,
+        claim_id=claim_id,
+        payer_id=payer_id,
         outcome=outcome,
         open_claims=episode.open_claims(),
         sequence=episode.closings,

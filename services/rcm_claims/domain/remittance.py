@@ -1,6 +1,12 @@
-"""Postings from the 835: each is recorded once on the episode and its claim; a paid
-claim that leaves a patient share bills the next verified coverage, a denied one waits
-for recoding or goes to the biller's denial queue.
+"""Postings from the 835: each is recorded once on the episode and its claim.
+
+A claim's amounts are the sums of its payer's postings (a reversal carries negative
+amounts, so after a reversal and a repost they are the repost's). A claim is paid once
+the charges its payer answered for cover the charge submitted (a split or partial
+payment leaves it with the payer); then it bills the next verified coverage, unless the
+payer forwarded it there itself (a crossover, which stays open until that payer's own
+835 is posted). A denied claim waits for recoding or goes to the biller's denial queue;
+a paid one with a line denied for coding tells coding (line-denied).
 """
 
 from __future__ import annotations
@@ -11,19 +17,38 @@ from datetime import datetime
 from rcm_contracts import Event
 from rcm_contracts.claims import (
     ClaimDenied,
+    ClaimFrequency,
     ClaimOutcome,
     ClaimPaid,
     DenialCategory,
     DeniedReason,
+    LineDenied,
 )
-from rcm_contracts.payments import Adjustment, PaymentPosted, PostedClaimStatus
-from rcm_contracts.registration import CoverageRank
+from rcm_contracts.payments import (
+    Adjustment,
+    AdjustmentGroup,
+    PaymentPosted,
+    PostedClaimStatus,
+)
+from rcm_contracts.registration import Coverage, CoverageRank
 from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Invalid, NotFound
 
 from ..edi import MAX_MESSAGE, BillingConfig, PriorAdjudication
 from .building import new_claim, next_verified
-from .model import Claim, ClaimStatus, Episode, WorkItem, change, close, unchanged
+from .model import (
+    Adjudication,
+    AuditEntry,
+    Claim,
+    ClaimStatus,
+    Crossover,
+    Episode,
+    WorkItem,
+    change,
+    close,
+    close_crossover,
+    unchanged,
+)
 
 DENIAL_CATEGORIES = {
     "16": DenialCategory.DOCUMENTATION,
@@ -31,6 +56,14 @@ DENIAL_CATEGORIES = {
     "197": DenialCategory.AUTHORIZATION,
     "50": DenialCategory.OTHER,
 }
+# CARCs that say the codes are wrong, not the patient, the plan or the paperwork: a line
+# denied with one of these goes to a coder. 4 modifier, 5 place of service, 6-10 age or
+# sex, 11 diagnosis, 97 bundled, 146 diagnosis for the date, 181-182 code or modifier
+# invalid on the date, 189 unlisted code, 236 code pair not allowed.
+CODING_CARCS = frozenset(
+    {"4", "5", "6", "7", "8", "9", "10", "11", "97", "146", "181", "182", "189", "236"}
+)
+PAYER_GROUPS = (AdjustmentGroup.CONTRACTUAL, AdjustmentGroup.PAYER_INITIATED)
 
 
 def denial_category(adjustments: Iterable[Adjustment]) -> DenialCategory:
@@ -61,35 +94,123 @@ def payment_posted(
         raise NotFound(f"posting {event.posting_id}: unknown claim {event.claim_id}")
     episode.posting_ids.append(event.posting_id)
     claim.postings.append(event.posting_id)
+    if _crossover_answer(claim, event):
+        return change(episode, _crossover_posted(episode, claim, event, now))
+    _record(claim, event)
+    if claim.frequency is ClaimFrequency.VOID:
+        # A payer that answers the void under its own claim id: the void is done.
+        done = [] if claim.closed else [close(episode, claim, ClaimOutcome.VOIDED, now)]
+        return change(episode, done)
+    if event.crossover_payer_id and event.status is not PostedClaimStatus.REVERSED:
+        _record_crossover(episode, claim, event, now)
+    if event.status is PostedClaimStatus.REVERSED:
+        return change(episode, _reversed(episode, claim, now))
+    events: list[Event] = []
+    if event.status is PostedClaimStatus.PAID:
+        events += _line_denials(episode, claim, event, now)
+        if claim.closed:  # a repost after a reversal: the amounts are the repost's now
+            if claim.status is ClaimStatus.REVERSED:
+                claim.status = ClaimStatus.PAID
+                claim.paid_at = now
+                events.append(_claim_paid(episode, claim, event.payer_id, claim.rank, now))
+            return change(episode, events)
+        return change(episode, events + _paid(episode, claim, event, config, now))
+    if claim.closed:
+        return change(episode)  # recorded; the claim's course does not change
+    return change(episode, _denied(episode, claim, event, now))
+
+
+def _crossover_answer(claim: Claim, event: PaymentPosted) -> bool:
+    """The crossover payer's own 835: our primary claim's id, another payer, secondary."""
+    return (
+        claim.rank is CoverageRank.PRIMARY
+        and event.rank is CoverageRank.SECONDARY
+        and event.payer_id != claim.payer_id
+    )
+
+
+def _record(claim: Claim, event: PaymentPosted) -> None:
+    """The posting joins the claim's history; the amounts are its payer's sums."""
+    claim.adjudications.append(
+        Adjudication(
+            posting_id=event.posting_id,
+            payer_id=event.payer_id,
+            status=event.status.value,
+            charge_cents=event.charge_cents,
+            paid_cents=event.paid_cents,
+            patient_responsibility_cents=_patient_share(event),
+            payer_claim_control_number=event.payer_claim_control_number,
+            adjustments=event.adjustments,
+            posted_at=event.posted_at,
+        )
+    )
+    own = claim.own_adjudications()
+    claim.paid_cents = sum(a.paid_cents for a in own)
+    claim.patient_responsibility_cents = sum(a.patient_responsibility_cents for a in own)
     if event.payer_claim_control_number and event.status is not PostedClaimStatus.REVERSED:
         # The 835 is authoritative, and may come before the 277CA that also names it.
         claim.payer_claim_control_number = event.payer_claim_control_number
-    if claim.closed or event.status is PostedClaimStatus.REVERSED:
-        return change(episode)  # recorded; the claim's course does not change
-    if event.status is PostedClaimStatus.PAID:
-        return change(episode, _paid(episode, claim, event, config, now))
-    return change(episode, _denied(episode, claim, event, now))
+
+
+def _reversed(episode: Episode, claim: Claim, now: datetime) -> list[Event]:
+    """The payer took its adjudication back. A paid claim is reversed until a repost; a
+    voided claim's reversal is the answer to the void, which then closes."""
+    if claim.status in (ClaimStatus.PAID, ClaimStatus.PARTIALLY_PAID):
+        claim.status = ClaimStatus.REVERSED
+    claim.audit.append(AuditEntry(at=now, action="reversed by the payer"))
+    if claim.outcome is ClaimOutcome.VOIDED and claim.voided_by is not None:
+        void = episode.find(claim.voided_by)
+        while void is not None and void.replaced_by is not None:
+            void = episode.find(void.replaced_by)  # a rejected void sent again
+        if void is not None and not void.closed:
+            return [close(episode, void, ClaimOutcome.VOIDED, now)]
+    return []
+
+
+def _claim_paid(
+    episode: Episode, claim: Claim, payer_id: str, rank: CoverageRank, now: datetime
+) -> ClaimPaid:
+    return ClaimPaid(
+        episode_id=episode.episode_id,
+        claim_id=claim.claim_id,
+        payer_id=payer_id,
+        rank=rank,
+        paid_cents=claim.paid_cents or 0,
+        patient_responsibility_cents=max(claim.patient_responsibility_cents or 0, 0),
+        paid_at=now,
+    )
 
 
 def _paid(
     episode: Episode, claim: Claim, event: PaymentPosted, config: BillingConfig, now: datetime
 ) -> list[Event]:
-    share = _patient_share(event)
+    answered = claim.answered_charge_cents()
+    if answered < claim.total_charge_cents:
+        claim.status = ClaimStatus.PARTIALLY_PAID
+        claim.audit.append(
+            AuditEntry(
+                at=now,
+                action=f"partially paid: {answered} of {claim.total_charge_cents} cents answered",
+            )
+        )
+        return []
+    return paid_in_full(episode, claim, config, now)
+
+
+def paid_in_full(
+    episode: Episode, claim: Claim, config: BillingConfig, now: datetime
+) -> list[Event]:
+    """The payer is done with the claim: claim-paid, the next payer billed, closed."""
     claim.status = ClaimStatus.PAID
     claim.paid_at = now
-    claim.paid_cents = event.paid_cents
-    claim.patient_responsibility_cents = share
-    events: list[Event] = [
-        ClaimPaid(
-            episode_id=episode.episode_id,
-            claim_id=claim.claim_id,
-            payer_id=claim.payer_id,
-            rank=claim.rank,
-            paid_cents=event.paid_cents,
-            patient_responsibility_cents=max(share, 0),
-            paid_at=now,
-        )
-    ]
+    events: list[Event] = [_claim_paid(episode, claim, claim.payer_id, claim.rank, now)]
+    _bill_secondary(episode, claim, config, now)
+    events.append(close(episode, claim, ClaimOutcome.PAID, now))
+    return events
+
+
+def _bill_secondary(episode: Episode, claim: Claim, config: BillingConfig, now: datetime) -> None:
+    share = claim.patient_responsibility_cents or 0
     secondary = next_verified(episode, claim.coverage_id)
     has_secondary = any(
         c.rank is CoverageRank.SECONDARY and c.outcome is not ClaimOutcome.REPLACED
@@ -97,32 +218,147 @@ def _paid(
     )
     primary = episode.coverage(claim.coverage_id)
     if (
-        claim.rank is CoverageRank.PRIMARY
-        and share > 0
-        and secondary is not None
-        and primary is not None
-        and not has_secondary
-        and episode.patient is not None
-        and episode.coding is not None
+        claim.rank is not CoverageRank.PRIMARY
+        or claim.crossover is not None  # the payer sent it on: billing it too is a duplicate
+        or share <= 0
+        or secondary is None
+        or primary is None
+        or has_secondary
+        or episode.patient is None
+        or episode.coding is None
     ):
-        prior = PriorAdjudication(
+        return
+    own = claim.own_adjudications()
+    prior = PriorAdjudication(
+        claim_id=claim.claim_id,
+        payer_id=claim.payer_id,
+        payer_name=primary.payer_name,
+        member_id=primary.member_id,
+        group_number=primary.group_number,
+        paid_cents=claim.paid_cents or 0,
+        patient_responsibility_cents=share,
+        adjustments=[a for adjudication in own for a in adjudication.adjustments],
+        adjudicated_on=max(a.posted_at for a in own).date(),
+        payer_claim_control_number=claim.payer_claim_control_number,
+        relationship=primary.relationship,
+        subscriber=primary.subscriber,
+    )
+    episode.claims.append(
+        new_claim(episode, config, CoverageRank.SECONDARY, secondary, now, prior=prior)
+    )
+
+
+# --- crossovers ---------------------------------------------------------------------------
+
+
+def _crossover_coverage(episode: Episode, payer_id: str) -> Coverage | None:
+    """The episode's coverage with the crossover payer, a secondary one first."""
+    matches = [c for c in episode.ranked_coverages() if c.payer_id == payer_id]
+    return next((c for c in matches if c.rank is CoverageRank.SECONDARY), None) or next(
+        iter(matches), None
+    )
+
+
+def _record_crossover(episode: Episode, claim: Claim, event: PaymentPosted, now: datetime) -> None:
+    payer_id = event.crossover_payer_id
+    if payer_id is None or claim.crossover is not None or claim.rank is not CoverageRank.PRIMARY:
+        return  # recorded already (its payer's 835 may have come first)
+    coverage = _crossover_coverage(episode, payer_id)
+    claim.crossover = Crossover(
+        payer_id=payer_id,
+        payer_name=event.crossover_payer_name,
+        coverage_id=coverage.coverage_id if coverage else None,
+        recorded_at=now,
+    )
+    claim.audit.append(AuditEntry(at=now, action=f"crossed over to {payer_id}"))
+
+
+def _crossover_posted(
+    episode: Episode, claim: Claim, event: PaymentPosted, now: datetime
+) -> list[Event]:
+    """The crossover payer's own adjudication of our primary claim."""
+    if claim.crossover is None:  # its 835 came before the primary's
+        coverage = _crossover_coverage(episode, event.payer_id)
+        claim.crossover = Crossover(
+            payer_id=event.payer_id,
+            coverage_id=coverage.coverage_id if coverage else None,
+            recorded_at=now,
+        )
+    crossover = claim.crossover
+    crossover.postings.append(event.posting_id)
+    crossover.paid_cents += event.paid_cents
+    crossover.patient_responsibility_cents += _patient_share(event)
+    if event.status is PostedClaimStatus.REVERSED or crossover.closed:
+        return []
+    if event.status is PostedClaimStatus.PAID:
+        crossover.status = "paid"
+        paid = ClaimPaid(
+            episode_id=episode.episode_id,
             claim_id=claim.claim_id,
-            payer_id=claim.payer_id,
-            payer_name=primary.payer_name,
-            member_id=primary.member_id,
-            group_number=primary.group_number,
-            paid_cents=event.paid_cents,
-            patient_responsibility_cents=share,
-            adjustments=event.adjustments,
-            adjudicated_on=event.posted_at.date(),
-            payer_claim_control_number=claim.payer_claim_control_number,
-            relationship=primary.relationship,
-            subscriber=primary.subscriber,
+            payer_id=crossover.payer_id,
+            rank=CoverageRank.SECONDARY,
+            paid_cents=crossover.paid_cents,
+            patient_responsibility_cents=max(crossover.patient_responsibility_cents, 0),
+            paid_at=now,
         )
-        episode.claims.append(
-            new_claim(episode, config, CoverageRank.SECONDARY, secondary, now, prior=prior)
+        return [paid, close_crossover(episode, claim, ClaimOutcome.PAID, now)]
+    crossover.status = "denied"
+    codes = [f"{a.group.value}-{a.reason_code}" for a in event.adjustments]
+    claim.work = WorkItem(
+        kind="denial",
+        stage="835",
+        opened_at=now,
+        message=f"crossover denied by {crossover.payer_id} ({', '.join(codes)})"[:MAX_MESSAGE],
+        status_codes=codes,
+        category=denial_category(event.adjustments),
+        reasons=_reasons(event.adjustments),
+    )
+    return []
+
+
+# --- denials -----------------------------------------------------------------------------
+
+
+def _reasons(adjustments: Iterable[Adjustment]) -> list[DeniedReason]:
+    return [
+        DeniedReason(
+            group_code=a.group.value, reason_code=a.reason_code, amount_cents=a.amount_cents
         )
-    events.append(close(episode, claim, ClaimOutcome.PAID, now))
+        for a in adjustments
+    ]
+
+
+def _line_denials(
+    episode: Episode, claim: Claim, event: PaymentPosted, now: datetime
+) -> list[Event]:
+    """line-denied once per line the payer denied for coding on a paid claim."""
+    events: list[Event] = []
+    for line in event.lines:
+        coding = [
+            a
+            for a in line.adjustments
+            if a.group in PAYER_GROUPS and a.reason_code in CODING_CARCS and a.amount_cents > 0
+        ]
+        procedure = line.billed_procedure_code or line.procedure_code
+        key = line.line_id or procedure
+        if not coding or key in claim.denied_lines:
+            continue
+        claim.denied_lines.append(key)
+        claim.line_recode = True
+        claim.audit.append(AuditEntry(at=now, action=f"line {key} denied for coding"))
+        events.append(
+            LineDenied(
+                episode_id=episode.episode_id,
+                claim_id=claim.claim_id,
+                payer_id=event.payer_id,
+                line_id=line.line_id,
+                procedure_code=procedure,
+                category=DenialCategory.CODING,
+                reasons=_reasons(coding),
+                posting_id=event.posting_id,
+                denied_at=now,
+            )
+        )
     return events
 
 
@@ -130,12 +366,7 @@ def _denied(episode: Episode, claim: Claim, event: PaymentPosted, now: datetime)
     if not event.adjustments:
         raise Invalid(f"posting {event.posting_id}: a denial without adjustments")
     category = denial_category(event.adjustments)
-    reasons = [
-        DeniedReason(
-            group_code=a.group.value, reason_code=a.reason_code, amount_cents=a.amount_cents
-        )
-        for a in event.adjustments
-    ]
+    reasons = _reasons(event.adjustments)
     claim.status = ClaimStatus.DENIED
     claim.denied_at = now
     claim.denial_category = category

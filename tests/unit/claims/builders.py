@@ -23,6 +23,7 @@ from rcm_contracts.payments import (
     PatientResponsibility,
     PaymentPosted,
     PostedClaimStatus,
+    PostedLine,
 )
 from rcm_contracts.registration import (
     Address,
@@ -200,6 +201,8 @@ def paid_posting(
     patient_share: bool = True,
     rank: CoverageRank = CoverageRank.PRIMARY,
     episode: str = EPISODE,
+    crossover_payer_id: str | None = None,
+    payer_claim_control_number: str | None = None,
 ) -> PaymentPosted:
     """Line-level adjudication of the two LINES: allowed 100.00 and 20.00."""
     l1, l2 = f"{episode}-L1", f"{episode}-L2"
@@ -230,6 +233,48 @@ def paid_posting(
             deductible_cents=deductible, coinsurance_cents=coinsurance
         ),
         posted_at=NOW + timedelta(days=14),
+        crossover_payer_id=crossover_payer_id,
+        payer_claim_control_number=payer_claim_control_number,
+        submitted_charge_cents=charge,
+    )
+
+
+def split_posting(
+    claim_id: str,
+    posting_id: str,
+    charge: int,
+    paid: int,
+    *,
+    status: PostedClaimStatus = PostedClaimStatus.PAID,
+    coinsurance: int = 0,
+    pccn: str | None = None,
+    payer: str = "ACME01",
+    rank: CoverageRank = CoverageRank.PRIMARY,
+    lines: Sequence[PostedLine] = (),
+    submitted: int | None = 17500,
+    episode: str = EPISODE,
+) -> PaymentPosted:
+    """A claim-level posting of `charge` (CLP03): paid, PR-2 coinsurance, CO-45 the rest."""
+    adjustments = [adjustment("CO", "45", charge - paid - coinsurance)]
+    if coinsurance:
+        adjustments.append(adjustment("PR", "2", coinsurance))
+    return PaymentPosted(
+        episode_id=episode,
+        posting_id=posting_id,
+        claim_id=claim_id,
+        payer_id=payer,
+        rank=rank,
+        remittance_id=posting_id.rpartition("-")[0] or posting_id,
+        payment_trace_number="T9",
+        payer_claim_control_number=pccn,
+        status=status,
+        charge_cents=charge,
+        paid_cents=paid,
+        adjustments=[a for a in adjustments if a.amount_cents != 0],
+        patient_responsibility=PatientResponsibility(coinsurance_cents=coinsurance),
+        posted_at=NOW + timedelta(days=14),
+        lines=list(lines),
+        submitted_charge_cents=submitted,
     )
 
 

@@ -1,5 +1,6 @@
-"""Whatever happens to an episode's claims, each closes exactly once and every closing
-tells the truth about the episode (open claims, sequence, postings)."""
+"""Whatever happens to an episode's claims, each closes exactly once (a paid claim that is
+voided once more, as voided; a crossover once, under its payer) and every closing tells
+the truth about the episode (open claims, sequence, postings)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rcm_claims import domain
 from rcm_claims.edi import AckVerdict
-from rcm_contracts.claims import AckStage, ClaimClosed
+from rcm_contracts.claims import AckStage, ClaimClosed, ClaimFrequency, ClaimOutcome
 from rcm_contracts.payments import PostedClaimStatus
+from rcm_contracts.registration import CoverageRank
 from rcm_shared.errors import Conflict
 
 from .builders import (
@@ -22,9 +24,23 @@ from .builders import (
     denial_posting,
     paid_posting,
     recoded,
+    split_posting,
 )
 
-CLAIM_OPS = ("ack999", "ack277", "pay", "deny", "reverse", "correct", "accept")
+CLAIM_OPS = (
+    "ack999",
+    "ack277",
+    "pay",
+    "half",
+    "deny",
+    "reverse",
+    "correct",
+    "accept",
+    "void",
+    "close",
+    "crossover",
+    "xpay",
+)
 EPISODE_OPS = ("mark", "record", "recode")
 CARCS = ("16", "97", "197", "50", "45")
 
@@ -104,6 +120,28 @@ class Run:
         elif name == "pay":
             posting = paid_posting(claim_id, self.posting_id(), patient_share=flag)
             memory.apply(domain.payment_posted, posting, CONFIG, NOW)
+        elif name == "half":  # a split payment: half of the charge answered
+            charge = memory.claim(claim_id).total_charge_cents // 2
+            posting = split_posting(claim_id, self.posting_id(), charge, charge // 2)
+            memory.apply(domain.payment_posted, posting, CONFIG, NOW)
+        elif name == "crossover":
+            posting = paid_posting(claim_id, self.posting_id(), crossover_payer_id="SUMMIT")
+            memory.apply(domain.payment_posted, posting, CONFIG, NOW)
+        elif name == "xpay":  # the crossover payer's own 835
+            posting = split_posting(
+                claim_id,
+                self.posting_id(),
+                17500,
+                4000 if flag else 0,
+                status=PostedClaimStatus.PAID if flag else PostedClaimStatus.DENIED,
+                payer="SUMMIT",
+                rank=CoverageRank.SECONDARY,
+            )
+            memory.apply(domain.payment_posted, posting, CONFIG, NOW)
+        elif name == "void":
+            memory.apply(domain.void, claim_id, "b", "n", CONFIG, NOW)
+        elif name == "close":
+            memory.apply(domain.close_claim, claim_id, "b", "n", CONFIG, NOW)
         elif name == "deny":
             posting = denial_posting(claim_id, carc, self.posting_id())
             memory.apply(domain.payment_posted, posting, CONFIG, NOW)
@@ -117,16 +155,29 @@ class Run:
 
     def settle(self) -> None:
         """Work every open claim to its end the way payer, coder and biller would."""
-        for _ in range(40):
-            open_claims = [c for c in self.memory.episode.claims if not c.closed]
+        for _ in range(60):
+            open_claims = [
+                c
+                for c in self.memory.episode.claims
+                if not c.closed or (c.crossover is not None and not c.crossover.closed)
+            ]
             if not open_claims:
                 return
             claim = open_claims[0]
             status = domain.ClaimStatus
-            if claim.status in (status.QUEUED, status.SENDING):
+            if claim.crossover is not None and not claim.crossover.closed:
+                self._settle_step("close" if claim.work else "xpay", claim.claim_id)
+            elif claim.status in (status.QUEUED, status.SENDING):
                 self.step(("mark",))
                 self.step(("record",))
-            elif claim.status in (status.SUBMITTED, status.ACCEPTED):
+            elif claim.frequency is ClaimFrequency.VOID:
+                self._settle_step("close", claim.claim_id)  # a void the payer never answers
+            elif claim.status in (
+                status.SUBMITTED,
+                status.ACCEPTED,
+                status.PARTIALLY_PAID,
+                status.REVERSED,
+            ):
                 self._settle_step("pay", claim.claim_id)
             elif claim.status is status.REJECTED:
                 self._settle_step("correct", claim.claim_id)
@@ -152,14 +203,22 @@ def check_change(memory: Memory) -> None:
         assert closing.open_claims == still_open + later
         assert closing.posting_ids == episode.posting_ids
     all_closings = memory.closings()
-    closed_ids = [c.claim_id for c in all_closings]
-    assert len(closed_ids) == len(set(closed_ids)), "a claim closed twice"
     assert [c.sequence for c in all_closings] == list(range(1, len(all_closings) + 1))
     assert episode.closings == len(all_closings)
-    assert {c.claim_id for c in episode.claims if c.closed} == set(closed_ids)
     for claim in episode.claims:
+        mine = [c for c in all_closings if c.claim_id == claim.claim_id]
+        own = [c.outcome for c in mine if c.payer_id == claim.payer_id]
+        crossover = claim.crossover
+        crossed = [c.outcome for c in mine if crossover and c.payer_id == crossover.payer_id]
+        assert len(own) + len(crossed) == len(mine)
+        assert len(crossed) == (1 if crossover and crossover.closed else 0), "crossover closings"
+        if claim.closed:
+            assert own in ([claim.outcome], [ClaimOutcome.PAID, ClaimOutcome.VOIDED]), own
+        else:
+            assert own == [], "an open claim was closed"
         assert claim.closed == (claim.outcome is not None)
-        assert claim.work is None or not claim.closed
+        crossover_open = crossover is not None and not crossover.closed
+        assert claim.work is None or not claim.closed or crossover_open
 
 
 @settings(max_examples=150, deadline=None)
@@ -173,7 +232,8 @@ def test_every_claim_closes_exactly_once_and_closings_tell_the_truth(
     run.settle()
     episode = run.memory.episode
     closings = run.memory.closings()
-    assert sorted(c.claim_id for c in closings) == sorted(c.claim_id for c in episode.claims)
+    assert {c.claim_id for c in closings} == {c.claim_id for c in episode.claims}
+    assert all(c.closed for c in episode.claims)
     assert closings[-1].open_claims == 0
     # Postings for claims closed already (a reversal, a second adjudication) may come
     # after the last closing; every closing listed all postings of its time (check_change).

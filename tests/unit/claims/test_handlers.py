@@ -14,10 +14,12 @@ from rcm_contracts.claims import (
     AcknowledgmentRequested,
     AckStage,
     ClaimAccepted,
+    ClaimCloseRequested,
     ClaimCorrectionRequested,
     ClaimRejected,
     ClaimSubmitted,
     ClaimVerdict,
+    ClaimVoidRequested,
     DenialAcceptanceRequested,
 )
 from rcm_shared.aggregates import InMemoryAggregates
@@ -167,7 +169,7 @@ async def test_a_correction_is_answered_202_and_a_retry_of_it_the_same() -> None
     assert setup.episode().work == [FIRST]
 
     reply = await setup.correct(FIRST, request_id="key-1")
-    body = {"claim_id": SECOND, "replaces_claim_id": FIRST, "frequency": "1"}
+    body = {"claim_id": SECOND, "replaces_claim_id": FIRST, "frequency": "1", "changed": []}
     assert reply == Reply(202, body)
     assert setup.queued[-1] == EPISODE  # the new claim is the sender's
     state = setup.episode()
@@ -215,5 +217,38 @@ def test_every_claims_request_is_subscribed() -> None:
         for name, kind in CATALOG.items()
         if name.startswith("rcm.claims.") and issubclass(kind, Request)
     }
-    assert own == {ClaimCorrectionRequested, DenialAcceptanceRequested, AcknowledgmentRequested}
+    assert own == {
+        ClaimCorrectionRequested,
+        DenialAcceptanceRequested,
+        AcknowledgmentRequested,
+        ClaimVoidRequested,
+        ClaimCloseRequested,
+    }
     assert own <= set(SUBSCRIPTIONS)
+
+
+async def test_a_void_and_a_closing_are_answered_and_a_retry_the_same() -> None:
+    setup = Setup()
+    await setup.bill()
+    await setup.submit()
+    await setup.handlers.payment_posted(envelope(b.split_posting(FIRST, "R1-T1-1", 10000, 6000)))
+    close = ClaimCloseRequested(
+        episode_id=EPISODE, requested_by="biller-1", claim_id=FIRST, note="no more"
+    )
+    answer = Reply(200, {"claim_id": FIRST, "payer_id": "ACME01", "outcome": "paid"})
+    assert await setup.handlers.claim_close_requested(envelope(close, "key-c")) == answer
+    assert await setup.handlers.claim_close_requested(envelope(close, "key-c")) == answer
+    with pytest.raises(Conflict):
+        await setup.handlers.claim_close_requested(envelope(close))
+
+    void = ClaimVoidRequested(
+        episode_id=EPISODE, requested_by="biller-1", claim_id=FIRST, reason="wrong payer"
+    )
+    voided = Reply(202, {"claim_id": SECOND, "voids_claim_id": FIRST, "frequency": "8"})
+    assert await setup.handlers.claim_void_requested(envelope(void, "key-v")) == voided
+    state = setup.episode()
+    assert await setup.handlers.claim_void_requested(envelope(void, "key-v")) == voided
+    assert setup.episode() == state
+    assert setup.queued[-1] == EPISODE  # the void is the sender's
+    with pytest.raises(Conflict):
+        await setup.handlers.claim_void_requested(envelope(void))

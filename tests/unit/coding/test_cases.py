@@ -173,6 +173,7 @@ def test_only_a_coding_denial_reopens_the_case() -> None:
         "claim_id": f"{EPISODE}-1",
         "reason_codes": ["CO-97"],
         "requested_at": "2025-03-04T15:30:00Z",
+        "lines": [],
     }
     assert reopened.recode.requested_at == NOW
     assert reopened.audit[-1].action == "reopened"

@@ -9,7 +9,7 @@ import pytest
 from rcm_coding import codesets, domain
 from rcm_coding.domain import Case, Status
 from rcm_coding.handlers import SUBSCRIPTIONS, Handlers
-from rcm_contracts.claims import ClaimDenied, DenialCategory
+from rcm_contracts.claims import ClaimDenied, DenialCategory, LineDenied
 from rcm_contracts.coding import (
     CaseAssignmentRequested,
     CodedLine,
@@ -64,6 +64,7 @@ def test_every_consumed_type_has_its_handler() -> None:
     assert dict(SUBSCRIPTIONS) == {
         type(encounter()): Handlers.encounter_completed,
         ClaimDenied: Handlers.claim_denied,
+        LineDenied: Handlers.line_denied,
         CaseAssignmentRequested: Handlers.case_assignment_requested,
         CodesSubmissionRequested: Handlers.codes_submission_requested,
     }

@@ -198,8 +198,8 @@ def test_a_recoupment_collecting_a_reversal_moves_nothing_twice() -> None:
     holds(sim)
     before = sim.ledger.totals()
     assert adjusted(sim, plb(1, "WO", 3000, ProviderAdjustmentKind.RECOUPMENT))
-    assert adjusted(sim, plb(2, "WO", 3000, ProviderAdjustmentKind.CLAIM_OFFSET))
-    assert adjusted(sim, plb(3, "FB", 3000, ProviderAdjustmentKind.BALANCE_FORWARD))
+    assert adjusted(sim, plb(2, "WO", 3000, ProviderAdjustmentKind.OTHER))
+    assert adjusted(sim, plb(3, "FB", 3000, ProviderAdjustmentKind.OTHER))
     holds(sim)
     assert sim.ledger.totals() == before
     assert len(domain.account_view(sim.account)["provider_adjustments"]) == 3

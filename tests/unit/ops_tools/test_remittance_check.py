@@ -62,7 +62,7 @@ def test_plb_entries_with_their_kind() -> None:
     (transaction,) = found["transactions"]
     entries = transaction["provider_adjustments"]
     assert [(p["reason_code"], p["kind"], p["amount_cents"]) for p in entries] == [
-        ("WO", "recoupment", 50_00), ("FB", "balance-forward", 10_00),
+        ("WO", "recoupment", 50_00), ("FB", "other", 10_00),
         ("L6", "interest", -3_45), ("72", "recoupment", 5_00),
     ]  # fmt: skip
     assert transaction["provider_adjustments"][0]["fiscal_period_date"] == "2026-12-31"

@@ -334,7 +334,7 @@ def test_plb_references_name_claims_in_the_documented_forms() -> None:
     assert domain.claim_ids_in(None) == []
     kinds = {code: domain.adjustment_kind(code) for code in ("WO", "FB", "72", "L6", "CS", "50")}
     assert kinds == {
-        "WO": ProviderAdjustmentKind.RECOUPMENT, "FB": ProviderAdjustmentKind.BALANCE_FORWARD,
+        "WO": ProviderAdjustmentKind.RECOUPMENT, "FB": ProviderAdjustmentKind.OTHER,
         "72": ProviderAdjustmentKind.RECOUPMENT, "L6": ProviderAdjustmentKind.INTEREST,
         "CS": ProviderAdjustmentKind.OTHER, "50": ProviderAdjustmentKind.OTHER,
     }  # fmt: skip
@@ -358,7 +358,7 @@ async def test_every_plb_entry_is_kept_emitted_and_linked_to_the_claim_it_recove
     )  # fmt: skip
     assert wo.key == RECODED[:-2]
     assert (fb.reason_code, fb.kind, fb.claim_id) == (
-        "FB", ProviderAdjustmentKind.BALANCE_FORWARD, CROSSED,  # found by the payer's CLP07
+        "FB", ProviderAdjustmentKind.OTHER, CROSSED,  # found by the payer's CLP07
     )  # fmt: skip
     assert (l6.kind, l6.amount_cents, l6.claim_id, l6.key) == (
         ProviderAdjustmentKind.INTEREST, -3_45, None, rid,
@@ -426,7 +426,7 @@ def test_a_balance_carried_forward_is_emitted_but_asks_no_biller() -> None:
     assert decision.state.unpostables == []
     (event,) = [e for e in decision.events if isinstance(e, ProviderAdjustmentPosted)]
     assert (event.kind, event.amount_cents, event.claim_id) == (
-        ProviderAdjustmentKind.BALANCE_FORWARD, -100_00, None,
+        ProviderAdjustmentKind.OTHER, -100_00, None,
     )  # fmt: skip
 
 

@@ -84,7 +84,7 @@ class Service:
             parked=self.metrics.parked,
             payload_mismatches=self.metrics.payload_mismatches,
         )
-        self.mongo = connect(settings.mongodb_url, settings)
+        self.mongo = connect(settings.mongodb_url, settings, self.metrics.database_commands)
         self.database = self.mongo[settings.database_name]
         self.consumer.replies = Replies(self.database)
         self.requester = Requester(

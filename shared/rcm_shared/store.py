@@ -38,8 +38,9 @@ from typing import Any, Generic
 
 from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
+from prometheus_client import Counter
 from pydantic import SecretStr
-from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo import AsyncMongoClient, ReturnDocument, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -90,11 +91,33 @@ def mongo_client_options(settings: TransportSettings) -> dict[str, Any]:
     return {"tlsCAFile": str(settings.mongodb_tls_ca_file)}
 
 
+class CommandCounter(monitoring.CommandListener):
+    """Counts the commands a client sends, by collection and command name."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        collection = target if isinstance(target, str) else ""
+        self.counter.labels(collection, event.command_name).inc()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
 def connect(
-    url: str | SecretStr, settings: TransportSettings | None = None
+    url: str | SecretStr,
+    settings: TransportSettings | None = None,
+    commands: Counter | None = None,
 ) -> AsyncMongoClient[Document]:
     plain = url.get_secret_value() if isinstance(url, SecretStr) else url
     options = mongo_client_options(settings) if settings is not None else {}
+    if commands is not None:
+        options["event_listeners"] = [CommandCounter(commands)]
     return AsyncMongoClient(plain, serverSelectionTimeoutMS=5000, tz_aware=True, **options)
 
 

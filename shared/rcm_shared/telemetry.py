@@ -62,6 +62,13 @@ class Metrics:
             "Events published by the outbox relay.",
             registry=self.registry,
         )
+        self.database_commands = Counter(
+            "rcm_database_commands",
+            "Commands sent to the database, by collection and command (find, update, ...):"
+            " the database's load, which bounds throughput on FerretDB.",
+            ["collection", "command"],
+            registry=self.registry,
+        )
         self.consumer_lag = Gauge(
             "rcm_consumer_lag",
             "Messages behind the end of the partition, per topic and partition.",

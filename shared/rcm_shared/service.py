@@ -93,6 +93,7 @@ class Service:
             self.database,
             f"rcm/{self.name}",
             settings.request_timeout_s,
+            owns=self.ownership.owns,
         )
         self.stores: list[Outboxed] = []
         self.indexes: dict[str, list[IndexModel]] = {}
@@ -131,7 +132,14 @@ class Service:
         self, collection: str, model: type[A], indexes: list[IndexModel] | None = None
     ) -> MongoAggregates[A]:
         """An aggregate collection (the port of rcm_shared.aggregates), relayed from here."""
-        aggregates = MongoAggregates(self.database, collection, f"rcm/{self.name}", model)
+        aggregates = MongoAggregates(
+            self.database,
+            collection,
+            f"rcm/{self.name}",
+            model,
+            self.ownership,
+            self.settings.aggregate_cache_size,
+        )
         self._keep(aggregates, collection, indexes)
         return aggregates
 

@@ -30,12 +30,15 @@ import hashlib
 import logging
 import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any, Generic
 
+import bson
+from bson.codec_options import CodecOptions
 from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
 from prometheus_client import Counter
@@ -50,6 +53,7 @@ from . import aggregates
 from .aggregates import A, Applied, PayloadMismatch, R, digest_of
 from .aggregates import Outcome as Outcome
 from .errors import TransientError
+from .ownership import Ownership, partition_of
 from .settings import TransportSettings
 
 log = logging.getLogger(__name__)
@@ -130,7 +134,7 @@ def outbox_entry(event: Event, source: str, event_id: str | None = None) -> Docu
         "id": event_id or str(uuid.uuid4()),
         "type": event.event_type,
         "source": source,
-        "time": datetime.now(UTC),
+        "time": to_bson(datetime.now(UTC)),  # as stored: what a read gives back
         "data": event.model_dump(mode="json"),
         "traceparent": carrier.get("traceparent"),
     }
@@ -183,21 +187,108 @@ def _applied_with_another_payload(document: Document, cause: str, digest: str | 
     return bool(known) and _digest_entry(cause, digest) not in known
 
 
+class OwnedDocuments:
+    """Copies of the stored documents of aggregates this process owns, as it last read
+    or wrote them, so that `apply` and the relay need not read them again.
+
+    The owner of an aggregate is its only writer (rcm_shared.ownership), so its copy is
+    what is stored. A copy is kept only while its partition is owned: a revoked
+    partition's copies are dropped (`forget`), and a read begun before ownership changed
+    is not kept (`generation`). A write that fails or finds another version drops the
+    copy, so the next change reads the document again; the version guard stays on every
+    write, so a stale copy cannot overwrite a newer document. Copies are kept as BSON,
+    so each use decodes its own objects (a decision that changes what it was given in
+    place changes nothing kept) and finds exactly what a read would. The least recently
+    used copy goes first beyond `capacity`; without ownership nothing is kept.
+    """
+
+    def __init__(
+        self,
+        ownership: Ownership | None,
+        capacity: int,
+        codec_options: CodecOptions[Document],
+    ) -> None:
+        self.ownership = ownership
+        self.capacity = capacity if ownership is not None else 0
+        self.codec_options = codec_options
+        self._copies: OrderedDict[str, bytes] = OrderedDict()
+        if ownership is not None and self.capacity:
+            ownership.on_revoked.append(self.forget)
+
+    def __len__(self) -> int:
+        return len(self._copies)
+
+    @property
+    def generation(self) -> int:
+        return self.ownership.generation if self.ownership is not None else 0
+
+    def get(self, aggregate_id: str) -> Document | None:
+        copy = self._copies.get(aggregate_id)
+        if copy is None:
+            return None
+        self._copies.move_to_end(aggregate_id)
+        return bson.decode(copy, self.codec_options)
+
+    def keep(self, aggregate_id: str, document: Document, generation: int) -> None:
+        """Keep this document as the aggregate's, if it is still owned as it was at
+        `generation` (when the read or write that gave it began); else drop any copy."""
+        ownership = self.ownership
+        if (
+            ownership is None
+            or not self.capacity
+            or generation != ownership.generation
+            or not ownership.owns(aggregate_id)
+        ):
+            self.drop(aggregate_id)
+            return
+        self._copies[aggregate_id] = bson.encode(document, codec_options=self.codec_options)
+        self._copies.move_to_end(aggregate_id)
+        while len(self._copies) > self.capacity:
+            self._copies.popitem(last=False)
+
+    def replace(self, aggregate_id: str, document: Document) -> None:
+        """Update a copy that is kept (and only then)."""
+        if aggregate_id in self._copies:
+            self._copies[aggregate_id] = bson.encode(document, codec_options=self.codec_options)
+
+    def drop(self, aggregate_id: str) -> None:
+        self._copies.pop(aggregate_id, None)
+
+    def forget(self, partitions: frozenset[int]) -> None:
+        """Drop the copies of these partitions' aggregates (they were revoked)."""
+        if self.ownership is None:
+            return
+        count = self.ownership.partitions
+        for aggregate_id in [a for a in self._copies if partition_of(a, count) in partitions]:
+            del self._copies[aggregate_id]
+
+
 class Outboxed:
     """One collection of aggregates with `version`, `applied` and `outbox` fields.
 
     The in-process lock keeps the relay's removal of published entries and a handler's
     write to the same document apart: FerretDB applies neither atomically. Handlers of
     one aggregate never race each other (one owner, one handler at a time per key).
+    With `ownership`, the documents of owned aggregates are kept in memory
+    (`OwnedDocuments`): a change is then one write, and the relay publishes the entries
+    just written and removes them with one more, without reading.
     """
 
     MAX_CONFLICT_RETRIES = 10
 
-    def __init__(self, database: AsyncDatabase[Document], name: str, source: str) -> None:
+    def __init__(
+        self,
+        database: AsyncDatabase[Document],
+        name: str,
+        source: str,
+        ownership: Ownership | None = None,
+        cache_size: int = 0,
+    ) -> None:
         self.collection: AsyncCollection[Document] = database[name]
         self.source = source
         self.on_change: Callable[[str], None] = lambda aggregate_id: None
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.owned = OwnedDocuments(ownership, cache_size, self.collection.codec_options)
 
     @contextlib.asynccontextmanager
     async def locked(self, aggregate_id: str) -> AsyncIterator[None]:
@@ -207,6 +298,16 @@ class Outboxed:
         async with lock:
             yield
 
+    async def _current(self, aggregate_id: str) -> Document | None:
+        """The stored document (without its quarantine): the copy kept here, else read."""
+        generation = self.owned.generation
+        current = self.owned.get(aggregate_id)
+        if current is None:
+            current = await self.collection.find_one({"_id": aggregate_id}, {QUARANTINE: 0})
+            if current is not None:
+                self.owned.keep(aggregate_id, current, generation)
+        return current
+
     async def _apply(
         self, aggregate_id: str, decide: RawDecide, cause: str | None
     ) -> tuple[Outcome, Document | None, Any]:
@@ -214,10 +315,8 @@ class Outboxed:
         after it and the decision's result."""
         async with self.locked(aggregate_id):
             for _ in range(self.MAX_CONFLICT_RETRIES):
-                current = await self.collection.find_one(
-                    {"_id": aggregate_id}, {"outbox": 0, QUARANTINE: 0}
-                )
-                trace_parent = current.pop(TRACE, None) if current is not None else None
+                generation = self.owned.generation
+                current = await self._current(aggregate_id)
                 applied = current["applied"] if current is not None else ()
                 if current is not None and cause is not None and cause in applied:
                     if _applied_with_another_payload(current, cause, digest_of(cause)):
@@ -227,16 +326,26 @@ class Outboxed:
                 if values is None and not events:
                     return Outcome.UNCHANGED, current, result
                 change = Change(set=values or {}, events=events)
-                with _traced(f"{self.collection.name} change", trace_parent):
-                    written = await self._write(aggregate_id, current, change, cause)
-                if written:
-                    self.on_change(aggregate_id)
-                    return Outcome.APPLIED, {**(current or {}), **change.set}, result
+                trace_parent = current.get(TRACE) if current is not None else None
+                try:
+                    with _traced(f"{self.collection.name} change", trace_parent):
+                        written = await self._write(aggregate_id, current, change, cause)
+                except BaseException:
+                    self.owned.drop(aggregate_id)  # written or not: read it next time
+                    raise
+                if written is None:  # another version is stored: decide again on it
+                    self.owned.drop(aggregate_id)
+                    continue
+                self.owned.keep(aggregate_id, written, generation)
+                self.on_change(aggregate_id)
+                return Outcome.APPLIED, written, result
         raise TransientError(f"{self.collection.name}/{aggregate_id}: too many write conflicts")
 
     async def _write(
         self, aggregate_id: str, current: Document | None, change: Change, cause: str | None
-    ) -> bool:
+    ) -> Document | None:
+        """The change as one guarded write; the document as stored after it, or None when
+        another version was found."""
         entries = [outbox_entry(event, self.source) for event in change.events]
         applied = [cause] if cause else []
         digest = digest_of(cause)
@@ -257,25 +366,30 @@ class Outboxed:
             try:
                 await self.collection.insert_one(document)
             except DuplicateKeyError:
-                return False  # created concurrently: decide again on what is there
-            return True
+                return None  # created concurrently: decide again on what is there
+            return document
         guard: Document = {"_id": aggregate_id, "version": current["version"]}
         update: Document = {"$set": dict(change.set), "$inc": {"version": 1}}
+        after: Document = {**current, **change.set, "version": current["version"] + 1}
         pushes: Document = {}
         if entries:
             pushes["outbox"] = {"$each": entries}
             update["$set"][PENDING] = True
+            after["outbox"] = [*current.get("outbox", ()), *entries]
+            after[PENDING] = True
         if applied:
             guard["applied"] = {"$ne": cause}
             pushes["applied"] = cause
+            after["applied"] = [*current.get("applied", ()), cause]
         if digests:
             pushes[DIGESTS] = digests[0]
+            after[DIGESTS] = [*current.get(DIGESTS, ()), digests[0]]
         if pushes:
             update["$push"] = pushes
         if not update["$set"]:
             del update["$set"]
         result = await self.collection.update_one(guard, update)
-        return result.modified_count == 1
+        return after if result.modified_count == 1 else None
 
     async def pending(self) -> list[Document]:
         """Aggregates whose outbox still holds unpublished events (for sweeps)."""
@@ -283,11 +397,22 @@ class Outboxed:
         return [document async for document in cursor if document["outbox"]]
 
     async def pending_of(self, aggregate_ids: list[str]) -> list[Document]:
-        """Those of these aggregates whose outbox holds unpublished events, read by id."""
+        """Those of these aggregates whose outbox holds unpublished events: from the
+        copies kept here, the others read by id."""
+        kept = {id_: self.owned.get(id_) for id_ in aggregate_ids}
         found = await asyncio.gather(
-            *(self.collection.find_one({"_id": id_}, {"outbox": 1}) for id_ in aggregate_ids)
+            *(
+                self.collection.find_one({"_id": id_}, {"outbox": 1})
+                for id_, document in kept.items()
+                if document is None
+            )
         )
-        return [document for document in found if document and document["outbox"]]
+        documents = [*(d for d in kept.values() if d is not None), *found]
+        return [
+            {"_id": document["_id"], "outbox": document["outbox"]}
+            for document in documents
+            if document and document.get("outbox")
+        ]
 
     async def mark_published(
         self,
@@ -300,16 +425,27 @@ class Outboxed:
         leaving = [*entries, *(entry for entry, _ in quarantined)]
         if not leaving:
             return
-        # The whole entries as read back: FerretDB's $pull matches exact values only.
+        # The whole entries as stored: FerretDB's $pull matches exact values only.
         async with self.locked(aggregate_id):
-            current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 1})
+            kept = self.owned.get(aggregate_id)
+            current = kept
+            if current is None:
+                current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 1})
             rest = [entry for entry in (current or {}).get("outbox", []) if entry not in leaving]
             update: Document = {"$pullAll": {"outbox": leaving}, "$set": {PENDING: bool(rest)}}
             if quarantined:
                 now = datetime.now(UTC)
-                kept = [{"entry": entry, "reason": why, "at": now} for entry, why in quarantined]
-                update["$push"] = {QUARANTINE: {"$each": kept}}
-            await self.collection.update_one({"_id": aggregate_id}, update)
+                put_aside = [
+                    {"entry": entry, "reason": why, "at": now} for entry, why in quarantined
+                ]
+                update["$push"] = {QUARANTINE: {"$each": put_aside}}
+            try:
+                await self.collection.update_one({"_id": aggregate_id}, update)
+            except BaseException:
+                self.owned.drop(aggregate_id)
+                raise
+            if kept is not None:
+                self.owned.replace(aggregate_id, {**kept, "outbox": rest, PENDING: bool(rest)})
 
     async def quarantined(self, limit: int = 100) -> list[Document]:
         """Aggregates with outbox entries the relay gave up on, for people (a bounded scan)."""
@@ -323,15 +459,24 @@ class MongoAggregates(Outboxed, Generic[A]):
     """The aggregate port (rcm_shared.aggregates) on MongoDB or FerretDB."""
 
     def __init__(
-        self, database: AsyncDatabase[Document], name: str, source: str, model: type[A]
+        self,
+        database: AsyncDatabase[Document],
+        name: str,
+        source: str,
+        model: type[A],
+        ownership: Ownership | None = None,
+        cache_size: int = 0,
     ) -> None:
-        super().__init__(database, name, source)
+        super().__init__(database, name, source, ownership, cache_size)
         self.model = model
 
     def _load(self, document: Document | None) -> A | None:
         return None if document is None else self.model.model_validate(_state(document))
 
     async def get(self, aggregate_id: str) -> A | None:
+        kept = self.owned.get(aggregate_id)
+        if kept is not None:
+            return self._load(kept)
         return self._load(await self.collection.find_one({"_id": aggregate_id}, HIDDEN))
 
     async def find(self, where: Mapping[str, object], limit: int = 100) -> list[A]:

@@ -44,10 +44,10 @@ end of the preload. The JSON's `preload` says how many episodes were preloaded a
 long it took (`preload.episodes` is 0 without one).
 
 Database commands: every service counts the commands it sends to the database
-(`rcm_database_commands_total`, by collection and command); the bench reads each
-replica's /metrics every half second from the end of the preload (or from ready) and
-reports the last reading minus the first, per process and per command, and per event
-of the run. The last half second before the platform stops may be missed.
+(`rcm_database_commands_total`, by collection and command) and logs the counts when it
+stops; the bench reads them from the run's logs and reports them per process, per
+command and per event of the run. With a preload, the services restart after it, so
+the counts are those of the measured run.
 
 No figure is asserted anywhere: this measures, it does not judge.
 """
@@ -55,6 +55,7 @@ No figure is asserted anywhere: this measures, it does not judge.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform as host
@@ -66,11 +67,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import typer
-from prometheus_client.parser import text_string_to_metric_families
-from rcm_shared.auth import Role
+from rcm_shared.telemetry import DATABASE_COMMANDS_LOGGED
 from rich.console import Console
 from rich.table import Table
 
@@ -313,67 +312,33 @@ DEFINITIONS = {
     "per OS process (per replica: claims-2)",
     "run.platform_cpu_s_per_episode": "CPU seconds of the platform's processes (not the "
     "bots' driver) / closed episodes",
-    "database": "database commands the services sent during the run (their "
-    "rcm_database_commands counters, read every 0.5 s; the last reading minus the first), "
-    "in all, per event of the run, per process and per command",
+    "database": "database commands the services sent from their (last) start to their "
+    "stop, as each logged on stopping: in all, per event of the run, per process and per "
+    "command",
     "preload": "finished episodes put into the stores before measuring: a warm-up batch "
     "driven to the end, then every document of every service database cloned with new "
     "episode ids; the warm-up's episodes are left out of every other figure",
 }
 
 
-DATABASE_COMMANDS = "rcm_database_commands"
-SCRAPE_INTERVAL_S = 0.5
-Commands = dict[str, dict[str, float]]  # process -> "collection command" -> count
+Commands = dict[str, dict[str, int]]  # process -> "collection command" -> count
 
 
-async def database_commands(platform: Platform) -> Commands:
-    """Each process's database commands so far (processes without the metric: none)."""
-    auth = platform.sign_in("rcm-bench", Role.OPS)
+def database_commands(run_dir: Path) -> Commands:
+    """Each process's database commands, from the last line its service logged on
+    stopping (its last incarnation: after a preload's restart, the measured run)."""
     found: Commands = {}
-    async with httpx.AsyncClient(auth=auth, timeout=5.0) as client:
-        for name, running in platform.running.items():
-            try:
-                response = await client.get(f"http://127.0.0.1:{running.port}/metrics")
-            except httpx.HTTPError:
-                continue
-            if response.status_code != 200:
-                continue
-            counts: dict[str, float] = {}
-            for family in text_string_to_metric_families(response.text):
-                if family.name != DATABASE_COMMANDS:
-                    continue
-                for sample in family.samples:
-                    if sample.name.endswith("_total"):
-                        key = f"{sample.labels['collection']} {sample.labels['command']}"
-                        counts[key] = sample.value
-            found[name] = counts
+    for log_path in sorted(run_dir.glob("*.log")):
+        counts: dict[str, int] | None = None
+        with log_path.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                _, marker, rest = line.partition(DATABASE_COMMANDS_LOGGED)
+                if marker:
+                    with contextlib.suppress(ValueError):
+                        counts = {str(k): int(v) for k, v in json.loads(rest).items()}
+        if counts is not None:
+            found[log_path.stem] = counts
     return found
-
-
-class CommandSampler:
-    """Database commands from a start on: the latest reading minus the first."""
-
-    def __init__(self) -> None:
-        self.first: Commands = {}
-        self.latest: Commands = {}
-
-    async def run(self, platform: Platform) -> None:
-        self.first = self.latest = await database_commands(platform)
-        while True:
-            await asyncio.sleep(SCRAPE_INTERVAL_S)
-            try:
-                self.latest = await database_commands(platform)
-            except Exception:  # the platform stopping: keep the last good reading
-                return
-
-    def since_start(self) -> Commands:
-        return {
-            name: {
-                key: value - self.first.get(name, {}).get(key, 0.0) for key, value in counts.items()
-            }
-            for name, counts in self.latest.items()
-        }
 
 
 def database_figures(commands: Commands, events: int) -> dict[str, Any]:
@@ -454,23 +419,15 @@ async def drive(
             else None
         )
 
-        sampler = CommandSampler()
-        sampling: list[asyncio.Task[None]] = []
-
         async def prepare(platform: Platform) -> None:
             nonlocal cpu_before
             if preloader is not None:
                 await preloader(platform)
             cpu_before = sum(driver.cpu_times()[:2])  # the driver's CPU counts from here
-            sampling.append(asyncio.create_task(sampler.run(platform), name="db-commands"))
 
         run = Run(infra, options, console, prepare=prepare)
-        try:
-            result = await run.execute()
-        finally:
-            for task in sampling:
-                task.cancel()
-            await asyncio.gather(*sampling, return_exceptions=True)
+        result = await run.execute()
+        commands = database_commands(run.config.run_dir)
         driver_usage = {
             "cpu_s": sum(driver.cpu_times()[:2]) - cpu_before,
             # ru_maxrss is in KiB on Linux: the peak of this process, baselines included.
@@ -482,7 +439,7 @@ async def drive(
     summary = {**result.summary}
     summary["resources"] = {**summary.get("resources", {}), "driver (bots)": driver_usage}
     preloaded = preloader.report if preloader else PreloadReport(requested=0)
-    return report_of(summary, messages, raw, options, preloaded.as_json(), sampler.since_start())
+    return report_of(summary, messages, raw, options, preloaded.as_json(), commands)
 
 
 def report_of(

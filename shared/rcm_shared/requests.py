@@ -65,7 +65,7 @@ class Reply:
 
 
 # How often an asker that expects the answer in memory looks in `replies` all the same.
-LOCAL_POLL_S = 0.25
+LOCAL_POLL_S = 1.0
 
 
 class Replies:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -42,7 +43,7 @@ from .relay import OutboxRelay
 from .requests import Replies, Reply, Requester
 from .settings import ServiceSettings
 from .store import PENDING, Document, MongoAggregates, Outboxed, connect
-from .telemetry import Metrics, setup_tracing
+from .telemetry import DATABASE_COMMANDS_LOGGED, Metrics, setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +257,9 @@ class Service:
             for close in self.closers:
                 await close()
             await self.mongo.close()
+            # For `rcm bench`, which reads it from the log: the database load of the run.
+            counts = json.dumps(self.metrics.database_command_counts(), sort_keys=True)
+            log.info("%s %s", DATABASE_COMMANDS_LOGGED, counts)
 
     async def _watch(self) -> None:
         """Refresh gauges that are read, not counted: outbox backlog and consumer lag."""

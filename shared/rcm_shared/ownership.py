@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka.abc import ConsumerRebalanceListener
@@ -43,8 +43,9 @@ class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
         self.partitions = partitions
         self.owned: frozenset[int] = frozenset()  # partition numbers, the same on every topic
         self.on_assigned: list[Callable[[], None]] = []  # e.g. sweeps for what was left
-        # Called with the partitions given up, once the work in flight on them is done.
-        self.on_revoked: list[Callable[[frozenset[int]], None]] = []
+        # Called with the partitions given up, once the work in flight on them is done
+        # (awaited before Kafka may give them to another member).
+        self.on_revoked: list[Callable[[frozenset[int]], Awaitable[None] | None]] = []
         self.generation = 0  # changes whenever what this process owns changes
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -76,7 +77,9 @@ class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
         self.generation += 1
         await self._idle.wait()
         for listener in self.on_revoked:
-            listener(lost)
+            done = listener(lost)
+            if done is not None:
+                await done
 
     async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
         self.generation += 1

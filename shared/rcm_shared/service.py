@@ -256,6 +256,10 @@ class Service:
             await self.broker.stop()
             for close in self.closers:
                 await close()
+            try:  # else the next owner publishes them once more
+                await self.relay.remove_published()
+            except Exception as error:
+                log.warning("published entries left in outboxes: %s", describe(error))
             await self.mongo.close()
             # For `rcm bench`, which reads it from the log: the database load of the run.
             counts = json.dumps(self.metrics.database_command_counts(), sort_keys=True)

@@ -28,10 +28,11 @@ import base64
 import contextlib
 import hashlib
 import logging
+import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -212,11 +213,12 @@ class OwnedDocuments:
         self.capacity = capacity if ownership is not None else 0
         self.codec_options = codec_options
         self._copies: OrderedDict[str, bytes] = OrderedDict()
-        if ownership is not None and self.capacity:
-            ownership.on_revoked.append(self.forget)
 
     def __len__(self) -> int:
         return len(self._copies)
+
+    def __contains__(self, aggregate_id: object) -> bool:
+        return aggregate_id in self._copies
 
     @property
     def generation(self) -> int:
@@ -254,12 +256,16 @@ class OwnedDocuments:
     def drop(self, aggregate_id: str) -> None:
         self._copies.pop(aggregate_id, None)
 
+    def of(self, aggregate_ids: Iterable[str], partitions: frozenset[int]) -> list[str]:
+        """Those of these aggregates that are in these partitions."""
+        if self.ownership is None:
+            return []
+        count = self.ownership.partitions
+        return [a for a in aggregate_ids if partition_of(a, count) in partitions]
+
     def forget(self, partitions: frozenset[int]) -> None:
         """Drop the copies of these partitions' aggregates (they were revoked)."""
-        if self.ownership is None:
-            return
-        count = self.ownership.partitions
-        for aggregate_id in [a for a in self._copies if partition_of(a, count) in partitions]:
+        for aggregate_id in self.of(list(self._copies), partitions):
             del self._copies[aggregate_id]
 
 
@@ -271,10 +277,15 @@ class Outboxed:
     one aggregate never race each other (one owner, one handler at a time per key).
     With `ownership`, the documents of owned aggregates are kept in memory
     (`OwnedDocuments`): a change is then one write, and the relay publishes the entries
-    just written and removes them with one more, without reading.
+    just written without reading them. Their removal from the stored outbox waits
+    (`removals`): the aggregate's next change sets the outbox without them in its own
+    write, and what no change took within `REMOVAL_DELAY_S` is removed by a write of its
+    own (`remove_published`), as it is before a revoked partition is given up. A crash
+    before that publishes those entries again: at least once, as ever.
     """
 
     MAX_CONFLICT_RETRIES = 10
+    REMOVAL_DELAY_S = 1.0
 
     def __init__(
         self,
@@ -289,6 +300,18 @@ class Outboxed:
         self.on_change: Callable[[str], None] = lambda aggregate_id: None
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.owned = OwnedDocuments(ownership, cache_size, self.collection.codec_options)
+        # Published entries still in the stored outbox, by aggregate: since when, which.
+        self.removals: dict[str, tuple[float, list[Document]]] = {}
+        if ownership is not None and self.owned.capacity:
+            ownership.on_revoked.append(self._revoked)
+
+    async def _revoked(self, partitions: frozenset[int]) -> None:
+        """Before a partition goes: remove what was published of it, drop its copies."""
+        try:
+            await self.remove_published(self.owned.of(list(self.removals), partitions))
+        except Exception as error:  # its new owner publishes those entries once more
+            log.warning("%s: published entries left in outboxes: %s", self.collection.name, error)
+        self.owned.forget(partitions)
 
     @contextlib.asynccontextmanager
     async def locked(self, aggregate_id: str) -> AsyncIterator[None]:
@@ -372,7 +395,15 @@ class Outboxed:
         update: Document = {"$set": dict(change.set), "$inc": {"version": 1}}
         after: Document = {**current, **change.set, "version": current["version"] + 1}
         pushes: Document = {}
-        if entries:
+        removal = self.removals.get(aggregate_id)
+        if removal is not None and "outbox" in current:
+            # The whole outbox is known here: without what was published, with the new.
+            gone = {entry["id"] for entry in removal[1]}
+            outbox = [entry for entry in current["outbox"] if entry["id"] not in gone]
+            outbox += entries
+            update["$set"].update({"outbox": outbox, PENDING: bool(outbox)})
+            after.update({"outbox": outbox, PENDING: bool(outbox)})
+        elif entries:
             pushes["outbox"] = {"$each": entries}
             update["$set"][PENDING] = True
             after["outbox"] = [*current.get("outbox", ()), *entries]
@@ -389,7 +420,11 @@ class Outboxed:
         if not update["$set"]:
             del update["$set"]
         result = await self.collection.update_one(guard, update)
-        return after if result.modified_count == 1 else None
+        if result.modified_count != 1:
+            return None
+        if removal is not None and "outbox" in current:
+            del self.removals[aggregate_id]
+        return after
 
     async def pending(self) -> list[Document]:
         """Aggregates whose outbox still holds unpublished events (for sweeps)."""
@@ -408,11 +443,15 @@ class Outboxed:
             )
         )
         documents = [*(d for d in kept.values() if d is not None), *found]
-        return [
-            {"_id": document["_id"], "outbox": document["outbox"]}
-            for document in documents
-            if document and document.get("outbox")
-        ]
+        pending = []
+        for document in documents:
+            if not document:
+                continue
+            sent = {entry["id"] for entry in self.removals.get(document["_id"], (0, []))[1]}
+            outbox = [entry for entry in document.get("outbox", ()) if entry["id"] not in sent]
+            if outbox:
+                pending.append({"_id": document["_id"], "outbox": outbox})
+        return pending
 
     async def mark_published(
         self,
@@ -421,31 +460,58 @@ class Outboxed:
         quarantined: Sequence[tuple[Document, str]] = (),
     ) -> None:
         """Take the published entries out of the outbox and move the quarantined ones,
-        with why, to `quarantine`: one write."""
-        leaving = [*entries, *(entry for entry, _ in quarantined)]
-        if not leaving:
+        with why, to `quarantine`: one write, now; or, for an aggregate whose copy is
+        kept, the published ones later (`removals`)."""
+        if not entries and not quarantined:
             return
-        # The whole entries as stored: FerretDB's $pull matches exact values only.
         async with self.locked(aggregate_id):
-            kept = self.owned.get(aggregate_id)
-            current = kept
-            if current is None:
-                current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 1})
-            rest = [entry for entry in (current or {}).get("outbox", []) if entry not in leaving]
-            update: Document = {"$pullAll": {"outbox": leaving}, "$set": {PENDING: bool(rest)}}
-            if quarantined:
-                now = datetime.now(UTC)
-                put_aside = [
-                    {"entry": entry, "reason": why, "at": now} for entry, why in quarantined
-                ]
-                update["$push"] = {QUARANTINE: {"$each": put_aside}}
-            try:
-                await self.collection.update_one({"_id": aggregate_id}, update)
-            except BaseException:
-                self.owned.drop(aggregate_id)
-                raise
-            if kept is not None:
-                self.owned.replace(aggregate_id, {**kept, "outbox": rest, PENDING: bool(rest)})
+            if not quarantined and aggregate_id in self.owned:
+                since, waiting = self.removals.get(aggregate_id, (time.monotonic(), []))
+                self.removals[aggregate_id] = (since, [*waiting, *entries])
+                return
+            await self._remove(aggregate_id, entries, quarantined)
+
+    async def remove_published(self, aggregate_ids: Iterable[str] | None = None) -> None:
+        """Remove now the published entries waiting (of these aggregates, or all)."""
+        for aggregate_id in list(self.removals if aggregate_ids is None else aggregate_ids):
+            async with self.locked(aggregate_id):
+                if aggregate_id in self.removals:
+                    await self._remove(aggregate_id, [], ())
+
+    async def remove_published_since(self, older_than_s: float) -> None:
+        """Remove the published entries that have waited `older_than_s` or longer."""
+        due = time.monotonic() - older_than_s
+        await self.remove_published([a for a, (since, _) in self.removals.items() if since <= due])
+
+    async def _remove(
+        self,
+        aggregate_id: str,
+        entries: list[Document],
+        quarantined: Sequence[tuple[Document, str]],
+    ) -> None:
+        """Within the aggregate's lock: one write."""
+        waiting = self.removals.pop(aggregate_id, (0.0, []))[1]
+        leaving = [*waiting, *entries, *(entry for entry, _ in quarantined)]
+        # The whole entries as stored: FerretDB's $pull matches exact values only.
+        kept = self.owned.get(aggregate_id)
+        current = kept
+        if current is None:
+            current = await self.collection.find_one({"_id": aggregate_id}, {"outbox": 1})
+        rest = [entry for entry in (current or {}).get("outbox", []) if entry not in leaving]
+        update: Document = {"$pullAll": {"outbox": leaving}, "$set": {PENDING: bool(rest)}}
+        if quarantined:
+            now = datetime.now(UTC)
+            put_aside = [{"entry": entry, "reason": why, "at": now} for entry, why in quarantined]
+            update["$push"] = {QUARANTINE: {"$each": put_aside}}
+        try:
+            await self.collection.update_one({"_id": aggregate_id}, update)
+        except BaseException:
+            self.owned.drop(aggregate_id)
+            if waiting:  # still to remove: the next round tries again
+                self.removals[aggregate_id] = (0.0, waiting)
+            raise
+        if kept is not None:
+            self.owned.replace(aggregate_id, {**kept, "outbox": rest, PENDING: bool(rest)})
 
     async def quarantined(self, limit: int = 100) -> list[Document]:
         """Aggregates with outbox entries the relay gave up on, for people (a bounded scan)."""

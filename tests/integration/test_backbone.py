@@ -10,6 +10,7 @@ import textwrap
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -483,8 +484,14 @@ async def test_an_owned_aggregate_changes_in_one_write_and_leaves_the_outbox_in_
         duplicate = await store.apply("ep-one", pay(1), cause="cause-101")
         assert duplicate.outcome is Outcome.DUPLICATE
         assert await store.get("ep-one") == Ledger(paid=515)
-        # The first change read (nothing there) and inserted; the rest is one write each.
-        assert commands_by_name(counter) == {"find": 1, "insert": 1, "update": 9}
+        assert await relay.drain(sweep=True) == 0  # nothing goes out twice
+        # Each change took the entries published before it out of the stored outbox.
+        stored = await database["ledgers"].find_one({"_id": "ep-one"})
+        assert [entry["data"]["amount_cents"] for entry in stored["outbox"]] == [105]
+        await relay.remove_published()  # as on stopping
+        # The first change read (nothing there) and inserted; then one write per change,
+        # and one for the last entry published.
+        assert commands_by_name(counter) == {"find": 2, "insert": 1, "update": 5}
     finally:
         await broker.stop()
         await client.close()
@@ -493,6 +500,45 @@ async def test_an_owned_aggregate_changes_in_one_write_and_leaves_the_outbox_in_
     stored = await database["ledgers"].find_one({"_id": "ep-one"})
     assert (stored["paid"], stored["outbox"], stored["pending"]) == (515, [], False)
     assert stored["version"] == 5
+
+
+async def test_published_entries_leave_the_outbox_after_a_while_or_before_a_hand_over(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    ownership = owning_everything()
+    store = MongoAggregates(database, "ledgers", "rcm/test", Ledger, ownership, cache_size=10)
+    broker = make_broker(infra.kafka, "test-removals")
+    await broker.start()
+    relay = OutboxRelay([store], EventPublisher(broker, topics))
+
+    async def outbox(aggregate_id: str) -> list[Any]:
+        stored = await database["ledgers"].find_one({"_id": aggregate_id})
+        return [entry["data"]["amount_cents"] for entry in stored["outbox"]]
+
+    try:
+        for episode, cents in (("ep-late", 7), ("ep-moving", 8)):
+            await store.apply(episode, lambda _, c=cents: Decision(Ledger(), [payment("x", c)]))
+        assert await relay.drain(sweep=False) == 2
+        assert (await outbox("ep-late"), await outbox("ep-moving")) == ([7], [8])
+
+        await store.remove_published_since(60.0)  # not due yet
+        assert await outbox("ep-late") == [7]
+        await store.remove_published_since(0.0)
+        assert await outbox("ep-late") == []
+
+        await store.apply("ep-moving", lambda _: Decision(Ledger(), [payment("x", 9)]))
+        assert await relay.drain(sweep=False) == 1
+        assert await outbox("ep-moving") == [9]  # 8 left with the change, 9 waits
+        await ownership.on_partitions_revoked([SimpleNamespace(partition=p) for p in range(6)])
+        assert await outbox("ep-moving") == []
+        assert "ep-moving" not in store.owned
+        assert not store.removals
+        stored = await database["ledgers"].find_one({"_id": "ep-moving"})
+        assert stored["pending"] is False
+    finally:
+        await broker.stop()
+    records = await read_topic(infra.kafka, topics.of(PatientPaymentReceived), 3)
+    assert sorted(json.loads(r.value)["amount_cents"] for r in records) == [7, 8, 9]
 
 
 async def test_a_kept_copy_never_overwrites_a_document_changed_behind_it(database: Any) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 from bson.codec_options import CodecOptions
+from pydantic import BaseModel
+from pymongo import AsyncMongoClient
 from rcm_shared.ownership import Ownership, partition_of
-from rcm_shared.store import OwnedDocuments
+from rcm_shared.store import MongoAggregates, OwnedDocuments
 
 PARTITIONS = 6
 CODEC: CodecOptions[dict[str, object]] = CodecOptions(tz_aware=True)
@@ -69,7 +72,10 @@ async def test_a_revoked_partition_s_copies_are_dropped_and_others_kept() -> Non
 
 async def test_a_revocation_drops_every_copy_of_what_this_process_owned() -> None:
     ownership = owning(0, 1)
-    copies = OwnedDocuments(ownership, 10, CODEC)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        "mongodb://127.0.0.1:9/", connect=False, tz_aware=True
+    )
+    copies = MongoAggregates(client["unused"], "c", "rcm/test", BaseModel, ownership, 10).owned
     keys = [key_in(0), key_in(1)]
     for key in keys:
         copies.keep(key, {"_id": key}, ownership.generation)

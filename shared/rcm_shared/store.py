@@ -3,7 +3,8 @@
 The database may be FerretDB (no transactions), so every change of an aggregate is ONE
 single-document write that at once:
   - sets the new state and bumps `version` (optimistic concurrency on MongoDB),
-  - pushes the events it emits onto `outbox` (published later by the relay),
+  - pushes the events it emits onto `outbox` (published later by the relay; when the
+    owner knows the whole outbox, it sets it, without the entries already published),
   - pushes the id of the cause (consumed event or command) onto `applied`, so a
     redelivery changes nothing, and, when the cause is the message a consumer is
     handling, its payload's digest onto `digests` (rcm_shared.aggregates), so the same

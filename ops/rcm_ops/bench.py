@@ -43,12 +43,19 @@ episodes are left out of every figure, and CPU seconds and peak memory count fro
 end of the preload. The JSON's `preload` says how many episodes were preloaded and how
 long it took (`preload.episodes` is 0 without one).
 
+Database commands: every service counts the commands it sends to the database
+(`rcm_database_commands_total`, by collection and command) and logs the counts when it
+stops; the bench reads them from the run's logs and reports them per process, per
+command and per event of the run. With a preload, the services restart after it, so
+the counts are those of the measured run.
+
 No figure is asserted anywhere: this measures, it does not judge.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform as host
@@ -62,10 +69,11 @@ from typing import Any
 
 import psutil
 import typer
+from rcm_shared.telemetry import DATABASE_COMMANDS_LOGGED
 from rich.console import Console
 from rich.table import Table
 
-from .platform import REPLICAS_HELP
+from .platform import REPLICAS_HELP, Platform
 from .rawbench import Baseline, kafka_baseline, latency_summary, mongo_baseline
 from .timeline import Message, is_event_topic, list_topics, read_topics, short_type
 
@@ -299,13 +307,62 @@ DEFINITIONS = {
     "episode-closed, from ce_time)",
     "events_per_s": "events of the run (all rcm.* topics of the run's prefix, no dead "
     "letters) / run window",
-    "processes": "CPU seconds (user+system) over the whole run and peak resident memory "
-    "(sampled every second) per OS process (per replica: claims-2); with a preload, from "
-    "the end of the preload",
+    "processes": "CPU seconds (user+system) from the platform's readiness (with a preload, "
+    "from its end) to the end of the run, and peak resident memory (sampled every second), "
+    "per OS process (per replica: claims-2)",
+    "run.platform_cpu_s_per_episode": "CPU seconds of the platform's processes (not the "
+    "bots' driver) / closed episodes",
+    "database": "database commands the services sent from their (last) start to their "
+    "stop, as each logged on stopping: in all, per event of the run, per process and per "
+    "command",
     "preload": "finished episodes put into the stores before measuring: a warm-up batch "
     "driven to the end, then every document of every service database cloned with new "
     "episode ids; the warm-up's episodes are left out of every other figure",
 }
+
+
+Commands = dict[str, dict[str, int]]  # process -> "collection command" -> count
+
+
+def database_commands(run_dir: Path) -> Commands:
+    """Each process's database commands, from the last line its service logged on
+    stopping (its last incarnation: after a preload's restart, the measured run)."""
+    found: Commands = {}
+    for log_path in sorted(run_dir.glob("*.log")):
+        counts: dict[str, int] | None = None
+        with log_path.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                _, marker, rest = line.partition(DATABASE_COMMANDS_LOGGED)
+                if marker:
+                    with contextlib.suppress(ValueError):
+                        counts = {str(k): int(v) for k, v in json.loads(rest).items()}
+        if counts is not None:
+            found[log_path.stem] = counts
+    return found
+
+
+def database_figures(commands: Commands, events: int) -> dict[str, Any]:
+    by_command: dict[str, float] = defaultdict(float)
+    by_process: dict[str, float] = {}
+    for name, counts in commands.items():
+        by_process[name] = sum(counts.values())
+        for key, value in counts.items():
+            by_command[key.split(" ")[-1]] += value
+    total = sum(by_process.values())
+    return {
+        "commands": int(total),
+        "commands_per_event": round(total / events, 2) if events else None,
+        "by_process": {name: int(value) for name, value in sorted(by_process.items())},
+        "by_command": {
+            name: int(value) for name, value in sorted(by_command.items(), key=lambda i: -i[1])
+        },
+        "by_collection_command": {
+            f"{name} {key}": int(value)
+            for name, counts in sorted(commands.items())
+            for key, value in sorted(counts.items(), key=lambda i: -i[1])
+            if value
+        },
+    }
 
 
 async def baselines(kafka: str, mongodb_url: str, scale: int) -> dict[str, Baseline]:
@@ -330,7 +387,7 @@ async def drive(
 ) -> dict[str, Any]:
     """Baselines first (on a quiet machine), then the platform run (after the preload,
     if any), then the analysis."""
-    from .platform import Infrastructure, Platform
+    from .platform import Infrastructure
     from .preload import Preloader, PreloadPlan, PreloadReport
     from .run import Run, RunOptions
 
@@ -364,12 +421,13 @@ async def drive(
 
         async def prepare(platform: Platform) -> None:
             nonlocal cpu_before
-            assert preloader is not None
-            await preloader(platform)
+            if preloader is not None:
+                await preloader(platform)
             cpu_before = sum(driver.cpu_times()[:2])  # the driver's CPU counts from here
 
-        run = Run(infra, options, console, prepare=prepare if preloader else None)
+        run = Run(infra, options, console, prepare=prepare)
         result = await run.execute()
+        commands = database_commands(run.config.run_dir)
         driver_usage = {
             "cpu_s": sum(driver.cpu_times()[:2]) - cpu_before,
             # ru_maxrss is in KiB on Linux: the peak of this process, baselines included.
@@ -381,7 +439,7 @@ async def drive(
     summary = {**result.summary}
     summary["resources"] = {**summary.get("resources", {}), "driver (bots)": driver_usage}
     preloaded = preloader.report if preloader else PreloadReport(requested=0)
-    return report_of(summary, messages, raw, options, preloaded.as_json())
+    return report_of(summary, messages, raw, options, preloaded.as_json(), commands)
 
 
 def report_of(
@@ -390,6 +448,7 @@ def report_of(
     raw: Mapping[str, Baseline],
     options: Any,
     preload: Mapping[str, Any] | None = None,
+    commands: Commands | None = None,
 ) -> dict[str, Any]:
     """The figures of the run's events; those of a preload's warm-up episodes are left out."""
     preload = dict(preload or {"requested": 0, "episodes": 0})
@@ -431,6 +490,13 @@ def report_of(
         }
         for name, usage in (summary.get("resources") or {}).items()
     }
+    platform_cpu_s = sum(
+        u["cpu_s"] for name, u in report["processes"].items() if name != "driver (bots)"
+    )
+    report["run"]["platform_cpu_s_per_episode"] = (
+        round(platform_cpu_s / closed, 3) if closed else None
+    )
+    report["database"] = database_figures(commands or {}, len(messages))
     report["baselines"] = {name: b.as_json() for name, b in raw.items()}
     burst = raw.get("kafka_burst")
     events_per_s = report["run"]["events_per_s"]
@@ -496,6 +562,13 @@ def render(report: Mapping[str, Any], console: Console) -> None:
     for name, u in report["processes"].items():
         processes.add_row(name, str(u["cpu_s"]), str(u["peak_rss_mb"]))
     console.print(processes)
+    database = report.get("database") or {}
+    if database.get("commands"):
+        top = ", ".join(f"{name} {n}" for name, n in list(database["by_command"].items())[:6])
+        console.print(
+            f"database: {database['commands']} commands, {database['commands_per_event']} per "
+            f"event ({top}); platform CPU {run.get('platform_cpu_s_per_episode')} s per episode"
+        )
     raw = Table(title="raw baselines (same run)", title_justify="left")
     for column in ("what", "n", "per s", "p50 ms", "p95 ms"):
         raw.add_column(column, justify="left" if column == "what" else "right")

@@ -230,18 +230,22 @@ class DescriptionIndex:
         self.preferred: set[str] = set()
         self.qualified: set[str] = set()  # "... with <complication>": says more than asked
         self.postings: dict[str, list[str]] = defaultdict(list)
+        # About 74,000 descriptions when the service starts: each is split into words once.
         for code, description in sorted(descriptions.items()):
             lowered = description.lower()
-            self.exact.setdefault(" ".join(_words(description)), code)
+            words = _words(lowered)
+            tokens = frozenset(word for word in words if word not in STOPWORDS)
+            self.exact.setdefault(" ".join(words), code)
             episode = EPISODE_OF_CARE.search(lowered)
-            self.extra_words[code] = _tokens(EPISODE_OF_CARE.sub("", lowered)) - FILLER
-            if "with" in _words(lowered):
+            said = tokens if episode is None else _tokens(EPISODE_OF_CARE.sub("", lowered))
+            self.extra_words[code] = said - FILLER
+            if "with" in words:
                 self.qualified.add(code)
             if any(phrase in lowered for phrase in NONSPECIFIC):
                 self.preferred.add(code)
             if episode is not None and episode.group(1) == "initial":
                 self.preferred.add(code)
-            for token in _tokens(description):
+            for token in tokens:
                 self.postings[token].append(code)
 
     def find(self, text: str) -> str | None:
@@ -263,7 +267,9 @@ class DescriptionIndex:
             qualified = code in self.qualified and "with" not in wanted
             return (-overlap[code], extra, qualified, code not in self.preferred, code)
 
-        return min(overlap, key=rank)
+        # Only codes with the most words found can win: rank just those.
+        most = max(overlap.values())
+        return min((code for code, found in overlap.items() if found == most), key=rank)
 
 
 def description_index() -> DescriptionIndex:

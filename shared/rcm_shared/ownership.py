@@ -11,6 +11,11 @@ The hand-over is clean: when partitions are revoked, the member first stops taki
 for them and then waits until the work in flight is done, before Kafka gives them to
 another member. Membership is a lease: a member that stops heartbeating for the session
 timeout (a crash, SIGKILL) loses its partitions to the others.
+
+What a member keeps in memory about the aggregates it owns (rcm_shared.store's copies
+of their documents) is dropped when their partition is revoked (`on_revoked`), and
+`generation` changes at every revocation and assignment, so a read begun under one
+ownership is not kept under the next.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka.abc import ConsumerRebalanceListener
@@ -38,6 +43,10 @@ class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
         self.partitions = partitions
         self.owned: frozenset[int] = frozenset()  # partition numbers, the same on every topic
         self.on_assigned: list[Callable[[], None]] = []  # e.g. sweeps for what was left
+        # Called with the partitions given up, once the work in flight on them is done
+        # (awaited before Kafka may give them to another member).
+        self.on_revoked: list[Callable[[frozenset[int]], Awaitable[None] | None]] = []
+        self.generation = 0  # changes whenever what this process owns changes
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -63,10 +72,17 @@ class Ownership(ConsumerRebalanceListener):  # type: ignore[misc]
                 self._idle.set()
 
     async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
+        lost = self.owned | {partition.partition for partition in revoked}
         self.owned = frozenset()  # no new work from here on, then finish what runs
+        self.generation += 1
         await self._idle.wait()
+        for listener in self.on_revoked:
+            done = listener(lost)
+            if done is not None:
+                await done
 
     async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
+        self.generation += 1
         self.owned = frozenset(partition.partition for partition in assigned)
         log.info("owning partitions %s", sorted(self.owned))
         for listener in self.on_assigned:

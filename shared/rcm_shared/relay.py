@@ -10,11 +10,14 @@ why, from the outbox to the document's `quarantine` (rcm_shared.store), counted,
 logged; the entries after it and the other aggregates go on. Any other failure (Kafka
 unreachable) leaves the entry where it is, and its aggregate is tried again next round.
 
-A write in this process names its aggregate, and the relay publishes that one at once
-(a read by id). A full sweep of the collections, which FerretDB answers by reading every
-document, runs at start, when this process is given partitions and every
-`sweep_interval_s`: it finds what a crash left. It publishes only the aggregates this
-process owns: their owner is the only writer of their documents.
+A write in this process names its aggregate, and the relay publishes that one at once:
+from the copy of the document its owner keeps (rcm_shared.store), else read by id.
+Published entries leave the stored outbox with the aggregate's next change, or by a
+write of their own after a second (`Outboxed.removals`). A full sweep of the
+collections, which FerretDB answers by reading every document, runs at start, when this
+process is given partitions and every `sweep_interval_s`: it finds what a crash left.
+It publishes only the aggregates this process owns: their owner is the only writer of
+their documents.
 """
 
 from __future__ import annotations
@@ -128,6 +131,8 @@ class OutboxRelay:
                 await self.drain(sweep)
                 if sweep:
                     next_sweep = loop.time() + self.sweep_interval_s
+                for store in self.stores:  # what no change of its aggregate took along
+                    await store.remove_published_since(store.REMOVAL_DELAY_S)
             except Exception as error:  # the next round retries; the outbox keeps everything
                 log.warning("outbox relay round failed: %s", describe(error))
                 next_sweep = loop.time()
@@ -171,6 +176,11 @@ class OutboxRelay:
             self.published += sent
             self.backlog = sum(len(ids) for ids in self._changed.values())
         return sent
+
+    async def remove_published(self) -> None:
+        """Remove from the outboxes every entry published and not yet removed (on stopping)."""
+        for store in self.stores:
+            await store.remove_published()
 
     def _later(self, store: Outboxed, aggregate_id: str) -> None:
         self._changed.setdefault(store, set()).add(aggregate_id)

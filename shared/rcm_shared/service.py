@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
@@ -42,7 +43,7 @@ from .relay import OutboxRelay
 from .requests import Replies, Reply, Requester
 from .settings import ServiceSettings
 from .store import PENDING, Document, MongoAggregates, Outboxed, connect
-from .telemetry import Metrics, setup_tracing
+from .telemetry import DATABASE_COMMANDS_LOGGED, Metrics, setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class Service:
             parked=self.metrics.parked,
             payload_mismatches=self.metrics.payload_mismatches,
         )
-        self.mongo = connect(settings.mongodb_url, settings)
+        self.mongo = connect(settings.mongodb_url, settings, self.metrics.database_commands)
         self.database = self.mongo[settings.database_name]
         self.consumer.replies = Replies(self.database)
         self.requester = Requester(
@@ -93,6 +94,7 @@ class Service:
             self.database,
             f"rcm/{self.name}",
             settings.request_timeout_s,
+            owns=self.ownership.owns,
         )
         self.stores: list[Outboxed] = []
         self.indexes: dict[str, list[IndexModel]] = {}
@@ -131,7 +133,14 @@ class Service:
         self, collection: str, model: type[A], indexes: list[IndexModel] | None = None
     ) -> MongoAggregates[A]:
         """An aggregate collection (the port of rcm_shared.aggregates), relayed from here."""
-        aggregates = MongoAggregates(self.database, collection, f"rcm/{self.name}", model)
+        aggregates = MongoAggregates(
+            self.database,
+            collection,
+            f"rcm/{self.name}",
+            model,
+            self.ownership,
+            self.settings.aggregate_cache_size,
+        )
         self._keep(aggregates, collection, indexes)
         return aggregates
 
@@ -247,7 +256,14 @@ class Service:
             await self.broker.stop()
             for close in self.closers:
                 await close()
+            try:  # else the next owner publishes them once more
+                await self.relay.remove_published()
+            except Exception as error:
+                log.warning("published entries left in outboxes: %s", describe(error))
             await self.mongo.close()
+            # For `rcm bench`, which reads it from the log: the database load of the run.
+            counts = json.dumps(self.metrics.database_command_counts(), sort_keys=True)
+            log.info("%s %s", DATABASE_COMMANDS_LOGGED, counts)
 
     async def _watch(self) -> None:
         """Refresh gauges that are read, not counted: outbox backlog and consumer lag."""

@@ -188,6 +188,13 @@ class ServiceSettings(TransportSettings):
         " whatever else happens (an outage too).",
     )
     relay_interval_s: float = Field(default=0.5, gt=0, le=60)
+    aggregate_cache_size: int = Field(
+        default=2000,
+        ge=0,
+        le=1_000_000,
+        description="Documents of owned aggregates kept in memory per collection, so a"
+        " change is one write (decisions.md NN); 0 reads before every change.",
+    )
     topic_partitions: int = Field(
         default=6,
         ge=1,

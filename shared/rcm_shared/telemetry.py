@@ -9,6 +9,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+# What a service logs on stopping, followed by its database command counts as JSON.
+DATABASE_COMMANDS_LOGGED = "database commands since start:"
+
 
 def setup_tracing(service_name: str, otlp_endpoint: str | None) -> TracerProvider:
     """A tracer provider for the service; spans leave the process only with an endpoint."""
@@ -62,6 +65,13 @@ class Metrics:
             "Events published by the outbox relay.",
             registry=self.registry,
         )
+        self.database_commands = Counter(
+            "rcm_database_commands",
+            "Commands sent to the database, by collection and command (find, update, ...):"
+            " the database's load, which bounds throughput on FerretDB.",
+            ["collection", "command"],
+            registry=self.registry,
+        )
         self.consumer_lag = Gauge(
             "rcm_consumer_lag",
             "Messages behind the end of the partition, per topic and partition.",
@@ -75,3 +85,12 @@ class Metrics:
             registry=self.registry,
         )
         self.service_info.labels(**labels).set(1)
+
+    def database_command_counts(self) -> dict[str, int]:
+        """`rcm_database_commands_total` as `{"<collection> <command>": count}`."""
+        return {
+            f"{sample.labels['collection']} {sample.labels['command']}": int(sample.value)
+            for metric in self.database_commands.collect()
+            for sample in metric.samples
+            if sample.name.endswith("_total")
+        }

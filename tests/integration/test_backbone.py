@@ -10,20 +10,24 @@ import textwrap
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
+from rcm_contracts.collections import PaymentPlanRequested
 from rcm_contracts.payments import PatientPaymentReceived, PaymentMethod
 from rcm_shared.aggregates import Decision, Outcome
 from rcm_shared.envelope import Envelope
 from rcm_shared.errors import PermanentError
-from rcm_shared.kafka import Consumer, EventPublisher, Topics, make_broker
+from rcm_shared.kafka import Consumer, EventPublisher, Topics, ensure_topics, make_broker
 from rcm_shared.ownership import Ownership
 from rcm_shared.relay import OutboxRelay
-from rcm_shared.store import ControlNumbers, MongoAggregates
+from rcm_shared.requests import Replies, Reply, Requester
+from rcm_shared.store import ControlNumbers, MongoAggregates, connect
 from rcm_shared.telemetry import setup_tracing
 
 from tests.conftest import REPO, Infra
@@ -433,3 +437,196 @@ async def test_changes_outside_a_trace_continue_the_aggregates_trace(
     spans = {headers_of(record)["traceparent"].split("-")[2] for record in records}
     assert len(traces) == 1
     assert len(spans) == 2
+
+
+def owning_everything() -> Ownership:
+    ownership = Ownership(PARTITIONS)
+    ownership.owned = frozenset(range(PARTITIONS))
+    return ownership
+
+
+def commands_by_name(counter: Counter) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for metric in counter.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                name = sample.labels["command"]
+                found[name] = found.get(name, 0.0) + sample.value
+    return found
+
+
+async def test_an_owned_aggregate_changes_in_one_write_and_leaves_the_outbox_in_one_more(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    """The owner keeps its aggregates' documents: no read before a change, and the relay
+    publishes what was just written without reading it back (decisions: the owner's copies)."""
+    counter = Counter("db", "commands", ["collection", "command"], registry=CollectorRegistry())
+    client = connect(infra.mongodb_url, commands=counter)
+    store = MongoAggregates(
+        client[database.name], "ledgers", "rcm/test", Ledger, owning_everything(), cache_size=10
+    )
+    broker = make_broker(infra.kafka, "test-one-write")
+    await broker.start()
+    relay = OutboxRelay([store], EventPublisher(broker, topics))
+    try:
+
+        def pay(cents: int) -> Callable[[Ledger | None], Decision[Ledger, None]]:
+            def decide(ledger: Ledger | None) -> Decision[Ledger, None]:
+                paid = (ledger.paid if ledger else 0) + cents
+                return Decision(Ledger(paid=paid), [payment("ep-one", cents)])
+
+            return decide
+
+        for cents in range(101, 106):
+            applied = await store.apply("ep-one", pay(cents), cause=f"cause-{cents}")
+            assert applied.outcome is Outcome.APPLIED
+            assert await relay.drain(sweep=False) == 1
+        duplicate = await store.apply("ep-one", pay(1), cause="cause-101")
+        assert duplicate.outcome is Outcome.DUPLICATE
+        assert await store.get("ep-one") == Ledger(paid=515)
+        assert await relay.drain(sweep=True) == 0  # nothing goes out twice
+        # Each change took the entries published before it out of the stored outbox.
+        stored = await database["ledgers"].find_one({"_id": "ep-one"})
+        assert [entry["data"]["amount_cents"] for entry in stored["outbox"]] == [105]
+        await relay.remove_published()  # as on stopping
+        # The first change read (nothing there) and inserted; then one write per change,
+        # and one for the last entry published.
+        assert commands_by_name(counter) == {"find": 2, "insert": 1, "update": 5}
+    finally:
+        await broker.stop()
+        await client.close()
+    records = await read_topic(infra.kafka, topics.of(PatientPaymentReceived), 5)
+    assert [json.loads(r.value)["amount_cents"] for r in records] == list(range(101, 106))
+    stored = await database["ledgers"].find_one({"_id": "ep-one"})
+    assert (stored["paid"], stored["outbox"], stored["pending"]) == (515, [], False)
+    assert stored["version"] == 5
+
+
+async def test_published_entries_leave_the_outbox_after_a_while_or_before_a_hand_over(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    ownership = owning_everything()
+    store = MongoAggregates(database, "ledgers", "rcm/test", Ledger, ownership, cache_size=10)
+    broker = make_broker(infra.kafka, "test-removals")
+    await broker.start()
+    relay = OutboxRelay([store], EventPublisher(broker, topics))
+
+    async def outbox(aggregate_id: str) -> list[Any]:
+        stored = await database["ledgers"].find_one({"_id": aggregate_id})
+        return [entry["data"]["amount_cents"] for entry in stored["outbox"]]
+
+    try:
+        for episode, cents in (("ep-late", 7), ("ep-moving", 8)):
+            await store.apply(episode, lambda _, c=cents: Decision(Ledger(), [payment("x", c)]))
+        assert await relay.drain(sweep=False) == 2
+        assert (await outbox("ep-late"), await outbox("ep-moving")) == ([7], [8])
+
+        await store.remove_published_since(60.0)  # not due yet
+        assert await outbox("ep-late") == [7]
+        await store.remove_published_since(0.0)
+        assert await outbox("ep-late") == []
+
+        await store.apply("ep-moving", lambda _: Decision(Ledger(), [payment("x", 9)]))
+        assert await relay.drain(sweep=False) == 1
+        assert await outbox("ep-moving") == [9]  # 8 left with the change, 9 waits
+        await ownership.on_partitions_revoked([SimpleNamespace(partition=p) for p in range(6)])
+        assert await outbox("ep-moving") == []
+        assert "ep-moving" not in store.owned
+        assert not store.removals
+        stored = await database["ledgers"].find_one({"_id": "ep-moving"})
+        assert stored["pending"] is False
+    finally:
+        await broker.stop()
+    records = await read_topic(infra.kafka, topics.of(PatientPaymentReceived), 3)
+    assert sorted(json.loads(r.value)["amount_cents"] for r in records) == [7, 8, 9]
+
+
+async def test_a_kept_copy_never_overwrites_a_document_changed_behind_it(database: Any) -> None:
+    """A stray writer (one that lost its partition while stalled) changed the document:
+    the version guard refuses the owner's write from its copy, which it then reads again."""
+    store = MongoAggregates(
+        database, "ledgers", "rcm/test", Ledger, owning_everything(), cache_size=10
+    )
+
+    def add(cents: int) -> Callable[[Ledger | None], Decision[Ledger, int]]:
+        def decide(ledger: Ledger | None) -> Decision[Ledger, int]:
+            paid = (ledger.paid if ledger else 0) + cents
+            return Decision(Ledger(paid=paid), result=paid)
+
+        return decide
+
+    await store.apply("ep-stray", add(100), cause="c1")
+    await database["ledgers"].update_one(
+        {"_id": "ep-stray"},
+        {"$set": {"paid": 900}, "$inc": {"version": 1}, "$push": {"applied": "c-stray"}},
+    )
+    applied = await store.apply("ep-stray", add(5), cause="c2")
+    assert applied.result == 905
+    again = await store.apply("ep-stray", add(5), cause="c-stray")
+    assert again.outcome is Outcome.DUPLICATE
+    stored = await database["ledgers"].find_one({"_id": "ep-stray"})
+    assert (stored["paid"], stored["version"]) == (905, 3)
+    assert stored["applied"] == ["c1", "c-stray", "c2"]
+
+
+async def test_concurrent_changes_of_one_kept_aggregate_all_count(database: Any) -> None:
+    store = MongoAggregates(
+        database, "kept_changes", "rcm/test", Ledger, owning_everything(), cache_size=10
+    )
+
+    def add(item: int) -> Callable[[Ledger | None], Decision[Ledger, None]]:
+        def decide(current: Ledger | None) -> Decision[Ledger, None]:
+            items = [*(current.items if current else []), item]
+            return Decision(Ledger(items=items), [payment("ep-many", 100 + item)])
+
+        return decide
+
+    await asyncio.gather(*(store.apply("ep-many", add(n), cause=f"e{n}") for n in range(12)))
+    document = await store.collection.find_one({"_id": "ep-many"})
+    assert document is not None
+    assert sorted(document["items"]) == list(range(12))
+    assert len(document["outbox"]) == 12
+    assert document["version"] == 12
+
+
+async def test_a_request_answered_in_the_asking_process_writes_no_reply(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    """One replica asks itself: the answer goes to the waiting asker in memory. An asker
+    in another process (its own Replies) gets it through the database."""
+    await ensure_topics(infra.kafka, [topics.of(PaymentPlanRequested)], PARTITIONS, 1)
+    broker = make_broker(infra.kafka, "test-local-replies")
+    ownership = Ownership(PARTITIONS)
+    consumer = Consumer(broker, topics, f"{topics.prefix}collections", ownership=ownership)
+    consumer.replies = Replies(database)
+    answered_at: list[int] = []
+
+    @consumer.on(PaymentPlanRequested)
+    async def create(envelope: Envelope[PaymentPlanRequested]) -> object:
+        answered_at.append(await database["replies"].count_documents({}))
+        return Reply(201, {"installments": envelope.data.installments})
+
+    publisher = EventPublisher(broker, topics)
+    here = Requester(
+        publisher, consumer.replies, database, "rcm/test", timeout_s=30, owns=ownership.owns
+    )
+    elsewhere = Requester(publisher, Replies(database), database, "rcm/test", timeout_s=30)
+    consumer.start()
+    await broker.start()
+    try:
+
+        async def assigned() -> bool:
+            return bool(ownership.owned)
+
+        await eventually(assigned, timeout_s=60)
+        plan = PaymentPlanRequested(
+            episode_id="E0000000000a1", requested_by="collector-1", installments=3
+        )
+        assert await here.ask(plan) == Reply(201, {"installments": 3})
+        assert await database["replies"].count_documents({}) == 0
+        other = plan.model_copy(update={"installments": 4})
+        assert await elsewhere.ask(other) == Reply(201, {"installments": 4})
+        assert await database["replies"].count_documents({}) == 0  # read once, then gone
+    finally:
+        await broker.stop()
+    assert len(answered_at) == 2

@@ -164,7 +164,7 @@ class EpisodeFacts(BaseModel):
     open_ar: list[OpenClaim] = Field(default_factory=list)
     has_open_ar: bool = False
     # Rollup changes decided and not yet added to the counters (handlers.flush).
-    pending: list[Delta] = Field(default_factory=list)
+    uncounted: list[Delta] = Field(default_factory=list)
 
     def claim(self, claim_id: str) -> ClaimFacts | None:
         return next((claim for claim in self.claims if claim.claim_id == claim_id), None)
@@ -410,7 +410,7 @@ def record(
     moved = deltas(before, contributions(facts), facts.partition, cause)
     facts.open_ar = open_claims(facts)
     facts.has_open_ar = bool(facts.open_ar)
-    facts.pending = [*facts.pending, *moved]
+    facts.uncounted = [*facts.uncounted, *moved]
     return Decision(state=facts, result=moved)
 
 
@@ -419,10 +419,10 @@ def flushed(current: EpisodeFacts | None, done: Iterable[str]) -> Decision[Episo
     if current is None:
         return Decision()
     added = set(done)
-    left = [delta for delta in current.pending if delta.id not in added]
-    if len(left) == len(current.pending):
+    left = [delta for delta in current.uncounted if delta.id not in added]
+    if len(left) == len(current.uncounted):
         return Decision()
-    return Decision(state=current.model_copy(update={"pending": left}))
+    return Decision(state=current.model_copy(update={"uncounted": left}))
 
 
 def add_to_rollup(current: Rollup | None, delta: Delta) -> Decision[Rollup, None]:

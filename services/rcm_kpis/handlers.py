@@ -1,9 +1,10 @@
 """One method for every consumed event: record the episode's facts, then add the rollup
 changes they made to the counters.
 
-Two writes, so the changes wait inside the episode (`pending`) until the counters have
-them: a crash in between leaves them there, the event comes again (its offset was not
-committed), the episode's write is a duplicate and the pending changes are added now.
+Two writes, so the changes wait inside the episode (`uncounted`; `pending` is the store's
+own field) until the counters have them: a crash in between leaves them there, the event
+comes again (its offset was not committed), the episode's write is a duplicate and the
+uncounted changes are added now.
 Each counter remembers the change ids it added (the port's applied causes), so a change
 is added once however often this runs. Counters are keyed by the episode's partition,
 so the owner of the episode is the one writer of the counters it touches (decisions §17).
@@ -63,14 +64,14 @@ class Handlers:
             cause=envelope.id,
         )
         log.debug("%s %s for %s: %s", envelope.type, envelope.id, episode_id, applied.outcome)
-        if applied.state is not None and applied.state.pending:
+        if applied.state is not None and applied.state.uncounted:
             await self.flush(episode_id, applied.state)
 
     async def flush(self, episode_id: str, facts: EpisodeFacts) -> None:
         """Add the episode's pending changes to their counters, then forget them."""
-        for delta in facts.pending:
+        for delta in facts.uncounted:
             await self.rollups.apply(delta.key, adding(delta), cause=delta.id)
-        done = [delta.id for delta in facts.pending]
+        done = [delta.id for delta in facts.uncounted]
         await self.episodes.apply(episode_id, lambda current: domain.flushed(current, done))
 
 

@@ -5,7 +5,7 @@
 // (/docker-entrypoint-initdb.d). The passwords come from the container's environment
 // (MONGO_<SERVICE>_PASSWORD, set in .env; see .env.example); each service's MONGODB_URL in
 // docker-compose.yml names the same user, database and password.
-const SERVICES = ["registration", "eligibility", "coding", "claims", "payments", "collections", "audit"];
+const SERVICES = ["registration", "eligibility", "coding", "claims", "payments", "collections", "audit", "kpis"];
 
 for (const service of SERVICES) {
   const variable = `MONGO_${service.toUpperCase()}_PASSWORD`;

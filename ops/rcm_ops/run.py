@@ -36,6 +36,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .bots import Bots, Endpoints, Ledger
+from .kpi_summary import kpi_table
 from .platform import InfraUrls, Platform, PlatformConfig, SimulatorKnobs
 from .synthetic import EpisodeGenerator, SyntheticEpisode
 from .timeline import dollars as timeline_dollars
@@ -641,6 +642,7 @@ class Run:
                 async with (
                     platform.client("claims", "rcm-run", Role.OPS) as claims,
                     platform.client("collections", "rcm-run", Role.OPS) as collections,
+                    platform.client("kpis", "rcm-run", Role.OPS) as kpis,
                 ):
                     claim_stats = await get_json(claims, "/stats")
                     account_stats = {
@@ -648,7 +650,9 @@ class Run:
                         "open": await get_json(collections, "/accounts", state="open"),
                         "closed": await get_json(collections, "/accounts", state="closed"),
                     }
+                    kpi_report = await get_json(kpis, "/kpis")
                 summary = summarize(outcome, platform, claim_stats, account_stats, options.seed)
+                summary["kpis"] = kpi_report
         finally:
             logging.getLogger("rcm").removeHandler(handler)
             handler.close()
@@ -827,6 +831,8 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
             console.print(f"  ... and {len(stuck) - 50} more (see summary.json)")
     else:
         console.print("[green]every episode closed at zero; every ledger balanced[/]")
+    if "kpis" in summary:
+        console.print(kpi_table(summary["kpis"]))
 
 
 def main(infra: InfraUrls, options: RunOptions, console: Console | None = None) -> bool:

@@ -24,6 +24,7 @@ SERVICES = (
     Process("payments", "rcm_payments", 8005),
     Process("collections", "rcm_collections", 8006),
     Process("audit", "rcm_audit", 8007),
+    Process("kpis", "rcm_kpis", 8008),
 )
 PAYER_SIMULATOR = Process("payer-simulator", "rcm_payer_simulator", 8010)
 PROCESSES = (*SERVICES, PAYER_SIMULATOR)

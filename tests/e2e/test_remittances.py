@@ -186,29 +186,21 @@ class Desk:
         assert response.status_code == 200, response.text
         return list(response.json()["transactions"])
 
-    async def claim(self, claim_id: str) -> dict[str, Any]:
-        async with self.platform.client("claims", "e2e-biller", Role.BILLER) as client:
-            response = await client.get(f"/claims/{claim_id}")
+    async def read(self, service: str, role: Role, path: str) -> Any:
+        async with self.platform.client(service, f"e2e-{role.value}", role) as client:
+            response = await client.get(path)
         assert response.status_code == 200, response.text
-        return dict(response.json())
+        return response.json()
+
+    async def claim(self, claim_id: str) -> dict[str, Any]:
+        return dict(await self.read("claims", Role.BILLER, f"/claims/{claim_id}"))
 
     async def episode_claims(self, episode_id: str) -> list[dict[str, Any]]:
-        async with self.platform.client("claims", "e2e-biller", Role.BILLER) as client:
-            response = await client.get(f"/episodes/{episode_id}/claims")
-        assert response.status_code == 200, response.text
-        return list(response.json()["claims"])
+        view = await self.read("claims", Role.BILLER, f"/episodes/{episode_id}/claims")
+        return list(view["claims"])
 
     async def account(self, episode_id: str) -> dict[str, Any]:
-        async with self.platform.client("collections", "e2e-collector", Role.COLLECTOR) as client:
-            response = await client.get(f"/accounts/{episode_id}")
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    async def remittance(self, remittance_id: str) -> dict[str, Any]:
-        async with self.platform.client("payments", "e2e-biller", Role.BILLER) as client:
-            response = await client.get(f"/remittances/{remittance_id}")
-        assert response.status_code == 200, response.text
-        return dict(response.json())
+        return dict(await self.read("collections", Role.COLLECTOR, f"/accounts/{episode_id}"))
 
 
 async def posted(desk: Desk, episode_id: str, count: int) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
@@ -118,10 +119,46 @@ class DenialCategory(StrEnum):
     OTHER = "other"
 
 
+class ReasonCategory(StrEnum):
+    """The CARC list's category of a denial (rcm_codes), finer than DenialCategory, whose
+    v1 values stay as they were: the new kinds are `other` there."""
+
+    CODING = "coding"
+    ELIGIBILITY = "eligibility"
+    AUTHORIZATION = "authorization"
+    DOCUMENTATION = "documentation"
+    DUPLICATE = "duplicate"
+    TIMELY_FILING = "timely-filing"
+    CONTRACTUAL = "contractual"
+    PATIENT_RESPONSIBILITY = "patient-responsibility"
+    COORDINATION_OF_BENEFITS = "coordination-of-benefits"
+    OTHER = "other"
+
+    @property
+    def v1(self) -> DenialCategory:
+        try:
+            return DenialCategory(self.value)
+        except ValueError:
+            return DenialCategory.OTHER
+
+
 class DeniedReason(Contract):
     group_code: str = Field(pattern=r"^(CO|PR|OA|PI)$")
     reason_code: str = Field(min_length=1, max_length=5, description="CARC.")
     amount_cents: int
+    description: str | None = Field(
+        default=None, max_length=300, description="The CARC's description from the code list."
+    )
+    reason_category: ReasonCategory | None = Field(
+        default=None, description="The CARC's category in the code list."
+    )
+
+
+class Remark(Contract):
+    """A remittance advice remark code (RARC) and what the code list says of it."""
+
+    code: str = Field(min_length=1, max_length=10)
+    description: str | None = Field(default=None, max_length=300)
 
 
 @event("rcm.claims.claim-denied.v1")
@@ -131,6 +168,10 @@ class ClaimDenied(EpisodeEvent):
     category: DenialCategory
     reasons: list[DeniedReason] = Field(min_length=1)
     denied_at: UtcDatetime
+    reason_category: ReasonCategory | None = Field(
+        default=None, description="The routing category from the CARC list (finer)."
+    )
+    remarks: list[Remark] = Field(default_factory=list, description="The 835's RARCs.")
 
 
 @event("rcm.claims.line-denied.v1")
@@ -166,12 +207,68 @@ class ClaimResubmitted(EpisodeEvent):
     )
 
 
+class AppealDocument(Contract):
+    """A document sent with an appeal: kept in the claims service's document archive,
+    named by its id and checked by its digest; never its content."""
+
+    document_id: Id
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    content_type: str = Field(max_length=100)
+    size_bytes: int = Field(ge=1)
+    title: str | None = Field(default=None, max_length=120)
+
+
 @event("rcm.claims.claim-appealed.v1")
 class ClaimAppealed(EpisodeEvent):
     claim_id: Id
     appeal_id: Id
     reason: str = Field(max_length=300)
     appealed_at: UtcDatetime
+    payer_id: Id | None = None
+    line_id: Id | None = Field(default=None, description="The denied line appealed, if one.")
+    documents: list[AppealDocument] = Field(default_factory=list, max_length=10)
+    authorization_number: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9-]{1,50}$", description="A prior authorization."
+    )
+    timely_filing_proof: bool = Field(
+        default=False, description="A document proves the claim was filed in time."
+    )
+    deadline: date | None = Field(default=None, description="The appeal's filing deadline.")
+
+
+class AppealOutcome(StrEnum):
+    OVERTURNED = "overturned"  # the payer reprocesses the claim: its 835 follows
+    UPHELD = "upheld"  # the denial stands: the claim is the biller's again
+
+
+@event("rcm.claims.appeal-decided.v1")
+class AppealDecided(EpisodeEvent):
+    """The payer's answer to an appeal."""
+
+    claim_id: Id
+    appeal_id: Id
+    payer_id: Id
+    outcome: AppealOutcome
+    reason: str = Field(max_length=300, description="The payer's decision letter, in short.")
+    decided_at: UtcDatetime
+
+
+class DeadlineKind(StrEnum):
+    TIMELY_FILING = "timely-filing"  # days from the date of service to the first claim
+    APPEAL = "appeal"  # days from the denial to the appeal
+
+
+@event("rcm.claims.deadline-approaching.v1")
+class DeadlineApproaching(EpisodeEvent):
+    """A claim's filing or appeal deadline is near and its work is not done: once per
+    claim and kind."""
+
+    claim_id: Id
+    payer_id: Id
+    kind: DeadlineKind
+    deadline: date
+    days_left: int
+    raised_at: UtcDatetime
 
 
 @event("rcm.claims.claim-paid.v1")
@@ -265,6 +362,39 @@ class ClaimVoidRequested(EpisodeRequest):
 
     claim_id: Id
     reason: str = Field(min_length=1, max_length=300)
+
+
+@event("rcm.claims.appeal-requested.v1")
+class AppealRequested(EpisodeRequest):
+    """A biller appeals a denied claim or line (`requested_by` is the biller)."""
+
+    claim_id: Id
+    appeal_id: Id
+    reason: str = Field(min_length=1, max_length=300)
+    line_id: Id | None = None
+    documents: list[AppealDocument] = Field(default_factory=list, max_length=10)
+    authorization_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,50}$")
+    timely_filing_proof: bool = False
+
+
+@event("rcm.claims.appeal-decision-requested.v1")
+class AppealDecisionRequested(EpisodeRequest):
+    """The payer's answer to an appeal, for the owner to record (`requested_by` is who
+    sent the appeal)."""
+
+    claim_id: Id
+    appeal_id: Id
+    outcome: AppealOutcome
+    reason: str = Field(min_length=1, max_length=300)
+
+
+@event("rcm.claims.deadline-alert-requested.v1")
+class DeadlineAlertRequested(EpisodeRequest):
+    """The deadline watch found a deadline near on one of the episode's claims
+    (`requested_by` is the watch): the owner raises deadline-approaching once."""
+
+    claim_id: Id
+    kind: DeadlineKind
 
 
 @event("rcm.claims.claim-close-requested.v1")

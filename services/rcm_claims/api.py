@@ -5,11 +5,18 @@ Queries read the store; commands ask the episode's owner (rcm_shared.requests).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import Field
 from rcm_contracts.claims import (
+    AppealDecisionRequested,
+    AppealDocument,
+    AppealRequested,
     ClaimChanges,
     ClaimCloseRequested,
     ClaimCorrectionRequested,
@@ -17,11 +24,16 @@ from rcm_contracts.claims import (
     DenialAcceptanceRequested,
 )
 from rcm_shared.auth import Actor, Role, allow
-from rcm_shared.errors import NotFound
+from rcm_shared.clock import utc_now
+from rcm_shared.errors import Invalid, NotFound
 from rcm_shared.http import Body, RequiredIdempotencyKey, path_id
 from rcm_shared.service import Service
 
 from . import domain
+from .appeal_client import AppealSender
+from .documents import DocumentArchive
+from .domain.appeal_state import Appeal
+from .domain.deadlines import DeadlineTable, deadlines_view
 from .handlers import episode_of
 from .store import ClaimsStore
 
@@ -52,9 +64,14 @@ def _claim(claim_id: str) -> tuple[str, str]:
 
 
 def router(
-    service: Service, store: ClaimsStore, work_queue_limit: int, stats_limit: int
+    service: Service,
+    store: ClaimsStore,
+    work_queue_limit: int,
+    stats_limit: int,
+    deadlines: DeadlineTable | None = None,
 ) -> APIRouter:
     api = APIRouter(tags=["claims"])
+    table = deadlines or DeadlineTable()
 
     @api.get("/work-queue", dependencies=[Depends(BILLERS)])
     async def work_queue(
@@ -66,8 +83,9 @@ def router(
         """Open rejections and denials, oldest first (of at most `limit` episodes, in id
         order)."""
         items: list[dict[str, Any]] = []
+        today = utc_now().date()
         for episode in await store.with_work(limit):
-            items += domain.work_items(episode, kind)
+            items += _with_deadlines(episode, domain.work_items(episode, kind), table, today)
         items.sort(key=lambda item: str(item["opened_at"]))
         return {"kind": kind, "count": len(items), "items": items}
 
@@ -137,7 +155,10 @@ def router(
         episode = await store.episodes.get(episode_id)
         if episode is None:
             raise NotFound(f"claim {claim_id} not found")
-        return episode.claim(claim_id).view(episode_id)
+        claim = episode.claim(claim_id)
+        view = claim.view(episode_id)
+        view["deadlines"] = deadlines_view(episode, claim, table, utc_now().date())
+        return view
 
     @api.get(
         "/episodes/{episode_id}/claims",
@@ -159,5 +180,116 @@ def router(
         async for batch in store.all_claims(limit):
             claims += [domain.Claim.model_validate(claim) for claim in batch]
         return domain.count(claims)
+
+    return api
+
+
+def _with_deadlines(
+    episode: domain.Episode, items: list[dict[str, Any]], table: DeadlineTable, today: date
+) -> list[dict[str, Any]]:
+    for item in items:
+        claim = episode.claim(item["claim_id"])
+        item["deadlines"] = deadlines_view(episode, claim, table, today)
+    return items
+
+
+# --- appeals ---------------------------------------------------------------------------
+
+MAX_UPLOAD_BASE64 = 700_000  # a 512 KiB document in base64, under the 1 MB body limit
+
+
+class UploadedDocument(Body):
+    content_type: Literal["application/pdf", "text/plain"]
+    content_base64: str = Field(min_length=4, max_length=MAX_UPLOAD_BASE64)
+    title: str | None = Field(default=None, max_length=120)
+
+
+class AppealBody(Body):
+    reason: str = Field(min_length=1, max_length=300)
+    line_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    documents: list[UploadedDocument] = Field(default_factory=list, max_length=3)
+    document_ids: list[Annotated[str, Field(pattern=r"^DOC-[0-9a-f]{32}$")]] = Field(
+        default_factory=list, max_length=10, description="Documents in the archive already."
+    )
+    authorization_number: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,50}$")
+    timely_filing_proof: bool = Field(
+        default=False, description="A document attached proves the claim was filed in time."
+    )
+
+
+def _documents(body: AppealBody, archive: DocumentArchive) -> list[AppealDocument]:
+    kept: list[AppealDocument] = []
+    for upload in body.documents:
+        try:
+            content = base64.b64decode(upload.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise Invalid("a document is not valid base64") from None
+        kept.append(archive.keep(content, upload.content_type, upload.title))
+    for document_id in body.document_ids:
+        found = archive.find(document_id)
+        if found is None:
+            raise NotFound(f"document {document_id} not found")
+        kept.append(found)
+    unique = {d.document_id: d for d in kept}
+    return list(unique.values())
+
+
+def appeal_router(service: Service, store: ClaimsStore, sender: AppealSender) -> APIRouter:
+    api = APIRouter(tags=["claims", "appeals"])
+
+    @api.post("/claims/{claim_id}/appeals", status_code=201)
+    async def appeal(
+        claim_id: str, body: AppealBody, biller: Biller, idempotency_key: RequiredIdempotencyKey
+    ) -> dict[str, Any]:
+        """Appeals a denied claim (or a denied line, `line_id`) with documents (PDF or
+        text, base64, at most 512 KiB each, kept in the document archive) or the ids of
+        documents kept before. Refused past the payer's appeal deadline. The appeal goes
+        to the payer, whose decision is recorded and answered: overturned (its 835 pays
+        the claim) or upheld (the denial is back in the work queue)."""
+        claim_id, episode_id = _claim(claim_id)
+        documents = _documents(body, sender.archive)
+        digest = hashlib.sha256(f"{claim_id}|{idempotency_key}".encode()).hexdigest()
+        appeal_id = f"AP-{digest[:24]}"
+        request = AppealRequested(
+            episode_id=episode_id,
+            requested_by=biller.subject,
+            claim_id=claim_id,
+            appeal_id=appeal_id,
+            reason=body.reason,
+            line_id=body.line_id,
+            documents=documents,
+            authorization_number=body.authorization_number,
+            timely_filing_proof=body.timely_filing_proof,
+        )
+        filed = Appeal.model_validate((await service.ask(request, idempotency_key)).body)
+        if filed.status != "sent":  # a retry of an appeal the payer has answered
+            return filed.model_dump(mode="json") | {"claim_id": claim_id}
+        episode = await store.episodes.get(episode_id)
+        if episode is None:
+            raise NotFound(f"claim {claim_id} not found")
+        claim = episode.claim(claim_id)
+        answer = await sender.send(
+            claim_id, claim.payer_id, claim.payer_claim_control_number, filed
+        )
+        decision = AppealDecisionRequested(
+            episode_id=episode_id,
+            requested_by=biller.subject,
+            claim_id=claim_id,
+            appeal_id=appeal_id,
+            outcome=answer.outcome,
+            reason=answer.reason,
+        )
+        reply = await service.ask(decision, f"{idempotency_key}:decision")
+        return dict(reply.body)
+
+    @api.get("/claims/{claim_id}/appeals", dependencies=[Depends(BILLERS)])
+    async def appeals(claim_id: str) -> dict[str, Any]:
+        claim_id, episode_id = _claim(claim_id)
+        episode = await store.episodes.get(episode_id)
+        if episode is None:
+            raise NotFound(f"claim {claim_id} not found")
+        claim = episode.claim(claim_id)
+        items = [a.model_dump(mode="json") for a in claim.appeals]
+        return {"claim_id": claim_id, "count": len(items), "items": items}
 
     return api

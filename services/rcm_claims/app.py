@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rcm_shared.clearinghouse import (
     PURGE_INTERVAL_S,
@@ -24,6 +25,16 @@ from rcm_x12 import (
 )
 
 from . import api, edi
+from .appeal_client import AppealSender
+from .deadline_watch import DeadlineWatch
+from .documents import DocumentArchive
+from .domain.deadlines import (
+    DEFAULT_DEADLINES,
+    DEFAULT_TERMS,
+    DEFAULT_WARNING_DAYS,
+    DeadlineTable,
+    PayerDeadlines,
+)
 from .handlers import SUBSCRIPTIONS, Handlers
 from .jobs import BatchSender, MailboxPoller
 from .store import ClaimsStore
@@ -71,6 +82,16 @@ class Settings(ClearinghouseSettings):
     clearinghouse_id: str = Field(default="RCMCLEARING", pattern=r"^[A-Z0-9]{2,15}$")
     x12_usage: Literal["T", "P"] = "P"
     rendering_providers: dict[str, ProviderName] = Field(default_factory=lambda: DEFAULT_RENDERING)
+    # --- appeals and deadlines (domain/deadlines.py, documents.py) ---
+    payer_deadlines: dict[str, PayerDeadlines] = Field(
+        default_factory=lambda: dict(DEFAULT_DEADLINES),
+        description="Per payer: timely_filing_days and appeal_days.",
+    )
+    deadline_warning_days: int = Field(default=DEFAULT_WARNING_DAYS, ge=0, le=365)
+    deadline_watch_interval_s: float = Field(default=3600.0, gt=0, le=86400)
+
+    def deadline_table(self) -> DeadlineTable:
+        return DeadlineTable(self.payer_deadlines, DEFAULT_TERMS, self.deadline_warning_days)
 
     @model_validator(mode="after")
     def _x12_parties(self) -> Settings:
@@ -124,11 +145,29 @@ def build(settings: Settings) -> Service:
         settings.batch_max_claims,
         sweep_interval_s=settings.batch_sweep_interval_s,
     )
-    handlers = Handlers(store.episodes, settings.billing_config(), queued=sender.queued)
+    table = settings.deadline_table()
+    alerts = Counter(
+        "rcm_claims_deadline_alerts",
+        "Deadline-approaching alerts raised, by kind (timely-filing, appeal).",
+        ["kind"],
+        registry=service.metrics.registry,
+    )
+    handlers = Handlers(
+        store.episodes,
+        settings.billing_config(),
+        queued=sender.queued,
+        deadlines=table,
+        alert_raised=lambda kind: alerts.labels(kind=kind).inc(),
+    )
     service.subscribe(handlers, SUBSCRIPTIONS)
     service.api.include_router(
-        api.router(service, store, settings.work_queue_limit, settings.stats_limit)
+        api.router(service, store, settings.work_queue_limit, settings.stats_limit, table)
     )
+    documents = DocumentArchive(settings.x12_archive_dir)
+    appeals = AppealSender(settings.clearinghouse_url, documents)
+    service.api.include_router(api.appeal_router(service, store, appeals))
+    watch = DeadlineWatch(store, service.ask, table)
+    service.singleton("claims-deadline-watch", settings.deadline_watch_interval_s, watch.run_once)
 
     # Every replica sends for the partitions it owns (not a singleton); partitions just
     # assigned are swept for what their former owner left.

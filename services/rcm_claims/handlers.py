@@ -15,10 +15,13 @@ from typing import Any, TypeVar
 
 from rcm_contracts.claims import (
     AcknowledgmentRequested,
+    AppealDecisionRequested,
+    AppealRequested,
     ClaimCloseRequested,
     ClaimCorrectionRequested,
     ClaimFrequency,
     ClaimVoidRequested,
+    DeadlineAlertRequested,
     DenialAcceptanceRequested,
 )
 from rcm_contracts.coding import CodingCompleted, CodingCorrected
@@ -33,7 +36,8 @@ from rcm_shared.requests import Reply
 from rcm_shared.service import Subscriptions
 
 from . import domain
-from .domain import Episode
+from .domain import Episode, appeals, deadlines
+from .domain.deadlines import DeadlineTable
 from .edi import AckVerdict, BillingConfig
 
 log = logging.getLogger(__name__)
@@ -56,11 +60,15 @@ class Handlers:
         config: BillingConfig,
         clock: Clock = utc_now,
         queued: Callable[[str], None] = lambda episode_id: None,
+        deadlines: DeadlineTable | None = None,
+        alert_raised: Callable[[str], None] = lambda kind: None,
     ) -> None:
         self.episodes = episodes
         self.config = config
         self.clock = clock
         self.queued = queued
+        self.deadlines = deadlines or DeadlineTable()
+        self.alert_raised = alert_raised
 
     async def _apply(
         self,
@@ -266,6 +274,55 @@ class Handlers:
         applied_now = applied.outcome is not Outcome.UNCHANGED
         return {"episode_id": data.episode_id, "applied": applied_now, "sending": None}
 
+    # --- appeals and deadlines ------------------------------------------------------
+
+    async def appeal_requested(self, envelope: Envelope[AppealRequested]) -> Reply:
+        """201 with the appeal (a retry: the appeal as it is)."""
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"appeal {data.appeal_id} of {data.claim_id}",
+            lambda episode, now: appeals.file_appeal(episode, data, self.deadlines, now),
+        )
+        body = applied.result
+        if body is None:  # the same request again
+            episode = _existing(applied.state, data.claim_id)
+            body = appeals.appeal_of(episode, data.claim_id, data.appeal_id)
+        return Reply(201, body)
+
+    async def appeal_decision_requested(
+        self, envelope: Envelope[AppealDecisionRequested]
+    ) -> dict[str, Any]:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"decision on appeal {data.appeal_id}",
+            lambda episode, now: appeals.record_decision(episode, data, now),
+        )
+        if applied.result is not None:
+            return applied.result
+        episode = _existing(applied.state, data.claim_id)
+        return appeals.appeal_of(episode, data.claim_id, data.appeal_id)
+
+    async def deadline_alert_requested(
+        self, envelope: Envelope[DeadlineAlertRequested]
+    ) -> dict[str, Any]:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"{data.kind.value} deadline of {data.claim_id}",
+            lambda episode, now: deadlines.raise_alert(
+                episode, data.claim_id, data.kind, self.deadlines, now
+            ),
+        )
+        result = dict(applied.result or {"claim_id": data.claim_id, "raised": False})
+        if result.get("raised") and applied.outcome is not Outcome.UNCHANGED:
+            self.alert_raised(data.kind.value)
+        return result
+
 
 def _existing(episode: Episode | None, claim_id: str) -> Episode:
     if episode is None:
@@ -286,4 +343,7 @@ SUBSCRIPTIONS: Subscriptions[Handlers] = {
     ClaimVoidRequested: Handlers.claim_void_requested,
     ClaimCloseRequested: Handlers.claim_close_requested,
     AcknowledgmentRequested: Handlers.acknowledgment_requested,
+    AppealRequested: Handlers.appeal_requested,
+    AppealDecisionRequested: Handlers.appeal_decision_requested,
+    DeadlineAlertRequested: Handlers.deadline_alert_requested,
 }

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from rcm_shared.clearinghouse import Kind
 from rcm_x12 import X12Error
 
+from .appeals import AppealRequest
 from .payers import PAYERS
 from .simulator import Simulator
 
@@ -68,6 +69,15 @@ def router(simulator: Simulator) -> APIRouter:
         if not simulator.mailbox.remove(partner, document_id):
             raise HTTPException(404, f"no document {document_id} for {partner}")
         return Response(status_code=204)
+
+    @api.post("/appeals", tags=["clearinghouse"])
+    async def appeal(request: AppealRequest) -> dict[str, str]:
+        """An appeal of a denied claim with its documents; the payer's decision letter
+        (appeals.py). Overturned: an 835 reprocessing the claim follows in the mailbox."""
+        decision = simulator.appeal(request, time.monotonic())
+        if decision is None:
+            raise HTTPException(404, f"no denied claim for appeal {request.appeal_id}")
+        return decision.as_dict()
 
     @api.get("/stats", tags=["operations"])
     async def stats() -> dict[str, Any]:

@@ -49,6 +49,8 @@ from rcm_x12 import (
 )
 
 from . import adjudication as rules
+from .appeals import AppealDecision, AppealRequest
+from .appeals import decide as decide_appeal
 from .mailbox import Document, Mailbox
 from .payers import PAYERS, PayerInfo
 
@@ -84,6 +86,7 @@ class _Claim:
     replaced: bool = False
     remitted: RemittanceClaim | None = None
     reversed: bool = False
+    overturned: bool = False  # an appeal won: reprocessed without the denial
     deductible_applied_cents: int = 0
     out_of_pocket_applied_cents: int = 0
 
@@ -186,6 +189,7 @@ class Simulator:
         self._submissions: dict[tuple[str, str, str, str, int], _Claim] = {}
         self._by_pccn: dict[str, _Claim] = {}
         self._to_remit: list[_Claim] = []
+        self._appeals: dict[str, AppealDecision] = {}
 
     # --- eligibility ---------------------------------------------------------------------
 
@@ -508,7 +512,9 @@ class Simulator:
         if claim.frequency_code == "8":
             return out
         denial = None
-        if rules.member_status(self.seed, payer.payer_id, member_id) == "inactive":
+        if accepted.overturned and accepted.remitted is not None:
+            out.append(rules.reverse(accepted.remitted))  # the denial taken back
+        elif rules.member_status(self.seed, payer.payer_id, member_id) == "inactive":
             denial = rules.TERMINATED_REASON
         elif claim.subscriber.payer_responsibility == "P" and claim.frequency_code == "1":
             denial = rules.claim_denial(self.seed, claim.patient_control_number)
@@ -547,6 +553,33 @@ class Simulator:
                     self.stats.patient_responsibility_cents += (
                         claim.patient_responsibility_cents or 0
                     )
+
+    # --- appeals -------------------------------------------------------------------------
+
+    def appeal(self, request: AppealRequest, now: float) -> AppealDecision | None:
+        """The payer's decision (appeals.py); None: no denied claim of that payer by that
+        number. Overturned, the claim is reprocessed and remitted after the usual delay."""
+        known = self._appeals.get(request.appeal_id)
+        if known is not None:
+            return known
+        accepted = self._by_pccn.get(request.payer_claim_control_number or "")
+        remitted = accepted.remitted if accepted is not None else None
+        if (
+            accepted is None
+            or remitted is None
+            or accepted.payer.payer_id != request.payer_id
+            or remitted.status != "4"
+            or accepted.overturned
+        ):
+            return None
+        decision = decide_appeal(remitted.adjustments[0].reason, request)
+        self._appeals[request.appeal_id] = decision
+        if decision.outcome == "overturned":
+            accepted.overturned = True
+            accepted.due = now + self.remit_delay_s
+            self._to_remit.append(accepted)
+        log.info("appeal %s: %s", request.appeal_id, decision.outcome)
+        return decision
 
     # --- plumbing ------------------------------------------------------------------------
 

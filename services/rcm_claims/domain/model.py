@@ -28,6 +28,8 @@ from rcm_contracts.claims import (
     ClaimOutcome,
     DenialCategory,
     DeniedReason,
+    ReasonCategory,
+    Remark,
     SubmittedLine,
 )
 from rcm_contracts.coding import CodedEpisode
@@ -37,6 +39,7 @@ from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Conflict, NotFound
 
 from ..edi import MAX_MESSAGE, PriorAdjudication
+from .appeal_state import Appeal
 
 RANK_ORDER = {CoverageRank.PRIMARY: 0, CoverageRank.SECONDARY: 1}
 
@@ -90,6 +93,8 @@ class WorkItem(Model):
     status_codes: list[str] = Field(default_factory=list)
     category: DenialCategory | None = None
     reasons: list[DeniedReason] = Field(default_factory=list)
+    reason_category: ReasonCategory | None = None  # the CARC list's, finer than category
+    remarks: list[Remark] = Field(default_factory=list)  # the 835's RARCs, described
 
 
 class AuditEntry(Model):
@@ -176,6 +181,8 @@ class Claim(Model):
     paid_at: datetime | None = None
     closed_at: datetime | None = None
     audit: list[AuditEntry] = Field(default_factory=list)
+    appeals: list[Appeal] = Field(default_factory=list)
+    alerts: list[str] = Field(default_factory=list)  # deadline kinds already alerted
 
     @property
     def unsent(self) -> bool:

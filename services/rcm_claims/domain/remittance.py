@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from rcm_codes import Category, carc, rarc
 from rcm_contracts import Event
 from rcm_contracts.claims import (
     ClaimDenied,
@@ -23,6 +24,8 @@ from rcm_contracts.claims import (
     DenialCategory,
     DeniedReason,
     LineDenied,
+    ReasonCategory,
+    Remark,
 )
 from rcm_contracts.payments import (
     Adjustment,
@@ -50,30 +53,33 @@ from .model import (
     unchanged,
 )
 
-DENIAL_CATEGORIES = {
-    "16": DenialCategory.DOCUMENTATION,
-    "97": DenialCategory.CODING,
-    "197": DenialCategory.AUTHORIZATION,
-    "50": DenialCategory.OTHER,
-}
-# CARCs that say the codes are wrong, not the patient, the plan or the paperwork: a line
-# denied with one of these goes to a coder. 4 modifier, 5 place of service, 6-10 age or
-# sex, 11 diagnosis, 97 bundled, 146 diagnosis for the date, 181-182 code or modifier
-# invalid on the date, 189 unlisted code, 236 code pair not allowed.
-CODING_CARCS = frozenset(
-    {"4", "5", "6", "7", "8", "9", "10", "11", "97", "146", "181", "182", "189", "236"}
-)
+# Who works a denial comes from the CARC list (rcm_codes): its coding codes go to a coder
+# (a denied claim waits for recoding, a denied line is line-denied), the rest to the
+# biller's queue with the category and the codes' descriptions.
+CODING_CARCS = frozenset(c.code for c in carc().codes.values() if c.category is Category.CODING)
 PAYER_GROUPS = (AdjustmentGroup.CONTRACTUAL, AdjustmentGroup.PAYER_INITIATED)
 
 
+def reason_category(reasons: Iterable[DeniedReason | Adjustment]) -> ReasonCategory:
+    """The category of the first CARC the list puts in one that is not contractual or
+    the patient's share (those come with any denial); else that of the first CARC."""
+    codes = [r.reason_code for r in reasons]
+    categories = [ReasonCategory(carc().category(code).value) for code in codes]
+    incidental = (ReasonCategory.CONTRACTUAL, ReasonCategory.PATIENT_RESPONSIBILITY)
+    return next(
+        (c for c in categories if c not in incidental),
+        categories[0] if categories else ReasonCategory.OTHER,
+    )
+
+
 def denial_category(adjustments: Iterable[Adjustment]) -> DenialCategory:
-    """From the first CARC that names a category: 16 documentation, 97 coding,
-    197 authorization, 50 other; anything else is other."""
-    for adjustment in adjustments:
-        category = DENIAL_CATEGORIES.get(adjustment.reason_code)
-        if category is not None:
-            return category
-    return DenialCategory.OTHER
+    """The v1 category of ClaimDenied (its new kinds are `other` there)."""
+    return reason_category(adjustments).v1
+
+
+def remarks(codes: Iterable[str]) -> list[Remark]:
+    listed = rarc()
+    return [Remark(code=code, description=listed.describe(code)) for code in codes]
 
 
 def _patient_share(event: PaymentPosted) -> int:
@@ -312,6 +318,8 @@ def _crossover_posted(
         status_codes=codes,
         category=denial_category(event.adjustments),
         reasons=_reasons(event.adjustments),
+        reason_category=reason_category(event.adjustments),
+        remarks=remarks(event.remark_codes),
     )
     return []
 
@@ -320,9 +328,14 @@ def _crossover_posted(
 
 
 def _reasons(adjustments: Iterable[Adjustment]) -> list[DeniedReason]:
+    listed = carc()
     return [
         DeniedReason(
-            group_code=a.group.value, reason_code=a.reason_code, amount_cents=a.amount_cents
+            group_code=a.group.value,
+            reason_code=a.reason_code,
+            amount_cents=a.amount_cents,
+            description=listed.describe(a.reason_code),
+            reason_category=ReasonCategory(listed.category(a.reason_code).value),
         )
         for a in adjustments
     ]
@@ -365,13 +378,15 @@ def _line_denials(
 def _denied(episode: Episode, claim: Claim, event: PaymentPosted, now: datetime) -> list[Event]:
     if not event.adjustments:
         raise Invalid(f"posting {event.posting_id}: a denial without adjustments")
-    category = denial_category(event.adjustments)
+    detail = reason_category(event.adjustments)
+    category = detail.v1
     reasons = _reasons(event.adjustments)
+    remarked = remarks(event.remark_codes)
     claim.status = ClaimStatus.DENIED
     claim.denied_at = now
     claim.denial_category = category
     claim.denial_reasons = reasons
-    if category is DenialCategory.CODING:
+    if detail is ReasonCategory.CODING:
         claim.awaiting_recode = True  # coding recodes; coding-corrected brings the new codes
         claim.work = None
     else:
@@ -380,12 +395,14 @@ def _denied(episode: Episode, claim: Claim, event: PaymentPosted, now: datetime)
             kind="denial",
             stage="835",
             opened_at=now,
-            message=f"denied by {claim.payer_id}: {category.value} ({', '.join(codes)})"[
+            message=f"denied by {claim.payer_id}: {detail.value} ({', '.join(codes)})"[
                 :MAX_MESSAGE
             ],
             status_codes=codes,
             category=category,
             reasons=reasons,
+            reason_category=detail,
+            remarks=remarked,
         )
     return [
         ClaimDenied(
@@ -395,5 +412,7 @@ def _denied(episode: Episode, claim: Claim, event: PaymentPosted, now: datetime)
             category=category,
             reasons=reasons,
             denied_at=now,
+            reason_category=detail,
+            remarks=remarked,
         )
     ]

@@ -13,6 +13,8 @@ from rcm_contracts import CATALOG, Event, Request
 from rcm_contracts.claims import (
     AcknowledgmentRequested,
     AckStage,
+    AppealDecisionRequested,
+    AppealRequested,
     ClaimAccepted,
     ClaimCloseRequested,
     ClaimCorrectionRequested,
@@ -20,6 +22,7 @@ from rcm_contracts.claims import (
     ClaimSubmitted,
     ClaimVerdict,
     ClaimVoidRequested,
+    DeadlineAlertRequested,
     DenialAcceptanceRequested,
 )
 from rcm_shared.aggregates import InMemoryAggregates
@@ -223,6 +226,9 @@ def test_every_claims_request_is_subscribed() -> None:
         AcknowledgmentRequested,
         ClaimVoidRequested,
         ClaimCloseRequested,
+        AppealRequested,
+        AppealDecisionRequested,
+        DeadlineAlertRequested,
     }
     assert own <= set(SUBSCRIPTIONS)
 

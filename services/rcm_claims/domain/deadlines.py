@@ -1,0 +1,168 @@
+"""Each claim's deadlines by its payer's terms, and the alerts raised before they pass.
+
+Timely filing: days from the date of service (the claim's first line) to the payer's
+receipt of the claim; it matters until the payer accepts one. Appeal: days from the
+denial (or, for a denied line, from the posting that denied it) to the appeal; it
+matters while the denial is open and not under appeal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from types import MappingProxyType
+
+from pydantic import BaseModel, ConfigDict, Field
+from rcm_contracts.claims import DeadlineApproaching, DeadlineKind
+from rcm_shared.aggregates import Decision
+from rcm_shared.errors import Conflict, NotFound
+
+from .model import AuditEntry, Claim, ClaimStatus, Episode, change, unchanged
+
+
+class PayerDeadlines(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timely_filing_days: int = Field(ge=1, le=3650)
+    appeal_days: int = Field(ge=1, le=3650)
+
+
+# The simulator's payers' terms (docs/flow.md); a payer not listed gets DEFAULT_TERMS.
+DEFAULT_TERMS = PayerDeadlines(timely_filing_days=90, appeal_days=60)
+DEFAULT_DEADLINES: Mapping[str, PayerDeadlines] = MappingProxyType(
+    {
+        "ACME01": PayerDeadlines(timely_filing_days=90, appeal_days=180),
+        "SUMMIT": PayerDeadlines(timely_filing_days=90, appeal_days=60),
+        "BLUEPK": PayerDeadlines(timely_filing_days=365, appeal_days=180),
+        "MERIDN": PayerDeadlines(timely_filing_days=180, appeal_days=90),
+    }
+)
+DEFAULT_WARNING_DAYS = 14
+
+
+@dataclass(frozen=True)
+class DeadlineTable:
+    terms: Mapping[str, PayerDeadlines] = field(default_factory=lambda: DEFAULT_DEADLINES)
+    default: PayerDeadlines = DEFAULT_TERMS
+    warning_days: int = DEFAULT_WARNING_DAYS
+
+    def of(self, payer_id: str) -> PayerDeadlines:
+        return self.terms.get(payer_id, self.default)
+
+
+PENDING_FILING = (ClaimStatus.QUEUED, ClaimStatus.SENDING, ClaimStatus.REJECTED)
+
+
+def service_date(episode: Episode) -> date | None:
+    if episode.coding is None:
+        return None
+    return min(line.service_date for line in episode.coding.charge_lines)
+
+
+def timely_filing_deadline(episode: Episode, claim: Claim, table: DeadlineTable) -> date | None:
+    served = service_date(episode)
+    if served is None:
+        return None
+    return served + timedelta(days=table.of(claim.payer_id).timely_filing_days)
+
+
+def denied_on(claim: Claim) -> date | None:
+    if claim.denied_at is not None:
+        return claim.denied_at.date()
+    if claim.denied_lines and claim.adjudications:
+        return max(a.posted_at for a in claim.adjudications).date()
+    return None
+
+
+def appeal_deadline(claim: Claim, table: DeadlineTable) -> date | None:
+    denied = denied_on(claim)
+    if denied is None:
+        return None
+    return denied + timedelta(days=table.of(claim.payer_id).appeal_days)
+
+
+def under_appeal(claim: Claim) -> bool:
+    return any(a.status in ("sent", "overturned") for a in claim.appeals)
+
+
+def open_deadlines(
+    episode: Episode, claim: Claim, table: DeadlineTable
+) -> dict[DeadlineKind, date]:
+    """The deadlines that still matter for the claim."""
+    found: dict[DeadlineKind, date] = {}
+    if claim.closed:
+        return found
+    filing = timely_filing_deadline(episode, claim, table)
+    if filing is not None and claim.status in PENDING_FILING:
+        found[DeadlineKind.TIMELY_FILING] = filing
+    appeal = appeal_deadline(claim, table)
+    appealable = claim.status is ClaimStatus.DENIED or bool(claim.denied_lines)
+    if appeal is not None and appealable and not under_appeal(claim):
+        found[DeadlineKind.APPEAL] = appeal
+    return found
+
+
+def deadlines_view(
+    episode: Episode, claim: Claim, table: DeadlineTable, today: date
+) -> dict[str, object]:
+    """For the claim view and the work queue: each deadline, open or not, and days left."""
+    filing = timely_filing_deadline(episode, claim, table)
+    appeal = appeal_deadline(claim, table)
+    live = open_deadlines(episode, claim, table)
+    return {
+        kind.value: {
+            "deadline": day.isoformat(),
+            "days_left": (day - today).days,
+            "open": kind in live,
+        }
+        for kind, day in ((DeadlineKind.TIMELY_FILING, filing), (DeadlineKind.APPEAL, appeal))
+        if day is not None
+    }
+
+
+def due_alerts(
+    episode: Episode, table: DeadlineTable, today: date
+) -> list[tuple[str, DeadlineKind]]:
+    """The (claim, kind) pairs whose deadline is within the warning days and not alerted."""
+    due = []
+    for claim in episode.claims:
+        for kind, day in open_deadlines(episode, claim, table).items():
+            if kind.value not in claim.alerts and (day - today).days <= table.warning_days:
+                due.append((claim.claim_id, kind))
+    return due
+
+
+def raise_alert(
+    current: Episode | None,
+    claim_id: str,
+    kind: DeadlineKind,
+    table: DeadlineTable,
+    now: datetime,
+) -> Decision[Episode, dict[str, object]]:
+    """deadline-approaching once per claim and kind, when the deadline still matters and
+    is within the warning days (the watch may have read an older state)."""
+    if current is None:
+        raise NotFound(f"claim {claim_id} not found")
+    episode = Episode.begin(current, current.episode_id)
+    claim = episode.claim(claim_id)
+    if kind.value in claim.alerts:
+        return unchanged({"claim_id": claim_id, "kind": kind.value, "raised": False})
+    deadline = open_deadlines(episode, claim, table).get(kind)
+    if deadline is None:
+        raise Conflict(f"claim {claim_id}: no open {kind.value} deadline")
+    days_left = (deadline - now.date()).days
+    if days_left > table.warning_days:
+        raise Conflict(f"claim {claim_id}: the {kind.value} deadline is {days_left} days away")
+    claim.alerts.append(kind.value)
+    claim.audit.append(AuditEntry(at=now, action=f"{kind.value} deadline {deadline} near"))
+    alert = DeadlineApproaching(
+        episode_id=episode.episode_id,
+        claim_id=claim_id,
+        payer_id=claim.payer_id,
+        kind=kind,
+        deadline=deadline,
+        days_left=days_left,
+        raised_at=now,
+    )
+    return change(episode, [alert], {"claim_id": claim_id, "kind": kind.value, "raised": True})

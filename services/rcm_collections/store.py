@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -14,6 +15,7 @@ INDEXES = [
     IndexModel([("state", ASCENDING)]),
     IndexModel([("has_open_statement", ASCENDING)]),
     IndexModel([("has_credit_balance", ASCENDING)]),
+    IndexModel([("next_dunning_on", ASCENDING)]),
 ]
 TOTAL_FIELDS = (
     "charges_cents",
@@ -46,6 +48,20 @@ class Accounts:
 
     async def with_statements(self, limit: int) -> list[Account]:
         return await self._listed({"statements.0": {"$exists": True}}, limit)
+
+    async def dunning_due(self, as_of: date, limit: int) -> list[tuple[str, str]]:
+        """(episode id, its next dunning date) of accounts with dunning due by `as_of`,
+        earliest first: a range on the indexed date, not a read of every account."""
+        cursor = (
+            self.collection.find(
+                {"next_dunning_on": {"$lte": as_of.isoformat()}}, {"next_dunning_on": 1}
+            )
+            .sort("next_dunning_on", ASCENDING)
+            .limit(limit)
+        )
+        return [
+            (str(document["_id"]), str(document["next_dunning_on"])) async for document in cursor
+        ]
 
     async def summary(self, state: str | None, limit: int) -> dict[str, Any]:
         """Counts and summed totals (the stored derived fields only) of at most `limit`

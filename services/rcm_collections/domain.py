@@ -743,7 +743,9 @@ def decide(
     if events is None:
         return Decision()
     events += candidate.settle(rules, now)
-    candidate.next_dunning_on = candidate.dunning_due_date(rules)
+    due = candidate.dunning_due_date(rules)
+    # Never a day before this one: the job looks days up by equality and has passed them.
+    candidate.next_dunning_on = None if due is None else max(due, now.date())
     problems = candidate.ledger.problems()
     if problems:
         raise LedgerError(f"episode {episode_id}: refused, the ledger would break: {problems}")

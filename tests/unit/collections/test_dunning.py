@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rcm_collections import domain
 from rcm_contracts.collections import (
     AccountPlacedWithAgency,
@@ -21,6 +24,7 @@ from rcm_contracts.collections import (
     WriteOffReason,
 )
 from rcm_contracts.payments import PatientPaymentReceived, PaymentMethod
+from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Conflict
 
 from .support import EPISODE, RULES, Sim, closed, posting
@@ -281,3 +285,57 @@ def test_paying_ahead_moves_the_next_check_to_the_first_installment_not_covered(
     assert plan is not None
     pay(sim, "PAY1", 2000, ISSUED + timedelta(days=10))  # two installments at once
     assert sim.account.next_dunning_on == plan.due_date(3) + timedelta(days=RULES.plan_grace_days)
+
+
+def decide_now(sim: Sim, action: str, now: datetime) -> None:
+    """A person's command on the account as it is now."""
+    decision: Decision[domain.Account, Any]
+    if action == "place":
+        decision = domain.place_with_agency(sim.state, EPISODE, "AG1", "U1", RULES, now)
+    elif action in ("hold", "release"):
+        decision = domain.hold_collection(sim.state, EPISODE, action == "hold", RULES, now)
+    elif action == "recall":
+        decision = domain.recall_from_agency(sim.state, EPISODE, RULES, now)
+    elif action == "return":
+        decision = domain.return_from_agency(sim.state, EPISODE, RULES, now)
+    else:
+        decision = domain.create_payment_plan(sim.state, EPISODE, 2, RULES, now)
+    sim.run(lambda _a, _now: decision)
+
+
+ACTIONS = st.sampled_from(["pay", "dun", "place", "hold", "release", "recall", "return", "plan"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_the_ledger_holds_through_any_dunning_plan_and_agency_sequence(
+    data: st.DataObject,
+) -> None:
+    sim = billed()
+    day = ISSUED
+    for n, action in enumerate(data.draw(st.lists(ACTIONS, max_size=14), label="actions")):
+        day += timedelta(days=data.draw(st.integers(0, 45), label="days pass"))
+        before = sim.ledger.totals()
+        state = sim.snapshot()
+        try:
+            if action == "pay":
+                pay(sim, f"PAY{n}", data.draw(st.integers(1, 5000), label="cents"), day)
+            elif action == "dun":
+                dun(sim, day)
+            else:
+                decide_now(sim, action, noon(day))
+        except Conflict:
+            assert sim.state == state  # a refusal changes nothing
+        holds(sim)
+        after = sim.ledger.totals()
+        if action in ("dun", "place", "hold", "release", "recall", "plan"):
+            assert after == before  # none of these moves money
+        if action == "return":
+            moved = after.written_off_cents - before.written_off_cents
+            assert before.balance_cents - after.balance_cents == moved
+        account = sim.account
+        assert len([s for s in account.statements if s.status is domain.StatementStatus.OPEN]) <= 1
+        assert sum(p.status is domain.PlacementStatus.PLACED for p in account.placements) <= 1
+        if account.next_dunning_on is not None:
+            assert account.state is domain.AccountState.OPEN
+            assert account.placement is None

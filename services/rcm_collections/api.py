@@ -9,10 +9,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 from pydantic import Field
 from rcm_contracts.base import Id
 from rcm_contracts.collections import (
+    AgencyPlacementRequested,
+    AgencyRecallRequested,
+    AgencyReturnRequested,
+    CollectionHoldRequested,
+    EstimatedProcedure,
+    EstimateRequested,
     PaymentPlanRequested,
     RefundRequested,
     WriteOffReason,
@@ -39,6 +45,34 @@ SUMMARY_LIMIT = 100_000
 MAX_SUMMARY_LIMIT = 1_000_000
 Collector = Annotated[Actor, Depends(COLLECTORS)]
 CollectorOrBiller = Annotated[Actor, Depends(allow(Role.COLLECTOR, Role.BILLER))]
+DeskOrCollector = Annotated[Actor, Depends(allow(Role.FRONT_DESK, Role.COLLECTOR))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(min_length=1, max_length=200, description="A retried command is applied once."),
+]
+
+
+class EstimateRequest(Body):
+    procedures: list[EstimatedProcedure] = Field(
+        min_length=1, max_length=30, description="The scheduled services: code and units."
+    )
+
+
+class AgencyPlacementRequest(Body):
+    agency_id: Id = Field(description="The collection agency the balance is placed with.")
+
+
+class CollectionHoldRequest(Body):
+    hold: bool = Field(description="True holds automatic agency placement; false releases.")
+    reason: str = Field(default="", max_length=200)
+
+
+class RecallRequest(Body):
+    reason: str = Field(default="", max_length=200)
+
+
+class AgencyReturnRequest(Body):
+    """The agency's answer: it could not collect."""
 
 
 class PaymentPlanRequest(Body):
@@ -174,6 +208,100 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
             amount_cents=body.amount_cents,
             recipient=body.recipient,
             reason=body.reason,
+        )
+        reply = await service.ask(request, idempotency_key)
+        return reply.response()
+
+    @api.post("/accounts/{episode_id}/estimates")
+    async def estimate(
+        episode_id: str,
+        body: EstimateRequest,
+        asker: DeskOrCollector,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """201 with what the patient is estimated to owe for these services (breakdown and
+        assumptions), kept on the account for point-of-service collection. 409 before
+        eligibility is known; 422 for a code not on the chargemaster."""
+        request = EstimateRequested(
+            episode_id=_episode_id(episode_id),
+            requested_by=asker.subject,
+            procedures=body.procedures,
+        )
+        reply = await service.ask(request, idempotency_key)
+        return reply.response()
+
+    @api.get(
+        "/accounts/{episode_id}/estimate",
+        dependencies=[Depends(allow(Role.FRONT_DESK, Role.COLLECTOR))],
+    )
+    async def latest_estimate(episode_id: str) -> dict[str, Any]:
+        account = await accounts.aggregates.get(_episode_id(episode_id))
+        if account is None or not account.estimates:
+            raise NotFound(f"no estimate for episode {episode_id}")
+        return {"episode_id": account.episode_id, **account.estimates[-1].model_dump(mode="json")}
+
+    @api.post("/accounts/{episode_id}/agency-placement")
+    async def place_with_agency(
+        episode_id: str,
+        body: AgencyPlacementRequest,
+        collector: Collector,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """201 placed (moves no money); 200 when already placed with that agency; 409
+        without an open statement, with a plan, or placed elsewhere."""
+        request = AgencyPlacementRequested(
+            episode_id=_episode_id(episode_id),
+            requested_by=collector.subject,
+            agency_id=body.agency_id,
+        )
+        reply = await service.ask(request, idempotency_key)
+        return reply.response()
+
+    @api.post("/accounts/{episode_id}/collection-hold")
+    async def hold(
+        episode_id: str,
+        body: CollectionHoldRequest,
+        collector: Collector,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Hold or release automatic agency placement."""
+        request = CollectionHoldRequested(
+            episode_id=_episode_id(episode_id),
+            requested_by=collector.subject,
+            hold=body.hold,
+            reason=body.reason,
+        )
+        reply = await service.ask(request, idempotency_key)
+        return reply.response()
+
+    @api.post("/accounts/{episode_id}/agency-recall")
+    async def recall(
+        episode_id: str,
+        body: RecallRequest,
+        collector: Collector,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Take the account back from the agency (held in house afterwards); 409 when
+        it is not placed."""
+        request = AgencyRecallRequested(
+            episode_id=_episode_id(episode_id),
+            requested_by=collector.subject,
+            reason=body.reason,
+        )
+        reply = await service.ask(request, idempotency_key)
+        return reply.response()
+
+    @api.post("/accounts/{episode_id}/agency-return", responses=KEY_REQUIRED_RESPONSES)
+    async def agency_return(
+        episode_id: str,
+        body: AgencyReturnRequest,
+        collector: Collector,
+        idempotency_key: RequiredIdempotencyKey,
+    ) -> Any:
+        """The agency returned it uncollectable: the patient balance is written off to bad
+        debt (moves money: an Idempotency-Key is required); 409 when it is not placed."""
+        request = AgencyReturnRequested(
+            episode_id=_episode_id(episode_id), requested_by=collector.subject
         )
         reply = await service.ask(request, idempotency_key)
         return reply.response()

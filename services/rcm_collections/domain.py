@@ -23,10 +23,18 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, computed_fie
 from rcm_contracts import Event
 from rcm_contracts.claims import ClaimClosed
 from rcm_contracts.collections import (
+    AccountPlacedWithAgency,
+    AccountRecalledFromAgency,
+    AccountReturnedByAgency,
     BalanceWrittenOff,
+    DunningLevel,
     EpisodeClosed,
+    EstimateKind,
     LedgerTotals,
+    PatientEstimated,
+    PaymentPlanCompleted,
     PaymentPlanCreated,
+    PaymentPlanDefaulted,
     RefundApproved,
     StatementIssued,
     WriteOffReason,
@@ -45,6 +53,8 @@ from rcm_contracts.registration import CoverageRank
 from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Conflict, Invalid, NotFound
 
+from .estimates import Benefits, Breakdown, FeeSchedule, insured_estimate, self_pay_estimate
+
 # BSON has no date type: a due date is stored (and shown) as an ISO string.
 IsoDate = Annotated[date, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
 
@@ -55,6 +65,21 @@ PRIOR_PAYER_REASON = "23"  # CARC 23: the impact of prior payer(s) adjudication
 class Rules:
     small_balance_cents: int = 500
     statement_due_days: int = 30
+    # Dunning: the next statement this many days after the last while a balance is open.
+    statement_cycle_days: int = 30
+    plan_interval_days: int = 30  # between a plan's installments
+    plan_grace_days: int = 15  # an installment this many days past due defaults the plan
+    agency_after_days: int = 30  # after the final notice, unpaid and without a plan
+    auto_agency_placement: bool = True
+    collection_agency_id: str = "AGENCY01"
+
+
+# The statement after each level; the final notice is followed by agency placement.
+NEXT_LEVEL = {
+    DunningLevel.FIRST_STATEMENT: DunningLevel.SECOND_NOTICE,
+    DunningLevel.SECOND_NOTICE: DunningLevel.FINAL_NOTICE,
+}
+DUNNING_JOB = "collections-dunning"  # requested_by of the job's requests
 
 
 class LedgerError(Conflict):
@@ -292,6 +317,18 @@ class Statement(Model):
     due_date: IsoDate
     issued_at: datetime
     status: StatementStatus = StatementStatus.OPEN
+    # None on statements stored before dunning levels: those were first statements.
+    dunning_level: DunningLevel | None = None
+
+    @property
+    def level(self) -> DunningLevel:
+        return self.dunning_level or DunningLevel.FIRST_STATEMENT
+
+
+class PlanStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    DEFAULTED = "defaulted"
 
 
 class PaymentPlan(Model):
@@ -302,6 +339,67 @@ class PaymentPlan(Model):
     last_installment_cents: int
     first_due_date: IsoDate
     created_at: datetime
+    interval_days: int = 30
+    # Patient payments received after the plan was made count toward it.
+    paid_cents: int = 0
+    status: PlanStatus = PlanStatus.ACTIVE
+    ended_at: datetime | None = None
+
+    def due_date(self, installment: int) -> date:
+        return self.first_due_date + timedelta(days=self.interval_days * (installment - 1))
+
+    def due_through(self, installment: int) -> int:
+        """What the plan expects paid once that installment is due."""
+        if installment >= self.installments:
+            return self.total_cents
+        return self.installment_cents * installment
+
+    def first_unpaid(self) -> int | None:
+        """The first installment not yet covered by what was paid, or None."""
+        for installment in range(1, self.installments + 1):
+            if self.paid_cents < self.due_through(installment):
+                return installment
+        return None
+
+    def schedule(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "installment": n,
+                "due_date": self.due_date(n).isoformat(),
+                "amount_cents": self.installment_cents
+                if n < self.installments
+                else self.last_installment_cents,
+                "paid": self.paid_cents >= self.due_through(n),
+            }
+            for n in range(1, self.installments + 1)
+        ]
+
+
+class PlacementStatus(StrEnum):
+    PLACED = "placed"
+    RECALLED = "recalled"
+    RETURNED = "returned"  # uncollectable: written off to bad debt
+    PAID = "paid"  # the balance reached zero while placed
+
+
+class AgencyPlacement(Model):
+    placement_id: str
+    agency_id: str
+    balance_cents: int
+    automatic: bool
+    placed_by: str | None = None
+    placed_at: datetime
+    status: PlacementStatus = PlacementStatus.PLACED
+    ended_at: datetime | None = None
+
+
+class Estimate(Model):
+    estimate_id: str
+    kind: EstimateKind
+    payer_id: str | None = None
+    breakdown: Breakdown
+    estimated_by: str
+    estimated_at: datetime
 
 
 class WriteOff(Model):
@@ -359,6 +457,13 @@ class Account(Model):
     write_offs: list[WriteOff] = Field(default_factory=list)
     statements: list[Statement] = Field(default_factory=list)
     plan: PaymentPlan | None = None
+    past_plans: list[PaymentPlan] = Field(default_factory=list)
+    benefits: Benefits | None = None
+    estimates: list[Estimate] = Field(default_factory=list)
+    placements: list[AgencyPlacement] = Field(default_factory=list)
+    collection_hold: bool = False
+    # Indexed: the day the dunning job next has something to do here (None: nothing).
+    next_dunning_on: IsoDate | None = None
     ledger: Ledger = Field(default_factory=Ledger)
     closed_at: datetime | None = None
 
@@ -402,6 +507,41 @@ class Account(Model):
     @property
     def open_statement(self) -> Statement | None:
         return next((s for s in self.statements if s.status is StatementStatus.OPEN), None)
+
+    @property
+    def active_plan(self) -> PaymentPlan | None:
+        return self.plan if self.plan and self.plan.status is PlanStatus.ACTIVE else None
+
+    @property
+    def placement(self) -> AgencyPlacement | None:
+        """The placement the agency is working now."""
+        last = self.placements[-1] if self.placements else None
+        return last if last and last.status is PlacementStatus.PLACED else None
+
+    @property
+    def patient_due_cents(self) -> int:
+        """The patient's part of what is owed: never what a payer still owes."""
+        return max(min(self.ledger.balance_cents, self.ledger.patient_balance_cents), 0)
+
+    def dunning_due_date(self, rules: Rules) -> date | None:
+        """When the dunning job next acts: a missed installment's default, the next
+        statement, or the agency placement after the final notice."""
+        statement = self.open_statement
+        if self.state is AccountState.CLOSED or statement is None or self.placement:
+            return None
+        if self.ledger.insurance_balance_cents > 0 or self.patient_due_cents <= 0:
+            return None  # a payer owes part: the patient is not dunned meanwhile
+        plan = self.active_plan
+        if plan is not None:
+            unpaid = plan.first_unpaid()
+            if unpaid is None:
+                return None
+            return plan.due_date(unpaid) + timedelta(days=rules.plan_grace_days)
+        if statement.level is not DunningLevel.FINAL_NOTICE:
+            return statement.issued_at.date() + timedelta(days=rules.statement_cycle_days)
+        if self.collection_hold or not rules.auto_agency_placement:
+            return None
+        return statement.issued_at.date() + timedelta(days=rules.agency_after_days)
 
     @property
     def posted_ids(self) -> set[str]:
@@ -493,6 +633,18 @@ class Account(Model):
             # void): never the patient's to pay. A later posting or a person resolves it.
             return []
         events: list[Event] = []
+        plan = self.active_plan
+        if plan is not None and (plan.paid_cents >= plan.total_cents or balance <= 0):
+            plan.status = PlanStatus.COMPLETED
+            plan.ended_at = now
+            events.append(
+                PaymentPlanCompleted(
+                    episode_id=self.episode_id,
+                    plan_id=plan.plan_id,
+                    paid_cents=plan.paid_cents,
+                    completed_at=now,
+                )
+            )
         if 0 < balance <= rules.small_balance_cents:
             events.append(
                 self.write_off_balance(
@@ -534,12 +686,21 @@ class Account(Model):
     def close(self, now: datetime) -> EpisodeClosed:
         self.state = AccountState.CLOSED
         self.closed_at = now
+        placement = self.placement
+        if placement is not None:
+            placement.status = PlacementStatus.PAID
+            placement.ended_at = now
         for statement in self.statements:
             statement.status = StatementStatus.CLOSED
         return EpisodeClosed(episode_id=self.episode_id, totals=self.ledger.totals(), closed_at=now)
 
-    def issue_statement(self, rules: Rules, now: datetime) -> StatementIssued:
+    def issue_statement(
+        self, rules: Rules, now: datetime, level: DunningLevel = DunningLevel.FIRST_STATEMENT
+    ) -> StatementIssued:
+        """A new statement replaces the open one (closed): one open at a time."""
         assert self.guarantor_id is not None
+        for earlier in self.statements:
+            earlier.status = StatementStatus.CLOSED
         sequence = len(self.statements) + 1
         statement = Statement(
             statement_id=f"{self.episode_id}-S{sequence}",
@@ -548,6 +709,7 @@ class Account(Model):
             amount_due_cents=self.ledger.balance_cents,
             due_date=now.date() + timedelta(days=rules.statement_due_days),
             issued_at=now,
+            dunning_level=level,
         )
         self.statements.append(statement)
         return StatementIssued(
@@ -558,6 +720,7 @@ class Account(Model):
             amount_due_cents=statement.amount_due_cents,
             due_date=statement.due_date,
             issued_at=now,
+            dunning_level=level,
         )
 
     def next_write_off_id(self) -> str:
@@ -580,6 +743,9 @@ def decide(
     if events is None:
         return Decision()
     events += candidate.settle(rules, now)
+    due = candidate.dunning_due_date(rules)
+    # Never a day before this one: the job looks days up by equality and has passed them.
+    candidate.next_dunning_on = None if due is None else max(due, now.date())
     problems = candidate.ledger.problems()
     if problems:
         raise LedgerError(f"episode {episode_id}: refused, the ledger would break: {problems}")
@@ -630,14 +796,23 @@ def record_eligibility(
     at: datetime,
     rules: Rules,
     now: datetime,
+    benefits: Benefits | None = None,
 ) -> Decision[Account, None]:
     """A verified coverage makes the episode insured; a failure that says self-pay makes
-    it self-pay unless some coverage was verified."""
+    it self-pay unless some coverage was verified. The primary's benefits are kept for
+    estimates."""
 
     def mutate(account: Account) -> list[Event] | None:
         if verified_rank is not None:
+            new_benefits = (
+                benefits is not None
+                and verified_rank is CoverageRank.PRIMARY
+                and account.benefits != benefits
+            )
+            if new_benefits:
+                account.benefits = benefits
             if verified_rank in account.verified_ranks:
-                return None
+                return [] if new_benefits else None
             account.verified_ranks.append(verified_rank)
         else:
             if not self_pay or account.self_pay_failure:
@@ -752,6 +927,9 @@ def record_patient_payment(
         account.ledger.receive_from_patient(
             event.amount_cents, event.payment_id, event.received_at, event.method.value
         )
+        plan = account.active_plan
+        if plan is not None:
+            plan.paid_cents += event.amount_cents
         return []
 
     return decide(account, event.episode_id, mutate, rules, now)
@@ -873,30 +1051,39 @@ def create_payment_plan(
     """One plan per episode, only while a statement is open; asking again is harmless
     (no new state: the plan that exists is the result)."""
     existing = _existing(account, episode_id)
-    if existing.plan is not None:
-        if existing.plan.installments == installments:
-            return Decision(result=existing.plan)
+    active = existing.active_plan
+    if active is not None:
+        if active.installments == installments:
+            return Decision(result=active)
         raise Conflict(
-            f"episode {episode_id} already has a plan of {existing.plan.installments} installments"
+            f"episode {episode_id} already has a plan of {active.installments} installments"
         )
     statement = existing.open_statement
     if existing.state is AccountState.CLOSED or statement is None:
         raise Conflict(f"episode {episode_id} has no open statement")
+    if existing.placement is not None:
+        raise Conflict(f"episode {episode_id} is placed with an agency: recall it first")
     balance = existing.ledger.balance_cents
     if balance <= 0:
         raise Conflict(f"episode {episode_id} owes nothing (balance {balance})")
     each, last = split_installments(balance, installments)
     plan = PaymentPlan(
-        plan_id=f"{episode_id}-P1",
+        plan_id=f"{episode_id}-P{len(existing.past_plans) + (existing.plan is not None) + 1}",
         total_cents=balance,
         installments=installments,
         installment_cents=each,
         last_installment_cents=last,
-        first_due_date=statement.due_date,
+        # a plan made after a default starts from now, not from a passed due date
+        first_due_date=statement.due_date
+        if statement.due_date >= now.date()
+        else now.date() + timedelta(days=rules.plan_interval_days),
         created_at=now,
+        interval_days=rules.plan_interval_days,
     )
 
     def mutate(candidate: Account) -> list[Event] | None:
+        if candidate.plan is not None:
+            candidate.past_plans.append(candidate.plan)
         candidate.plan = plan
         return [
             PaymentPlanCreated(
@@ -1046,6 +1233,257 @@ def written_off(
     return None
 
 
+# --- estimates, dunning, agency placement ---------------------------------------------
+
+
+def estimate(
+    account: Account | None,
+    episode_id: str,
+    procedures: Sequence[tuple[str, int]],
+    fees: FeeSchedule,
+    user_id: str,
+    rules: Rules,
+    now: datetime,
+) -> Decision[Account, Estimate]:
+    """What the patient will owe for the scheduled services, kept on the account for
+    point-of-service collection: from the primary's verified benefits, or a good-faith
+    estimate when the episode is self-pay. Moves no money."""
+    existing = _existing(account, episode_id)
+    if existing.state is AccountState.CLOSED:
+        raise Conflict(f"episode {episode_id} is closed")
+    if existing.coverage is CoverageStatus.SELF_PAY:
+        breakdown = self_pay_estimate(procedures, fees)
+        kind, payer_id = EstimateKind.SELF_PAY, None
+    elif existing.coverage is CoverageStatus.INSURED and existing.benefits is not None:
+        breakdown = insured_estimate(procedures, existing.benefits, fees)
+        kind, payer_id = EstimateKind.INSURED, existing.benefits.payer_id
+    else:
+        raise Conflict(f"episode {episode_id}: eligibility is not verified yet")
+    record = Estimate(
+        estimate_id=f"{episode_id}-X{len(existing.estimates) + 1}",
+        kind=kind,
+        payer_id=payer_id,
+        breakdown=breakdown,
+        estimated_by=user_id,
+        estimated_at=now,
+    )
+
+    def mutate(candidate: Account) -> list[Event] | None:
+        candidate.estimates.append(record)
+        return [
+            PatientEstimated(
+                episode_id=episode_id,
+                estimate_id=record.estimate_id,
+                kind=kind,
+                payer_id=payer_id,
+                charges_cents=breakdown.charges_cents,
+                allowed_cents=breakdown.allowed_cents,
+                patient_cents=breakdown.patient_cents,
+                insurance_cents=breakdown.insurance_cents,
+                estimated_at=now,
+            )
+        ]
+
+    decision = decide(existing, episode_id, mutate, rules, now)
+    return Decision(state=decision.state, events=decision.events, result=record)
+
+
+def _place(
+    account: Account, agency_id: str, automatic: bool, user_id: str | None, now: datetime
+) -> AccountPlacedWithAgency:
+    placement = AgencyPlacement(
+        placement_id=f"{account.episode_id}-A{len(account.placements) + 1}",
+        agency_id=agency_id,
+        balance_cents=account.patient_due_cents,
+        automatic=automatic,
+        placed_by=user_id,
+        placed_at=now,
+    )
+    account.placements.append(placement)
+    return AccountPlacedWithAgency(
+        episode_id=account.episode_id,
+        placement_id=placement.placement_id,
+        agency_id=agency_id,
+        balance_cents=placement.balance_cents,
+        automatic=automatic,
+        placed_at=now,
+    )
+
+
+def run_dunning(
+    account: Account | None, episode_id: str, as_of: date, rules: Rules, now: datetime
+) -> Decision[Account, str]:
+    """Do what is due on `as_of`, once: a missed installment defaults the plan and dunning
+    resumes with the next notice; otherwise the next statement at the next level; after
+    the final notice, placement with the agency. The result says what was done."""
+    existing = _existing(account, episode_id)
+    due = existing.dunning_due_date(rules)
+    if due is None or as_of < due:
+        return Decision(result="nothing due")
+    done: list[str] = []
+
+    def mutate(candidate: Account) -> list[Event] | None:
+        statement = candidate.open_statement
+        assert statement is not None  # a due date needs an open statement
+        events: list[Event] = []
+        plan = candidate.active_plan
+        if plan is not None:
+            missed = plan.first_unpaid()
+            assert missed is not None
+            plan.status = PlanStatus.DEFAULTED
+            plan.ended_at = now
+            events.append(
+                PaymentPlanDefaulted(
+                    episode_id=episode_id,
+                    plan_id=plan.plan_id,
+                    installment=missed,
+                    due_date=plan.due_date(missed),
+                    paid_cents=plan.paid_cents,
+                    remaining_cents=candidate.patient_due_cents,
+                    defaulted_at=now,
+                )
+            )
+            done.append("plan defaulted")
+        if statement.level is DunningLevel.FINAL_NOTICE and plan is None:
+            events.append(_place(candidate, rules.collection_agency_id, True, None, now))
+            done.append("placed with agency")
+        else:
+            level = NEXT_LEVEL.get(statement.level, DunningLevel.FINAL_NOTICE)
+            events.append(candidate.issue_statement(rules, now, level))
+            done.append(level.value)
+        return events
+
+    decision = decide(existing, episode_id, mutate, rules, now)
+    return Decision(state=decision.state, events=decision.events, result=", ".join(done))
+
+
+def _placeable(account: Account, episode_id: str) -> None:
+    if account.state is AccountState.CLOSED or account.open_statement is None:
+        raise Conflict(f"episode {episode_id} has no open statement")
+    if account.ledger.insurance_balance_cents > 0 or account.patient_due_cents <= 0:
+        raise Conflict(f"episode {episode_id}: the patient owes nothing now")
+
+
+def place_with_agency(
+    account: Account | None,
+    episode_id: str,
+    agency_id: str,
+    user_id: str,
+    rules: Rules,
+    now: datetime,
+) -> Decision[Account, AgencyPlacement]:
+    """A collector places the patient balance with an agency now (a hold does not stop a
+    person). Moves no money. Placing it again with the same agency is the result."""
+    existing = _existing(account, episode_id)
+    current = existing.placement
+    if current is not None:
+        if current.agency_id == agency_id:
+            return Decision(result=current)
+        raise Conflict(f"episode {episode_id} is placed with agency {current.agency_id}")
+    _placeable(existing, episode_id)
+    if existing.active_plan is not None:
+        raise Conflict(f"episode {episode_id} has an active payment plan")
+
+    def mutate(candidate: Account) -> list[Event] | None:
+        candidate.collection_hold = False
+        return [_place(candidate, agency_id, False, user_id, now)]
+
+    decision = decide(existing, episode_id, mutate, rules, now)
+    assert decision.state is not None
+    return Decision(
+        state=decision.state, events=decision.events, result=decision.state.placements[-1]
+    )
+
+
+def hold_collection(
+    account: Account | None, episode_id: str, hold: bool, rules: Rules, now: datetime
+) -> Decision[Account, bool]:
+    """Hold (or release) automatic agency placement; statements go on."""
+    existing = _existing(account, episode_id)
+    if existing.collection_hold == hold:
+        return Decision(result=hold)
+
+    def mutate(candidate: Account) -> list[Event] | None:
+        candidate.collection_hold = hold
+        return []
+
+    decision = decide(existing, episode_id, mutate, rules, now)
+    return Decision(state=decision.state, events=decision.events, result=hold)
+
+
+def _placed(account: Account | None, episode_id: str) -> Account:
+    existing = _existing(account, episode_id)
+    if existing.placement is None:
+        raise Conflict(f"episode {episode_id} is not placed with an agency")
+    return existing
+
+
+def recall_from_agency(
+    account: Account | None, episode_id: str, rules: Rules, now: datetime
+) -> Decision[Account, AgencyPlacement]:
+    """Take the account back: it is held in house (no automatic placement) until a person
+    releases the hold or places it again."""
+    existing = _placed(account, episode_id)
+
+    def mutate(candidate: Account) -> list[Event] | None:
+        recalled = candidate.placements[-1]
+        recalled.status = PlacementStatus.RECALLED
+        recalled.ended_at = now
+        candidate.collection_hold = True
+        return [
+            AccountRecalledFromAgency(
+                episode_id=episode_id,
+                placement_id=recalled.placement_id,
+                agency_id=recalled.agency_id,
+                balance_cents=candidate.patient_due_cents,
+                recalled_at=now,
+            )
+        ]
+
+    decision = decide(existing, episode_id, mutate, rules, now)
+    assert decision.state is not None
+    return Decision(
+        state=decision.state, events=decision.events, result=decision.state.placements[-1]
+    )
+
+
+def return_from_agency(
+    account: Account | None, episode_id: str, rules: Rules, now: datetime
+) -> Decision[Account, AgencyPlacement]:
+    """The agency returns the account uncollectable: what the patient owes is written
+    off to bad debt (a write-off, so the ledger holds) and the account closes at zero
+    unless a payer still owes."""
+    existing = _placed(account, episode_id)
+
+    def mutate(candidate: Account) -> list[Event] | None:
+        returned = candidate.placements[-1]
+        returned.status = PlacementStatus.RETURNED
+        returned.ended_at = now
+        owed = candidate.patient_due_cents
+        events: list[Event] = [
+            AccountReturnedByAgency(
+                episode_id=episode_id,
+                placement_id=returned.placement_id,
+                agency_id=returned.agency_id,
+                balance_cents=owed,
+                returned_at=now,
+            )
+        ]
+        if owed > 0:
+            events.append(
+                candidate.write_off_balance(
+                    candidate.next_write_off_id(), owed, WriteOffReason.BAD_DEBT, None, now
+                )
+            )
+        return events
+
+    decision = decide(existing, episode_id, mutate, rules, now)
+    assert decision.state is not None
+    return Decision(
+        state=decision.state, events=decision.events, result=decision.state.placements[-1]
+    )
+
+
 # --- views ----------------------------------------------------------------------------
 
 
@@ -1074,7 +1512,13 @@ def account_view(account: Account) -> dict[str, Any]:
         "postings": [p.model_dump(mode="json") for p in account.postings],
         "entries": [e.model_dump(mode="json") for e in ledger.entries],
         "statements": [s.model_dump(mode="json") for s in account.statements],
-        "plan": account.plan.model_dump(mode="json") if account.plan else None,
+        "plan": plan_view(account.plan) if account.plan else None,
+        "past_plans": [plan_view(plan) for plan in account.past_plans],
+        "estimate": account.estimates[-1].model_dump(mode="json") if account.estimates else None,
+        "dunning_level": account.open_statement.level.value if account.open_statement else None,
+        "next_dunning_on": account.next_dunning_on.isoformat() if account.next_dunning_on else None,
+        "collection_hold": account.collection_hold,
+        "placement": account.placements[-1].model_dump(mode="json") if account.placements else None,
         "write_offs": [w.model_dump(mode="json") for w in account.write_offs],
         "refunds": [r.model_dump(mode="json") for r in account.refunds],
         "pending_refund_id": account.pending_refund.refund_id if account.pending_refund else None,
@@ -1102,10 +1546,16 @@ def statement_views(account: Account, wanted: StatementStatus) -> list[dict[str,
             "due_date": statement.due_date.isoformat(),
             "issued_at": statement.issued_at.isoformat(),
             "plan_id": account.plan.plan_id if account.plan else None,
+            "dunning_level": statement.level.value,
+            "placed_with_agency": account.placement is not None,
         }
         for statement in account.statements
         if statement.status is wanted
     ]
+
+
+def plan_view(plan: PaymentPlan) -> dict[str, Any]:
+    return {**plan.model_dump(mode="json"), "schedule": plan.schedule()}
 
 
 def credit_balance_view(account: Account) -> dict[str, Any]:

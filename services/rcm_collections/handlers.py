@@ -9,7 +9,17 @@ from typing import Any, TypeVar
 
 from rcm_contracts.claims import ClaimClosed
 from rcm_contracts.coding import CodingCompleted, CodingCorrected
-from rcm_contracts.collections import PaymentPlanRequested, RefundRequested, WriteOffRequested
+from rcm_contracts.collections import (
+    AgencyPlacementRequested,
+    AgencyRecallRequested,
+    AgencyReturnRequested,
+    CollectionHoldRequested,
+    DunningRequested,
+    EstimateRequested,
+    PaymentPlanRequested,
+    RefundRequested,
+    WriteOffRequested,
+)
 from rcm_contracts.eligibility import EligibilityFailed, EligibilityVerified
 from rcm_contracts.payments import (
     PatientPaymentReceived,
@@ -26,6 +36,7 @@ from rcm_shared.service import Subscriptions
 
 from . import domain
 from .domain import Account
+from .estimates import Benefits, FeeSchedule, shipped_fee_schedule
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +45,16 @@ R = TypeVar("R")
 
 class Handlers:
     def __init__(
-        self, accounts: Aggregates[Account], rules: domain.Rules, clock: Clock = utc_now
+        self,
+        accounts: Aggregates[Account],
+        rules: domain.Rules,
+        clock: Clock = utc_now,
+        fees: FeeSchedule | None = None,
     ) -> None:
         self.accounts = accounts
         self.rules = rules
         self.clock = clock
+        self.fees = fees or shipped_fee_schedule()
 
     async def _apply(
         self,
@@ -107,6 +123,13 @@ class Handlers:
                 data.verified_at,
                 self.rules,
                 now,
+                Benefits(
+                    payer_id=data.payer_id,
+                    copay_cents=data.copay_cents,
+                    deductible_remaining_cents=data.deductible_remaining_cents,
+                    coinsurance_basis_points=data.coinsurance_basis_points,
+                    out_of_pocket_remaining_cents=data.out_of_pocket_remaining_cents,
+                ),
             ),
         )
 
@@ -277,6 +300,90 @@ class Handlers:
         body = {"refund": refund.model_dump(mode="json"), "account": domain.account_view(account)}
         return Reply(201, body)
 
+    async def estimate_requested(self, envelope: Envelope[EstimateRequested]) -> Any:
+        data = envelope.data
+        procedures = [(p.code, p.units) for p in data.procedures]
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            "estimate-requested",
+            lambda account, now: domain.estimate(
+                account, data.episode_id, procedures, self.fees, data.requested_by, self.rules, now
+            ),
+        )
+        account = applied.state
+        assert account is not None  # a refusal raised
+        # a duplicate is answered with what that request made: the latest estimate
+        made = applied.result if applied.outcome is Outcome.APPLIED else account.estimates[-1]
+        assert made is not None
+        return Reply(201, {"episode_id": data.episode_id, **made.model_dump(mode="json")})
+
+    async def dunning_requested(self, envelope: Envelope[DunningRequested]) -> Any:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"dunning as of {data.as_of}",
+            lambda account, now: domain.run_dunning(
+                account, data.episode_id, data.as_of, self.rules, now
+            ),
+        )
+        return {"episode_id": data.episode_id, "done": applied.result or "already done"}
+
+    def _placement_reply(self, applied: Applied[Account, Any], episode_id: str) -> Any:
+        account = applied.state
+        assert account is not None  # a request on no account is refused
+        return {"episode_id": episode_id, "account": domain.account_view(account)}
+
+    async def agency_placement_requested(self, envelope: Envelope[AgencyPlacementRequested]) -> Any:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"agency-placement-requested by {data.requested_by}",
+            lambda account, now: domain.place_with_agency(
+                account, data.episode_id, data.agency_id, data.requested_by, self.rules, now
+            ),
+        )
+        body = self._placement_reply(applied, data.episode_id)
+        return body if applied.outcome is Outcome.UNCHANGED else Reply(201, body)
+
+    async def collection_hold_requested(self, envelope: Envelope[CollectionHoldRequested]) -> Any:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"collection-hold {data.hold} by {data.requested_by}",
+            lambda account, now: domain.hold_collection(
+                account, data.episode_id, data.hold, self.rules, now
+            ),
+        )
+        return self._placement_reply(applied, data.episode_id)
+
+    async def agency_recall_requested(self, envelope: Envelope[AgencyRecallRequested]) -> Any:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"agency-recall by {data.requested_by}",
+            lambda account, now: domain.recall_from_agency(
+                account, data.episode_id, self.rules, now
+            ),
+        )
+        return self._placement_reply(applied, data.episode_id)
+
+    async def agency_return_requested(self, envelope: Envelope[AgencyReturnRequested]) -> Any:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"agency-return by {data.requested_by}",
+            lambda account, now: domain.return_from_agency(
+                account, data.episode_id, self.rules, now
+            ),
+        )
+        return self._placement_reply(applied, data.episode_id)
+
 
 SUBSCRIPTIONS: Subscriptions[Handlers] = {
     CodingCompleted: Handlers.coding_completed,
@@ -293,4 +400,10 @@ SUBSCRIPTIONS: Subscriptions[Handlers] = {
     PaymentPlanRequested: Handlers.payment_plan_requested,
     WriteOffRequested: Handlers.write_off_requested,
     RefundRequested: Handlers.refund_requested,
+    EstimateRequested: Handlers.estimate_requested,
+    DunningRequested: Handlers.dunning_requested,
+    AgencyPlacementRequested: Handlers.agency_placement_requested,
+    CollectionHoldRequested: Handlers.collection_hold_requested,
+    AgencyRecallRequested: Handlers.agency_recall_requested,
+    AgencyReturnRequested: Handlers.agency_return_requested,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -14,6 +15,7 @@ INDEXES = [
     IndexModel([("state", ASCENDING)]),
     IndexModel([("has_open_statement", ASCENDING)]),
     IndexModel([("has_credit_balance", ASCENDING)]),
+    IndexModel([("next_dunning_on", ASCENDING)]),
 ]
 TOTAL_FIELDS = (
     "charges_cents",
@@ -23,6 +25,7 @@ TOTAL_FIELDS = (
     "written_off_cents",
     "balance_cents",
 )
+DUNNING_PROGRESS = "dunning"
 STATE_ONLY = {**HIDDEN, "applied": 0}
 
 
@@ -33,6 +36,7 @@ class Accounts:
     def __init__(self, service: Service) -> None:
         self.aggregates: MongoAggregates[Account] = service.aggregates("accounts", Account, INDEXES)
         self.collection = self.aggregates.collection
+        self.progress = service.database["dunning_progress"]
 
     async def _listed(self, query: Document, limit: int) -> list[Account]:
         cursor = self.collection.find(query, STATE_ONLY).sort("_id", ASCENDING).limit(limit)
@@ -46,6 +50,22 @@ class Accounts:
 
     async def with_statements(self, limit: int) -> list[Account]:
         return await self._listed({"statements.0": {"$exists": True}}, limit)
+
+    async def dunning_due_on(self, day: date, limit: int) -> list[str]:
+        """The episodes whose next dunning date is that day: an indexed equality (a range
+        reads every account on FerretDB, whose GIN twins serve only equality, §18)."""
+        cursor = self.collection.find({"next_dunning_on": day.isoformat()}, {"_id": 1}).limit(limit)
+        return [str(document["_id"]) async for document in cursor]
+
+    async def dunning_swept_through(self) -> date | None:
+        """The last day the dunning job finished (only the job writes it)."""
+        document = await self.progress.find_one({"_id": DUNNING_PROGRESS})
+        return None if document is None else date.fromisoformat(document["swept_through"])
+
+    async def record_dunning_swept(self, day: date) -> None:
+        await self.progress.update_one(
+            {"_id": DUNNING_PROGRESS}, {"$set": {"swept_through": day.isoformat()}}, upsert=True
+        )
 
     async def summary(self, state: str | None, limit: int) -> dict[str, Any]:
         """Counts and summed totals (the stored derived fields only) of at most `limit`

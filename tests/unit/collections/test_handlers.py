@@ -10,7 +10,13 @@ from rcm_collections.handlers import SUBSCRIPTIONS, Handlers
 from rcm_contracts import Event, Request
 from rcm_contracts.coding import CodingCompleted
 from rcm_contracts.collections import (
+    AgencyPlacementRequested,
+    AgencyRecallRequested,
+    AgencyReturnRequested,
     BalanceWrittenOff,
+    CollectionHoldRequested,
+    DunningRequested,
+    EstimateRequested,
     PaymentPlanCreated,
     PaymentPlanRequested,
     RefundRequested,
@@ -114,7 +120,17 @@ async def billed(handlers: Handlers) -> None:
 
 def test_the_people_s_requests_are_subscribed() -> None:
     requests = {kind for kind in SUBSCRIPTIONS if issubclass(kind, Request)}
-    assert requests == {PaymentPlanRequested, WriteOffRequested, RefundRequested}
+    assert requests == {
+        PaymentPlanRequested,
+        WriteOffRequested,
+        RefundRequested,
+        EstimateRequested,
+        DunningRequested,
+        AgencyPlacementRequested,
+        CollectionHoldRequested,
+        AgencyRecallRequested,
+        AgencyReturnRequested,
+    }
 
 
 async def test_a_redelivered_event_changes_nothing(

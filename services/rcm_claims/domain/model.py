@@ -30,7 +30,7 @@ from rcm_contracts.claims import (
     DeniedReason,
     SubmittedLine,
 )
-from rcm_contracts.coding import CodedEpisode
+from rcm_contracts.coding import CodedEpisode, EditHit
 from rcm_contracts.payments import Adjustment as PostedAdjustment
 from rcm_contracts.registration import Coverage, CoverageRank, Person
 from rcm_shared.aggregates import Decision
@@ -90,6 +90,7 @@ class WorkItem(Model):
     status_codes: list[str] = Field(default_factory=list)
     category: DenialCategory | None = None
     reasons: list[DeniedReason] = Field(default_factory=list)
+    edit_hits: list[EditHit] = Field(default_factory=list)  # held by the scrub (edits.py)
 
 
 class AuditEntry(Model):
@@ -144,6 +145,7 @@ class Claim(Model):
     total_charge_cents: int
     lines: list[SubmittedLine]
     x12: dict[str, Any] | None = None  # the ProfessionalClaim; None when it could not be built
+    edit_pack_version: str | None = None  # the edit pack it was scrubbed with
     status: ClaimStatus
     closed: bool = False
     outcome: ClaimOutcome | None = None

@@ -29,6 +29,7 @@ class PackError(ValueError):
 
     def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
         super().__init__(message if not problems else f"{message}: " + "; ".join(problems[:20]))
+        self.message = message
         self.problems = list(problems)
 
 

@@ -135,16 +135,22 @@ def _ptp(pack: Pack, claim: ClaimFacts) -> list[EditHit]:
 
 
 def _bypassed(first: LineFacts, second: LineFacts) -> bool:
-    """An NCCI-associated modifier on either line of the pair; 25 counts only on an E/M."""
+    """An NCCI-associated modifier on either line of the pair: 25 only on an E/M, and an
+    anatomic one only when both lines name sites and the sites differ (RT and LT), since
+    one side named says nothing about the other line's site."""
 
     def bypasses(line: LineFacts) -> bool:
         return any(
             modifier in PTP_ASSOCIATED
+            and modifier not in ANATOMIC
             and (modifier != "25" or is_evaluation_and_management(line.procedure_code))
             for modifier in line.modifiers
         )
 
-    return bypasses(first) or bypasses(second)
+    first_sites = {m for m in first.modifiers if m in ANATOMIC}
+    second_sites = {m for m in second.modifiers if m in ANATOMIC}
+    other_sites = bool(first_sites and second_sites and first_sites.isdisjoint(second_sites))
+    return bypasses(first) or bypasses(second) or other_sites
 
 
 def _ptp_modifiers(column2: str) -> list[str]:

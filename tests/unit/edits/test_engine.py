@@ -65,6 +65,10 @@ def test_ptp_indicator_1_is_met_by_an_associated_modifier_and_says_which() -> No
     assert visit.allowed_modifiers == ["25"]
     assert check(edits, claim(line(1, "29540"), line(2, "99213", "25"))) == []
     assert len(check(edits, claim(line(1, "29540", "25"), line(2, "99213")))) == 1
+    # a side on one line says nothing about the other's; two different sides do
+    assert len(check(edits, claim(line(1, "10000", "RT"), line(2, "20000")))) == 1
+    assert len(check(edits, claim(line(1, "10000", "RT"), line(2, "20000", "RT")))) == 1
+    assert check(edits, claim(line(1, "10000", "RT"), line(2, "20000", "LT"))) == []
 
 
 def test_ptp_indicator_9_and_edits_not_in_force_on_the_day_are_no_hits() -> None:

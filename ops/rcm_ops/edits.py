@@ -18,7 +18,7 @@ from typing import Literal
 import typer
 from rcm_edits import ClaimFacts, LineFacts, PackError, check, errors, load_library
 from rcm_edits.cms import parse_date, parse_mue, parse_ptp
-from rcm_edits.packs import Pack, packs_dir, read_folder, summary, write_pack
+from rcm_edits.packs import ModifierIndicator, Pack, packs_dir, read_folder, summary, write_pack
 
 app = typer.Typer(no_args_is_help=True, help="Edit packs: NCCI PTP, MUE and scrub rules.")
 
@@ -37,6 +37,15 @@ def _day(text: str, option: str) -> date:
         raise typer.BadParameter(str(error), param_hint=option) from None
 
 
+def _text(file: Path) -> str:
+    """UTF-8 (with or without a byte order mark), else Windows-1252 as Excel saves it."""
+    raw = file.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
 def import_file(
     kind: Literal["ptp", "mue"],
     text: str,
@@ -47,6 +56,15 @@ def import_file(
 ) -> Pack:
     """The pack as written: raises PackError (nothing written) on any bad line."""
     ptp = parse_ptp(text) if kind == "ptp" else None
+    if ptp is not None:
+        # Edits deleted before the pack starts, and indicator 9 (no edit), can never hit
+        # in it: CMS's files carry many, and every service holds its packs in memory.
+        ptp = [
+            edit
+            for edit in ptp
+            if edit.modifier_indicator is not ModifierIndicator.NOT_APPLICABLE
+            and (edit.deletion is None or edit.deletion >= effective)
+        ]
     mue = parse_mue(text) if kind == "mue" else None
     existing = {pack.version: pack for pack in read_folder(folder)} if folder.is_dir() else {}
     pack = existing.get(version)
@@ -90,7 +108,7 @@ def import_command(
     """Read a CMS practitioner PTP or MUE file into an edit pack."""
     if kind not in ("ptp", "mue"):
         raise typer.BadParameter("ptp or mue", param_hint="--kind")
-    text = file.read_text(encoding="utf-8-sig", errors="strict")
+    text = _text(file)
     try:
         pack = import_file(
             "ptp" if kind == "ptp" else "mue",

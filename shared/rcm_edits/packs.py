@@ -18,7 +18,7 @@ from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 PACKS_DIR_VARIABLE = "RCM_EDIT_PACKS_DIR"
 Version = str
@@ -111,14 +111,22 @@ class Pack(Frozen):
         ended = self.effective_to is not None and self.effective_to < day
         return self.effective_from <= day and not ended
 
+    # Built on first use and kept: a pack is checked per submission and per claim.
+    _ptp_index: dict[tuple[str, str], list[PtpEdit]] | None = PrivateAttr(default=None)
+    _mue_index: dict[str, MueEdit] | None = PrivateAttr(default=None)
+
     def ptp_index(self) -> dict[tuple[str, str], list[PtpEdit]]:
-        index: dict[tuple[str, str], list[PtpEdit]] = {}
-        for edit in self.ptp:
-            index.setdefault((edit.column1, edit.column2), []).append(edit)
-        return index
+        if self._ptp_index is None:
+            index: dict[tuple[str, str], list[PtpEdit]] = {}
+            for edit in self.ptp:
+                index.setdefault((edit.column1, edit.column2), []).append(edit)
+            self._ptp_index = index
+        return self._ptp_index
 
     def mue_index(self) -> dict[str, MueEdit]:
-        return {edit.code: edit for edit in self.mue}
+        if self._mue_index is None:
+            self._mue_index = {edit.code: edit for edit in self.mue}
+        return self._mue_index
 
 
 class Library:

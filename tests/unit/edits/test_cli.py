@@ -15,6 +15,10 @@ PTP = (
     "PTP Edit Rationale\n"
     "29540\t99213\t\t20260101\t*\t1\tillustrative\n"
 )
+DROPPED = (
+    "29540\t99214\t\t20200101\t20251231\t1\tdeleted before the pack starts\n"
+    "29540\t99215\t\t20200101\t*\t9\tno edit\n"
+)
 MUE = (
     "HCPCS/CPT Code,Practitioner Services MUE Values,MUE Adjudication Indicator,MUE Rationale\n"
     '99213,1,"2 Date of Service Edit: Policy",illustrative\n'
@@ -27,7 +31,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_import_both_kinds_into_one_pack_then_check_lines(tmp_path: Path) -> None:
-    (tmp_path / "ptp.txt").write_text(PTP)
+    (tmp_path / "ptp.txt").write_text(PTP + DROPPED)
     (tmp_path / "mue.csv").write_text(MUE)
     packs = str(tmp_path / "packs")
     common = ["--version", "2026q1", "--effective", "2026-01-01", "--dir", packs]
@@ -78,3 +82,15 @@ def test_importing_into_a_pack_with_another_start_is_refused(tmp_path: Path) -> 
     code, _, err = run(*base, "--effective", "2026-04-01")
     assert code == 1
     assert "starts on 2026-01-01" in err
+
+
+def test_a_file_saved_by_excel_in_windows_1252_is_read(tmp_path: Path) -> None:
+    text = PTP.replace("illustrative", "Misuse of column two code \u2013 CPT manual")
+    (tmp_path / "ptp.txt").write_bytes(text.encode("cp1252"))
+    packs = str(tmp_path / "packs")
+    code, out, err = run(
+        "import", str(tmp_path / "ptp.txt"), "--kind", "ptp", "--version", "w",
+        "--effective", "2026-01-01", "--dir", packs,
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["ptp"] == 1

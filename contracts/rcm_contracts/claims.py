@@ -17,6 +17,7 @@ from .base import (
     UtcDatetime,
     event,
 )
+from .coding import EditHit
 from .registration import CoverageRank
 
 
@@ -84,6 +85,21 @@ class ClaimSubmitted(EpisodeEvent):
     lines: list[SubmittedLine] = Field(min_length=1, max_length=50)
     interchange_control_number: str = Field(pattern=r"^\d{9}$")
     submitted_at: UtcDatetime
+    edit_pack_version: str | None = Field(
+        default=None, max_length=64, description="The edit pack the claim was scrubbed with."
+    )
+
+
+@event("rcm.claims.claim-edit-failed.v1")
+class ClaimEditFailed(EpisodeEvent):
+    """The scrub before sending found hard edits: the claim is held in the billers' work
+    queue (a rejection at stage scrub) instead of being sent."""
+
+    claim_id: Id
+    payer_id: Id
+    edit_pack_version: str = Field(max_length=64)
+    hits: list[EditHit] = Field(min_length=1, max_length=200)
+    failed_at: UtcDatetime
 
 
 class AckStage(StrEnum):

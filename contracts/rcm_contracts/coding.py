@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field
 
@@ -48,6 +49,9 @@ class CodedEpisode(Contract):
     place_of_service: str = Field(pattern=r"^\d{2}$")
     rendering_provider_npi: str = Field(pattern=r"^\d{10}$")
     coder_id: Id
+    edit_pack_version: str | None = Field(
+        default=None, max_length=64, description="The edit pack the codes were checked with."
+    )
 
 
 @event("rcm.coding.coding-completed.v1")
@@ -93,3 +97,42 @@ class CodesSubmissionRequested(EpisodeRequest):
 
     diagnoses: list[str] = Field(max_length=100)
     lines: list[CodedLine] = Field(max_length=200)
+
+
+# Edits: NCCI PTP pairs, MUEs and the scrubber's own rules (rcm_edits packs).
+
+
+class EditHit(Contract):
+    """One edit a set of codes breaks. Codes and rule names only: no patient values."""
+
+    rule: str = Field(
+        max_length=40, description="ptp, mue, or a scrubber rule, e.g. em-modifier-25."
+    )
+    severity: Literal["error", "warning"] = Field(
+        description="error: coding refuses the codes, claims holds the claim; warning: shown."
+    )
+    codes: list[str] = Field(
+        max_length=4, description="The procedure codes involved (PTP: column 1, column 2)."
+    )
+    line_numbers: list[int] = Field(
+        max_length=50, description="The lines it is about (1-based); the line to change first."
+    )
+    allowed_modifiers: list[str] = Field(
+        default_factory=list,
+        max_length=40,
+        description="Modifiers that satisfy the edit when documented; empty: none does.",
+    )
+    message: str = Field(max_length=300)
+
+
+@event("rcm.coding.edit-hit.v1")
+class CodingEditHit(EpisodeEvent):
+    """Codes a coder submitted broke edits of the pack in force on the date of service:
+    refused (an error among them) or sent on with warnings."""
+
+    coding_case_id: Id
+    coder_id: Id
+    edit_pack_version: str = Field(max_length=64)
+    action: Literal["refused", "warned"]
+    hits: list[EditHit] = Field(min_length=1, max_length=200)
+    found_at: UtcDatetime

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rcm_shared.auth import Role
 
-from . import audit, bench, contracts, deadletters, remittance, timeline
+from . import audit, bench, contracts, deadletters, edits, remittance, timeline
 from .platform import REPLICAS_HELP
 
 app = typer.Typer(no_args_is_help=True, help="Revenue-cycle platform tools.")
@@ -15,6 +15,7 @@ app.add_typer(contracts.app, name="contracts")
 app.add_typer(timeline.app, name="episode")
 app.add_typer(deadletters.app, name="dead-letters")
 app.add_typer(remittance.app, name="remittance")
+app.add_typer(edits.app, name="edits")
 app.command("bench")(bench.command)
 app.command("audit")(audit.command)
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from rcm_edits import load_library
 from rcm_shared.clearinghouse import (
     PURGE_INTERVAL_S,
     PURGE_JOB,
@@ -111,7 +112,7 @@ class Settings(ClearinghouseSettings):
             npi: RenderingProvider(last_name=name.last_name, first_name=name.first_name, npi=npi)
             for npi, name in self.rendering_providers.items()
         }
-        return edi.BillingConfig(provider=provider, rendering=rendering)
+        return edi.BillingConfig(provider=provider, rendering=rendering, edit_packs=load_library())
 
     def partners(self) -> edi.Partners:
         return edi.Partners(

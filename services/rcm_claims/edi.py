@@ -27,6 +27,7 @@ from rcm_contracts.coding import CodedEpisode
 from rcm_contracts.payments import Adjustment as PostedAdjustment
 from rcm_contracts.payments import AdjustmentGroup
 from rcm_contracts.registration import Coverage, Person, Relationship
+from rcm_edits import Library
 from rcm_x12 import (
     AcknowledgmentDocument,
     Address,
@@ -78,6 +79,7 @@ class BillingConfig:
 
     provider: BillingProvider
     rendering: Mapping[str, RenderingProvider] = field(default_factory=dict)
+    edit_packs: Library | None = None  # the scrub's packs (domain/edits.py); None: no scrub
 
 
 @dataclass(frozen=True)

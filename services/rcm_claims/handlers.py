@@ -38,6 +38,7 @@ from rcm_shared.service import Subscriptions
 from . import domain
 from .domain import Episode, appeals, deadlines
 from .domain.deadlines import DeadlineTable
+from .domain.edits import with_edit_failures as edit_failures
 from .edi import AckVerdict, BillingConfig
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,15 @@ class Handlers:
         decide: Callable[[Episode | None, datetime], Decision[Episode, R]],
     ) -> Applied[Episode, R]:
         now = self.clock()
-        applied = await self.episodes.apply(
-            episode_id, lambda episode: decide(episode, now), cause=cause
-        )
+
+        def decide_and_tell_holds(episode: Episode | None) -> Decision[Episode, R]:
+            decision = decide(episode, now)
+            held = edit_failures(episode, decision.state, now)  # claims the scrub held
+            if not held:
+                return decision
+            return Decision(decision.state, [*decision.events, *held], decision.result)
+
+        applied = await self.episodes.apply(episode_id, decide_and_tell_holds, cause=cause)
         log.debug("%s %s for %s: %s", kind, cause, episode_id, applied.outcome.value)
         if applied.state is not None and applied.state.unsent:
             self.queued(episode_id)

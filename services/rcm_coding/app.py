@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from pydantic import Field
+from rcm_edits import load_library
 from rcm_shared.service import Service
 from rcm_shared.settings import ServiceSettings, load_settings
 
@@ -24,9 +25,11 @@ class Settings(ServiceSettings):
 def build(settings: Settings) -> Service:
     # A malformed chargemaster raises ChargemasterError here: the service does not start.
     chargemaster = codesets.load_chargemaster()
+    # The shipped packs and RCM_EDIT_PACKS_DIR's; a malformed pack stops the start too.
+    packs = load_library()
     service = Service(settings)
     cases = case_store(service)
-    handlers = Handlers(cases.cases, cases, chargemaster)
+    handlers = Handlers(cases.cases, cases, chargemaster, packs=packs)
     service.subscribe(handlers, SUBSCRIPTIONS)
     service.api.include_router(api.router(service, cases, settings.queue_limit))
 

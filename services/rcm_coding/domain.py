@@ -24,9 +24,12 @@ from rcm_contracts.coding import (
     CodesSubmissionRequested,
     CodingCompleted,
     CodingCorrected,
+    CodingEditHit,
+    EditHit,
     RecodeReason,
 )
 from rcm_contracts.registration import ClinicalDocumentation, EncounterCompleted
+from rcm_edits import ClaimFacts, Library, LineFacts, check, errors
 from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Conflict, Invalid, NotFound
 
@@ -231,6 +234,41 @@ def total_cents(lines: Sequence[ChargeLine]) -> int:
 
 
 # ---------------------------------------------------------------------------------------
+# Edits
+
+
+def run_edits(
+    packs: Library | None, coding: Coding, lines: Sequence[ChargeLine], service_date: date
+) -> tuple[str | None, list[EditHit]]:
+    """The version of the pack in force on the date of service and the hits of the priced
+    codes; no pack in force: no version, no hits."""
+    pack = packs.for_date(service_date) if packs is not None else None
+    if pack is None:
+        return None, []
+    facts = ClaimFacts(
+        service_date=service_date,
+        diagnoses=len(coding.diagnoses),
+        lines=tuple(
+            LineFacts(
+                number=line.line_number,
+                procedure_code=line.procedure_code,
+                modifiers=tuple(line.modifiers),
+                units=line.units,
+                diagnosis_pointers=tuple(line.diagnosis_pointers),
+                charge_cents=line.charge_cents,
+            )
+            for line in lines
+        ),
+    )
+    return pack.version, check(pack, facts)
+
+
+def refusal_body(hits: Sequence[EditHit]) -> list[dict[str, Any]]:
+    """A 422's reasons: each hit, its message also as `msg` as other refusals read."""
+    return [{"msg": hit.message, **hit.model_dump()} for hit in hits]
+
+
+# ---------------------------------------------------------------------------------------
 # Suggestions
 
 
@@ -424,6 +462,11 @@ class Case(BaseModel):
     opened_at: datetime | None = None
     updated_at: datetime
     audit: list[AuditEntry] = []
+    # The coder's edit worklist: the hits of the latest submission, and whether they
+    # refused it (the codes that were refused, so the same ones again change nothing).
+    edit_pack_version: str | None = None
+    edit_hits: list[EditHit] = []
+    edits_refused: Coding | None = None
 
     def audited(self, who: str, action: str, now: datetime, **detail: Any) -> list[AuditEntry]:
         return [*self.audit, AuditEntry(at=now, who=who, action=action, detail=detail)]
@@ -440,6 +483,8 @@ class CaseSummary(BaseModel):
     opened_at: datetime | None = None
     updated_at: datetime
     recode: Recode | None = None
+    edit_hits: list[EditHit] = []
+    edits_refused: Coding | None = None
 
 
 CaseDecision = Decision[Case, Case]
@@ -600,11 +645,15 @@ def submit(
     submission: Coding,
     chargemaster: Chargemaster,
     now: datetime,
+    packs: Library | None = None,
 ) -> CaseDecision:
-    """Validate and price the codes and emit them: coding-completed the first time,
-    coding-corrected after a recode. The same codes again change nothing (no state, no
-    event); the result is the case either way. Who may submit is checked (404, 409)
-    before the codes are (422)."""
+    """Validate and price the codes, run the edits of the pack in force on the date of
+    service, and emit them: coding-completed the first time, coding-corrected after a
+    recode, with an edit-hit event when an edit warns. Codes that break an edit with
+    severity error are refused: the case keeps them as its edit worklist (`edits_refused`,
+    `edit_hits`) and an edit-hit event says so. The same codes again change nothing (no
+    state, no event); the result is the case either way. Who may submit is checked (404,
+    409) before the codes are (422)."""
     case = _check_may_submit(case, case_id, coder_id)
     coding = validate(submission, chargemaster)
     if case.status == Status.DONE:
@@ -614,6 +663,9 @@ def submit(
     if case.date_of_service is None or case.place_of_service is None:
         raise NotFound(f"no coding case {case_id}")  # an open case has its encounter
     lines = price(coding, chargemaster, case.episode_id, case.date_of_service)
+    version, hits = run_edits(packs, coding, lines, case.date_of_service)
+    if errors(hits):
+        return _refuse_for_edits(case, case_id, coder_id, coding, version, hits, now)
     coded: dict[str, Any] = {
         "episode_id": case.episode_id,
         "coding_case_id": case_id,
@@ -623,6 +675,7 @@ def submit(
         "place_of_service": case.place_of_service,
         "rendering_provider_npi": case.rendering_provider_npi,
         "coder_id": coder_id,
+        "edit_pack_version": version,
     }
     event: CodingCompleted | CodingCorrected
     if case.recode is None:
@@ -643,6 +696,9 @@ def submit(
                 event_type=event.event_type,
             ),
             "updated_at": now,
+            "edit_pack_version": version,
+            "edit_hits": hits,
+            "edits_refused": None,
             "audit": case.audited(
                 coder_id,
                 "coded",
@@ -651,7 +707,63 @@ def submit(
                 diagnoses=list(coding.diagnoses),
                 procedure_codes=[line.procedure_code for line in coding.lines],
                 total_charge_cents=event.total_charge_cents,
+                edit_pack_version=version,
+                edit_warnings=len(hits),
             ),
         }
     )
-    return Decision(state=done, events=[event], result=done)
+    events: list[CodingCompleted | CodingCorrected | CodingEditHit] = [event]
+    if hits and version is not None:
+        events.append(
+            CodingEditHit(
+                episode_id=case.episode_id,
+                coding_case_id=case_id,
+                coder_id=coder_id,
+                edit_pack_version=version,
+                action="warned",
+                hits=hits,
+                found_at=now,
+            )
+        )
+    return Decision(state=done, events=events, result=done)
+
+
+def _refuse_for_edits(
+    case: Case,
+    case_id: str,
+    coder_id: str,
+    coding: Coding,
+    version: str | None,
+    hits: list[EditHit],
+    now: datetime,
+) -> CaseDecision:
+    """The codes stay with the coder, with the hits as their worklist; the case is not
+    done. The same codes refused again change nothing."""
+    if case.edits_refused == coding and case.edit_pack_version == version:
+        return Decision(result=case)
+    refused = case.model_copy(
+        update={
+            "edit_pack_version": version,
+            "edit_hits": hits,
+            "edits_refused": coding,
+            "updated_at": now,
+            "audit": case.audited(
+                coder_id,
+                "edits-refused",
+                now,
+                edit_pack_version=version,
+                rules=sorted({hit.rule for hit in hits}),
+                procedure_codes=[line.procedure_code for line in coding.lines],
+            ),
+        }
+    )
+    event = CodingEditHit(
+        episode_id=case.episode_id,
+        coding_case_id=case_id,
+        coder_id=coder_id,
+        edit_pack_version=version or "",
+        action="refused",
+        hits=hits,
+        found_at=now,
+    )
+    return Decision(state=refused, events=[event], result=refused)

@@ -9,15 +9,17 @@ from typing import Any, Protocol
 from rcm_contracts.claims import ClaimDenied, DenialCategory, LineDenied
 from rcm_contracts.coding import CaseAssignmentRequested, CodesSubmissionRequested
 from rcm_contracts.registration import EncounterCompleted
+from rcm_edits import Library, errors
 from rcm_shared.aggregates import Aggregates, Outcome
 from rcm_shared.clock import Clock, utc_now
 from rcm_shared.envelope import Envelope
 from rcm_shared.errors import NotFound
+from rcm_shared.requests import Reply
 from rcm_shared.service import Subscriptions
 
 from . import codesets, domain
 from .codesets import Chargemaster
-from .domain import Case, Coding
+from .domain import Case, Coding, Status
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +37,13 @@ class Handlers:
         case_ids: CaseIds,
         chargemaster: Chargemaster,
         clock: Clock = utc_now,
+        packs: Library | None = None,
     ) -> None:
         self.cases = cases
         self.case_ids = case_ids
         self.chargemaster = chargemaster
         self.clock = clock
+        self.packs = packs  # None: no edit packs, no edits
 
     async def encounter_completed(self, envelope: Envelope[EncounterCompleted]) -> None:
         event = envelope.data
@@ -99,8 +103,9 @@ class Handlers:
 
     async def codes_submission_requested(
         self, envelope: Envelope[CodesSubmissionRequested]
-    ) -> dict[str, Any]:
-        """The priced coding, and whether it repeated the codes the case went out with."""
+    ) -> dict[str, Any] | Reply:
+        """The priced coding, and whether it repeated the codes the case went out with;
+        422 with the hits when the codes break an edit of the pack in force."""
         request = envelope.data
         case_id = domain.case_id_for(request.episode_id)
         coder_id = request.requested_by
@@ -109,10 +114,15 @@ class Handlers:
         now = self.clock()
         applied = await self.cases.apply(
             request.episode_id,
-            lambda case: domain.submit(case, case_id, coder_id, submission, self.chargemaster, now),
+            lambda case: domain.submit(
+                case, case_id, coder_id, submission, self.chargemaster, now, self.packs
+            ),
             cause=envelope.id,
         )
         case = applied.state
+        if case is not None and case.edits_refused is not None and case.status != Status.DONE:
+            log.info("case %s: codes of %s refused by edits", case_id, coder_id)
+            return Reply(422, domain.refusal_body(errors(case.edit_hits)))
         if case is None or case.coding is None:  # cases are never deleted
             raise NotFound(f"no coding case {case_id}")
         log.info("case %s coded by %s: %s", case_id, coder_id, applied.outcome.value)

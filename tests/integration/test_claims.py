@@ -33,6 +33,7 @@ from rcm_contracts.claims import (
     ClaimAccepted,
     ClaimClosed,
     ClaimDenied,
+    ClaimEditFailed,
     ClaimPaid,
     ClaimRejected,
     ClaimResubmitted,
@@ -41,6 +42,7 @@ from rcm_contracts.claims import (
 from rcm_contracts.coding import CodingCompleted
 from rcm_contracts.eligibility import EligibilityVerified
 from rcm_contracts.registration import CoverageRank, CoverageUpdated, PatientRegistered
+from rcm_edits.packs import ModifierIndicator, Pack, PtpEdit, write_pack
 from rcm_shared.aggregates import Decision
 from rcm_shared.envelope import Envelope
 from rcm_shared.kafka import EventPublisher, Topics, make_broker
@@ -73,6 +75,18 @@ from .services import running, settings_for
 pytestmark = pytest.mark.integration
 
 EPISODE = b.EPISODE
+SCRUB_PACK = Pack(
+    version="it-scrub-2026",
+    effective_from=b.SERVICE_DATE.replace(month=1, day=1),
+    ptp=[
+        PtpEdit(
+            column1="29540",
+            column2="99213",
+            effective=b.SERVICE_DATE.replace(month=1, day=1),
+            modifier_indicator=ModifierIndicator.ALLOWED,
+        )
+    ],
+)
 
 
 # --- the clearinghouse -------------------------------------------------------------------
@@ -351,7 +365,12 @@ async def claims(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Asyn
             clearinghouse(Clearinghouse()) as stub,
             publishing(infra, topics) as publisher,
         ):
-            service = claims_service(infra, topics, database, stub, archive)
+            # A pack of the tests' own, in force on the builders' dates of service.
+            packs = tmp_path_factory.mktemp("edit-packs")
+            write_pack(SCRUB_PACK, packs)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("RCM_EDIT_PACKS_DIR", str(packs))
+                service = claims_service(infra, topics, database, stub, archive)
             async with running(service) as client:
                 yield Running(infra, topics, stub, client, publisher, archive, database)
     finally:
@@ -493,6 +512,48 @@ async def test_a_claim_pyx12_refuses_is_not_sent(claims: Running) -> None:
     assert "Place of Service" in view["work"]["message"]
     assert view["submitted_at"] is None
     assert all(f"{bad}-1" not in text for text in claims.stub.batches)
+
+
+async def test_a_claim_breaking_an_edit_is_held_for_the_biller_not_sent(claims: Running) -> None:
+    episode = "E00000000ed17"
+    first, second = f"{episode}-1", f"{episode}-2"
+    coded = b.coded(episode=episode, lines=[("99213", [], 1, 15000), ("29540", [], 1, 7500)])
+    inputs = [e for e in episode_inputs(episode, secondary=False) if not isinstance(e, type(coded))]
+    await claims.publish(coded, *inputs)
+
+    (failed,) = await claims.emitted(ClaimEditFailed, episode, 1)
+    assert (failed["claim_id"], failed["edit_pack_version"]) == (first, "it-scrub-2026")
+    (hit,) = failed["hits"]
+    assert (hit["rule"], hit["codes"], hit["allowed_modifiers"]) == (
+        "ptp",
+        ["29540", "99213"],
+        ["25"],
+    )
+    queue = (await claims.client.get("/work-queue", params={"kind": "rejection"})).json()
+    (item,) = [item for item in queue["items"] if item["claim_id"] == first]
+    assert (item["stage"], item["edit_hits"]) == ("scrub", [hit])
+    view = (await claims.client.get(f"/claims/{first}")).json()
+    assert (view["status"], view["submitted_at"]) == ("rejected", None)
+    assert view["edit_pack_version"] == "it-scrub-2026"
+    assert all(first not in text for text in claims.stub.batches)
+
+    url = f"/claims/{first}/corrections"
+    still_bad = {"note": "units", "changes": {"lines": [{"line_id": f"{episode}-L2", "units": 1}]}}
+    refused = await claims.client.post(url, json=still_bad)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["rule"] == "ptp"
+    with_25 = {
+        "note": "separately identifiable visit, documented",
+        "changes": {"lines": [{"line_id": f"{episode}-L1", "modifiers": ["25"]}]},
+    }
+    corrected = await claims.client.post(url, json=with_25)
+    assert corrected.status_code == 202, corrected.text
+    assert corrected.json()["claim_id"] == second
+
+    (submitted,) = await claims.emitted(ClaimSubmitted, episode, 1)
+    assert (submitted["claim_id"], submitted["edit_pack_version"]) == (second, "it-scrub-2026")
+    assert batch_with(claims.stub, second).lines[0].procedure.modifiers == ["25"]
+    assert await topic_size(claims.infra, claims.topics.of(ClaimEditFailed)) == 1
 
 
 async def test_denials_coding_recode_replaces_and_accepted_denial_closes(

@@ -13,8 +13,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rcm_coding.app import Settings, build
 from rcm_contracts.claims import ClaimDenied, DenialCategory, DeniedReason, LineDenied
-from rcm_contracts.coding import CodingCompleted, CodingCorrected
+from rcm_contracts.coding import CodingCompleted, CodingCorrected, CodingEditHit
 from rcm_contracts.registration import ClinicalDocumentation, EncounterCompleted
+from rcm_edits.packs import ModifierIndicator, Pack, PtpEdit, write_pack
 from rcm_shared.auth import Role
 from rcm_shared.envelope import Envelope
 from rcm_shared.kafka import Topics
@@ -355,3 +356,94 @@ async def test_a_line_denied_for_coding_reopens_the_case_with_its_line_and_proce
         reopenings = [entry for entry in case["audit"] if entry["action"] == "reopened"]
         assert len(reopenings) == 1
         assert reopenings[0]["detail"]["line_id"] == f"{episode}-L2"
+
+
+async def test_codes_breaking_a_ptp_edit_are_refused_with_the_modifier_it_allows(
+    infra: Infra,
+    topics: Topics,
+    database: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pack of the test's own, in force on the encounter's date of service: the X-ray in
+    column 1 and the visit in column 2, allowed with a modifier."""
+    pack = Pack(
+        version="it-coding-2025",
+        effective_from=date(2025, 1, 1),
+        ptp=[
+            PtpEdit(
+                column1="73610",
+                column2="99213",
+                effective=date(2025, 1, 1),
+                modifier_indicator=ModifierIndicator.ALLOWED,
+            )
+        ],
+    )
+    write_pack(pack, tmp_path)
+    monkeypatch.setenv("RCM_EDIT_PACKS_DIR", str(tmp_path))
+    episode = "E" + uuid.uuid4().hex[:12]
+    service = coding_service(infra, topics, database)
+    async with running(service) as client:
+        await service.publisher.publish(
+            Envelope(data=encounter(episode), source="rcm/registration")
+        )
+        case_id = (await opened_case(client, episode))["case_id"]
+        assert (await client.post(f"/cases/{case_id}/assign", headers=CODER_1)).status_code == 200
+
+        codes = f"/cases/{case_id}/codes"
+        without_25 = json.loads(json.dumps(VALID))
+        without_25["lines"][0]["modifiers"] = []
+        refused = await client.post(codes, json=without_25, headers=CODER_1)
+        assert refused.status_code == 422
+        (hit,) = refused.json()["detail"]
+        assert (hit["rule"], hit["codes"], hit["line_numbers"]) == (
+            "ptp",
+            ["73610", "99213"],
+            [1, 2],
+        )
+        assert hit["allowed_modifiers"] == ["25"]
+        assert "modifier" in hit["msg"]
+        # The same codes again: the same answer and no second event.
+        again = await client.post(codes, json=without_25, headers=CODER_1)
+        assert (again.status_code, again.json()) == (422, refused.json())
+
+        case = (await client.get(f"/cases/{case_id}")).json()
+        assert (case["status"], case["coding"]) == ("in-progress", None)
+        assert case["edit_pack_version"] == "it-coding-2025"
+        assert [h["rule"] for h in case["edit_hits"]] == ["ptp"]
+        queued = (await client.get("/queue", params={"status": "in-progress"})).json()
+        (summary,) = [c for c in queued if c["case_id"] == case_id]
+        assert summary["edit_hits"] == case["edit_hits"]
+
+        accepted = await client.post(codes, json=VALID, headers=CODER_1)
+        assert accepted.status_code == 200, accepted.text
+
+        (record,) = await read_topic(infra.kafka, topics.of(CodingEditHit), 1)
+        assert record.key == episode.encode()
+        event = CodingEditHit.model_validate_json(record.value)
+        assert (event.action, event.coding_case_id, event.coder_id) == (
+            "refused",
+            case_id,
+            "coder-1",
+        )
+        assert event.edit_pack_version == "it-coding-2025"
+        assert event.hits[0].allowed_modifiers == ["25"]
+        (completed,) = await read_topic(infra.kafka, topics.of(CodingCompleted), 1)
+        sent = CodingCompleted.model_validate_json(completed.value)
+        assert sent.edit_pack_version == "it-coding-2025"
+        assert [line.modifiers for line in sent.charge_lines] == [["25"], ["RT"]]
+
+        async def published() -> bool:
+            document = await database["cases"].find_one({"_id": episode})
+            return document is not None and document["outbox"] == []
+
+        await eventually(published)
+        assert await end_offset(infra.kafka, topics.of(CodingEditHit)) == 1
+        final = (await client.get(f"/cases/{case_id}")).json()
+        assert [entry["action"] for entry in final["audit"]] == [
+            "opened",
+            "assigned",
+            "edits-refused",
+            "coded",
+        ]
+        assert final["edit_hits"] == []

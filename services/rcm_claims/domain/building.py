@@ -20,10 +20,12 @@ from rcm_contracts.claims import (
 )
 from rcm_contracts.coding import CodedEpisode
 from rcm_contracts.registration import Coverage, CoverageRank
+from rcm_edits import errors
 from rcm_shared.errors import Conflict, Invalid
 from rcm_x12 import ProfessionalClaim
 
 from ..edi import BillingConfig, ClaimBuildError, PriorAdjudication, professional_claim
+from . import edits
 from .model import Claim, ClaimStatus, Episode, close, reject
 
 
@@ -97,8 +99,8 @@ def new_claim(
     prior: PriorAdjudication | None = None,
     strict: bool = False,
 ) -> Claim:
-    """A queued claim, or, when it cannot be built, one rejected into the work queue
-    (strict: raise Conflict instead and change nothing)."""
+    """A queued claim, or, when it breaks a hard edit or cannot be built, one rejected
+    into the work queue (strict: raise Invalid or Conflict instead and change nothing)."""
     if episode.patient is None or episode.coding is None:
         raise AssertionError("a claim needs the patient and the coding")
     claim_id = episode.next_claim_id()
@@ -138,6 +140,13 @@ def new_claim(
         queued_at=now,
         changes=changes,
     )
+    claim.edit_pack_version, hits = edits.scrub(config.edit_packs, coding)
+    if errors(hits):
+        if strict:
+            reasons = [{"msg": hit.message, **hit.model_dump()} for hit in errors(hits)]
+            raise Invalid("the corrected claim breaks edits", reasons)
+        edits.hold(claim, hits, now)
+        return claim
     try:
         x12 = professional_claim(
             config=config,

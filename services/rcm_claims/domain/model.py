@@ -32,7 +32,7 @@ from rcm_contracts.claims import (
     Remark,
     SubmittedLine,
 )
-from rcm_contracts.coding import CodedEpisode
+from rcm_contracts.coding import CodedEpisode, EditHit
 from rcm_contracts.payments import Adjustment as PostedAdjustment
 from rcm_contracts.registration import Coverage, CoverageRank, Person
 from rcm_shared.aggregates import Decision
@@ -95,6 +95,7 @@ class WorkItem(Model):
     reasons: list[DeniedReason] = Field(default_factory=list)
     reason_category: ReasonCategory | None = None  # the CARC list's, finer than category
     remarks: list[Remark] = Field(default_factory=list)  # the 835's RARCs, described
+    edit_hits: list[EditHit] = Field(default_factory=list)  # held by the scrub (edits.py)
 
 
 class AuditEntry(Model):
@@ -149,6 +150,7 @@ class Claim(Model):
     total_charge_cents: int
     lines: list[SubmittedLine]
     x12: dict[str, Any] | None = None  # the ProfessionalClaim; None when it could not be built
+    edit_pack_version: str | None = None  # the edit pack it was scrubbed with
     status: ClaimStatus
     closed: bool = False
     outcome: ClaimOutcome | None = None

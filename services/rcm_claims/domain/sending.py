@@ -92,6 +92,7 @@ def mark_submitted(
                 lines=claim.lines,
                 interchange_control_number=f"{interchange_control_number:09d}",
                 submitted_at=now,
+                edit_pack_version=claim.edit_pack_version,
             )
         )
     return change(episode, events) if events else unchanged()

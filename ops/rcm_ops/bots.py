@@ -457,12 +457,9 @@ def _covers(known: set[str], code: str) -> bool:
 
 def _with_known_modifiers(line: Line, documented: Sequence[Mapping[str, Any]], note: str) -> Line:
     """The modifiers a coder reads in the note: the side of a film (RT/LT), and 25 on the
-    visit only when the note says the evaluation was separately identifiable (a suggested
-    25 the note does not back at a first reading is dropped: an unsupported 25 is what
-    audits take back). Backing said in other words is missed until a payer denies."""
+    visit when the note says the evaluation was separately identifiable from a procedure."""
     wanted: list[str] = list(line.modifiers)
     if is_evaluation_and_management(line.procedure_code):
-        wanted = [m for m in wanted if m != "25"]
         if "separately identifiable" in note.lower():
             wanted.append("25")
     else:

@@ -344,24 +344,3 @@ async def test_a_request_that_may_have_arrived_is_not_repeated_when_unsafe() -> 
         await http.request("POST", "/x", json={}, unsafe=True)
     assert calls == 1
     await http.close()
-
-
-def test_a_suggested_25_stays_only_when_the_note_backs_it_at_first_reading() -> None:
-    procedures = [
-        {"description": "Office visit, new patient, low complexity", "code_hint": "99203"},
-        {"description": "Strapping of ankle", "code_hint": "29540"},
-    ]
-    suggestions = {
-        "diagnoses": [{"code": "S93.401A"}],
-        "lines": [
-            {"procedure_code": "99203", "modifiers": ["25"], "diagnosis_pointers": [1]},
-            {"procedure_code": "29540", "diagnosis_pointers": [1]},
-        ],
-    }
-
-    def visit_modifiers(note: str) -> tuple[str, ...]:
-        documentation = {"note": note, "diagnoses": [], "procedures": procedures}
-        return submission_from_case(case_of(documentation, suggestions)).lines[0].modifiers
-
-    assert visit_modifiers("Separately identifiable evaluation. Strapping applied.") == ("25",)
-    assert visit_modifiers("A significant evaluation of the injury. Strapping applied.") == ()

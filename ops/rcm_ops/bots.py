@@ -384,8 +384,9 @@ def submission_from_case(case: Mapping[str, Any]) -> Submission:
     procedure has no suggestion, it takes the EHR's hint or looks the description up in
     the code book, and it adds the modifiers the note calls for at a first reading (RT or
     LT for a film of one side, 25 on a visit the note calls separately identifiable).
-    Like a person, it may miss a modifier the note supports in other words; the payer's
-    denial of that line brings the case back (`recoded`).
+    Like a person, where the service suggests no modifier it may miss one the note
+    backs in other words; the payer's denial of that line brings the case back
+    (`recoded`).
     """
     documentation = case.get("documentation") or {}
     documented_dx = [d for d in documentation.get("diagnoses") or () if isinstance(d, Mapping)]

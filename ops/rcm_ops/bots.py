@@ -25,7 +25,7 @@ import httpx
 from rcm_shared.auth import Role
 from rcm_shared.redact import describe
 
-from .synthetic import DIAGNOSIS_KNOWLEDGE, PROCEDURE_KNOWLEDGE, SyntheticEpisode
+from .synthetic import SyntheticEpisode
 
 log = logging.getLogger("rcm.bots")
 
@@ -352,13 +352,41 @@ def _suggested_codes(raw: Any) -> list[str]:
     return codes
 
 
+class CodeBook:
+    """What a coder looks codes up in: ICD-10-CM by description (the coding service's
+    own search) and the chargemaster's procedures by description. Built on first use
+    (ICD-10-CM takes seconds to load)."""
+
+    _procedures: Any = None
+
+    @classmethod
+    def diagnosis(cls, description: str) -> str | None:
+        from rcm_coding.codesets import find_by_description, with_dot
+
+        found = find_by_description(description)
+        return None if found is None else with_dot(found)
+
+    @classmethod
+    def procedure(cls, description: str) -> str | None:
+        from rcm_coding.codesets import DescriptionIndex, load_chargemaster
+
+        if cls._procedures is None:
+            items = load_chargemaster()
+            cls._procedures = DescriptionIndex({c: items[c].description for c in items})
+        found: str | None = cls._procedures.find(description)
+        return found
+
+
 def submission_from_case(case: Mapping[str, Any]) -> Submission:
     """What the coder submits for a case: the suggestions, completed from the note.
 
     The coder takes the service's suggested codes; where a documented diagnosis or
-    procedure has no suggestion, it codes from the description (what it knows of these
-    visits), and it adds the modifiers the note calls for (RT for a right ankle film,
-    25 on a visit with a separately identifiable procedure).
+    procedure has no suggestion, it takes the EHR's hint or looks the description up in
+    the code book, and it adds the modifiers the note calls for at a first reading (RT or
+    LT for a film of one side, 25 on a visit the note calls separately identifiable).
+    Like a person, where the service suggests no modifier it may miss one the note
+    backs in other words; the payer's denial of that line brings the case back
+    (`recoded`).
     """
     documentation = case.get("documentation") or {}
     documented_dx = [d for d in documentation.get("diagnoses") or () if isinstance(d, Mapping)]
@@ -371,8 +399,8 @@ def submission_from_case(case: Mapping[str, Any]) -> Submission:
     for documented in documented_dx:
         if documented.get("description") in suggested_for:
             continue
-        code = documented.get("icd10_hint") or DIAGNOSIS_KNOWLEDGE.get(
-            str(documented.get("description"))
+        code = documented.get("icd10_hint") or CodeBook.diagnosis(
+            str(documented.get("description") or "")
         )
         if code and _plain(code) not in known and not _covers(known, code):
             diagnoses.append(code)
@@ -390,8 +418,9 @@ def submission_from_case(case: Mapping[str, Any]) -> Submission:
     for documented in documented_px:
         if documented.get("description") in suggested_for:
             continue
-        knowledge = PROCEDURE_KNOWLEDGE.get(str(documented.get("description")))
-        code = documented.get("code_hint") or (knowledge.code if knowledge else None)
+        code = documented.get("code_hint") or CodeBook.procedure(
+            str(documented.get("description") or "")
+        )
         if not code or code in coded:
             continue
         units = documented.get("units")
@@ -436,10 +465,11 @@ def _with_known_modifiers(line: Line, documented: Sequence[Mapping[str, Any]], n
             wanted.append("25")
     else:
         for item in documented:
-            knowledge = PROCEDURE_KNOWLEDGE.get(str(item.get("description")))
-            if knowledge is None or knowledge.code != line.procedure_code:
+            description = str(item.get("description") or "")
+            code = item.get("code_hint") or CodeBook.procedure(description)
+            if code != line.procedure_code:
                 continue
-            words = str(item.get("description")).lower().split()
+            words = re.sub(r"[^a-z]+", " ", description.lower()).split()
             wanted += ["RT"] if "right" in words else ["LT"] if "left" in words else []
     unique = list(dict.fromkeys(wanted))
     return replace(line, modifiers=tuple(unique[:4]))
@@ -451,14 +481,30 @@ REASON = re.compile(
 )
 
 
+# An edit that names the line and the modifier it allows, e.g. "lines[0]: 99203 is
+# bundled into 29540 on the same day; modifier 25 allows both".
+MODIFIER_REASON = re.compile(r"^lines\[(?P<index>\d+)\].*\bmodifiers? (?P<modifier>[0-9A-Z]{2})\b")
+
+
 def fix_from_reasons(submission: Submission, reasons: Sequence[str]) -> Submission | None:
     """The submission with every refusal the coder knows how to fix fixed, or None.
 
-    "diagnoses[i]: X is not billable; use one of A, B" -> diagnosis i becomes A.
+    "diagnoses[i]: X is not billable; use one of A, B" -> diagnosis i becomes A;
+    "lines[i]: ... modifier M ..." -> line i gets modifier M.
     """
     diagnoses = list(submission.diagnoses)
+    lines = list(submission.lines)
     fixed_any = False
     for reason in reasons:
+        modifier = MODIFIER_REASON.match(reason.strip())
+        if modifier is not None:
+            index, wanted = int(modifier.group("index")), modifier.group("modifier")
+            if index >= len(lines) or len(lines[index].modifiers) >= 4:
+                return None
+            if wanted not in lines[index].modifiers:
+                lines[index] = replace(lines[index], modifiers=(*lines[index].modifiers, wanted))
+                fixed_any = True
+            continue
         match = REASON.match(reason.strip())
         if not match:
             return None
@@ -468,7 +514,9 @@ def fix_from_reasons(submission: Submission, reasons: Sequence[str]) -> Submissi
             return None
         diagnoses[index] = options[0]
         fixed_any = True
-    return replace(submission, diagnoses=tuple(diagnoses)) if fixed_any else None
+    if not fixed_any:
+        return None
+    return replace(submission, diagnoses=tuple(diagnoses), lines=tuple(lines))
 
 
 def reasons_of(payload: Any) -> list[str]:
@@ -508,6 +556,48 @@ def with_modifier_25(submission: Submission) -> Submission:
         for line in submission.lines
     )
     return replace(submission, lines=lines)
+
+
+# What a coder looks for in the note once a payer denied a line as bundled (CO-97): that
+# the visit was a significant evaluation of its own, or the procedure a distinct one.
+SEPARATE_VISIT_WORDS = ("separately identifiable", "significant", "separate", "distinct")
+DISTINCT_PROCEDURE_WORDS = ("separate site", "distinct", "different site", "separate encounter")
+
+
+def denied_lines(case: Mapping[str, Any]) -> list[str]:
+    """The procedure codes of the lines a payer denied for coding (the case's recode)."""
+    recode = case.get("recode")
+    if not isinstance(recode, Mapping):
+        return []
+    return [
+        str(line["procedure_code"])
+        for line in recode.get("lines") or ()
+        if isinstance(line, Mapping) and line.get("procedure_code")
+    ]
+
+
+def recoded(submission: Submission, case: Mapping[str, Any]) -> Submission:
+    """A recode after a coding denial. A denied line gets the modifier the note supports
+    (25 on a visit, 59 on a distinct procedure); a whole-claim denial, 25 on the visit
+    when another procedure was done (the usual cause). Without support in the note the
+    codes stay as they were: a coder does not add a modifier the record cannot back."""
+    denied = denied_lines(case)
+    if not denied:
+        return with_modifier_25(submission)
+    documentation = case.get("documentation") or {}
+    note = str(documentation.get("note") or "").lower()
+    lines = []
+    for line in submission.lines:
+        wanted = None
+        if line.procedure_code in denied and len(line.modifiers) < 4:
+            if is_evaluation_and_management(line.procedure_code):
+                wanted = "25" if any(w in note for w in SEPARATE_VISIT_WORDS) else None
+            elif any(w in note for w in DISTINCT_PROCEDURE_WORDS):
+                wanted = "59"
+        if wanted is not None and wanted not in line.modifiers:
+            line = replace(line, modifiers=(*line.modifiers, wanted))
+        lines.append(line)
+    return replace(submission, lines=tuple(lines))
 
 
 def is_recode(case: Mapping[str, Any]) -> bool:
@@ -555,7 +645,7 @@ class Coder:
         case_id = case_id_of(case)
         submission = submission_from_case(case)
         if is_recode(case):
-            submission = with_modifier_25(submission)
+            submission = recoded(submission, case)
             self.ledger.counts["recoded"] += 1
         for _ in range(MAX_CODE_ATTEMPTS):
             response = await self.http.request(

@@ -643,6 +643,7 @@ class Run:
                     platform.client("claims", "rcm-run", Role.OPS) as claims,
                     platform.client("collections", "rcm-run", Role.OPS) as collections,
                     platform.client("kpis", "rcm-run", Role.OPS) as kpis,
+                    platform.client("payer-simulator", "rcm-run", Role.OPS) as payer,
                 ):
                     claim_stats = await get_json(claims, "/stats")
                     account_stats = {
@@ -651,8 +652,11 @@ class Run:
                         "closed": await get_json(collections, "/accounts", state="closed"),
                     }
                     kpi_report = await get_json(kpis, "/kpis")
+                    # What the payers denied and why (by CARC): their rules at work.
+                    payer_stats = await get_json(payer, "/stats")
                 summary = summarize(outcome, platform, claim_stats, account_stats, options.seed)
                 summary["kpis"] = kpi_report
+                summary["payer"] = payer_stats
         finally:
             logging.getLogger("rcm").removeHandler(handler)
             handler.close()
@@ -808,6 +812,14 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
             + ", ".join(f"{name} {count}" for name, count in counts.items())
             + f" accounts; ledger invariant over all accounts holds: {holds}"
         )
+    payer = summary.get("payer") or {}
+    if isinstance(payer.get("denied_by_carc"), Mapping):
+        denials = {
+            **{f"CO-{k}": v for k, v in payer["denied_by_carc"].items()},
+            **{f"CO-{k} (line)": v for k, v in (payer.get("denied_lines_by_carc") or {}).items()},
+        }
+        said = ", ".join(f"{k} {v}" for k, v in sorted(denials.items()))
+        console.print(f"payer denials by reason: {said or 'none'}")
     bots = ", ".join(f"{k} {v}" for k, v in sorted(summary["bots"].items()))
     console.print(f"bots: {bots or '-'}")
     if summary["dead_letters"]:

@@ -5,6 +5,12 @@ same episodes, byte for byte. Codes are only those in docs/flow.md (what the pay
 simulator and the chargemaster know). The documentation carries the EHR's code hints
 as a clinic's would: mostly right, sometimes missing (the coder codes from the
 description), and for low back pain the non-billable parent code M54.5.
+
+Some episodes carry what payers deny when the claim does not answer it: a visit on the
+same day as a minor procedure, separately identifiable only in the note's words (the
+visit needs modifier 25); imaging a plan authorizes first; a coverage the payer ended
+retroactively; a visit billed months late. Nothing here is what the right codes are
+for a bot to read: the coder codes from the documentation (ops/rcm_ops/bots.py).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from rcm_contracts.registration import (
     Relationship,
     Sex,
 )
+from rcm_payer_simulator.adjudication import member_status, retro_termination
 
 PAYERS = (
     ("ACME01", "Acme Health Plan"),
@@ -45,6 +52,14 @@ MISSING_PROCEDURE_HINT_SHARE = 0.10
 CHILD_SHARE = 0.15
 # Adults insured only through their spouse's plan (a dependent, like every insured child).
 SPOUSE_PLAN_SHARE = 0.10
+# Visits documented and billed late (a chart found in an audit): past the timely-filing
+# limit of the payers with the shorter ones (docs/flow.md, payer simulator).
+LATE_BILLED_SHARE = 0.04
+LATE_BILLED_DAYS = 150
+# Primary coverages the payer terminated retroactively on or before the visit: its 271
+# said active, its claims system denies (CO-27).
+LAPSED_COVERAGE_SHARE = 0.04
+MEMBER_ID_TRIES = 5000
 
 FEMALE_NAMES = (
     "Alice", "Beatrice", "Carmen", "Dana", "Elena", "Fiona", "Grace", "Hannah", "Iris",
@@ -204,11 +219,13 @@ SCENARIOS = (
         "ankle-sprain",
         "office-visit-new",
         "{age}-year-old {person}, new patient, twisted right ankle playing basketball today. "
-        "Lateral swelling, able to bear weight. X-ray right ankle, 3 views: no fracture. "
-        "Assessment: sprain of right ankle. Plan: strapping applied, RICE, recheck 2 weeks.",
+        "Full history and exam of the injury, a significant evaluation beyond the decision "
+        "to strap. Lateral swelling, able to bear weight. X-ray right ankle, 3 views: no "
+        "fracture. Assessment: sprain of right ankle. Plan: strapping applied, RICE, "
+        "recheck 2 weeks.",
         (ANKLE_SPRAIN,),
         (
-            Px("Office visit, new patient, low complexity", "99203"),
+            Px("Office visit, new patient, low complexity", "99203", modifiers=("25",)),
             Px("X-ray right ankle, 3 views", "73610", modifiers=("RT",)),
             Px("Strapping of ankle", "29540"),
         ),
@@ -279,15 +296,6 @@ SCENARIOS = (
 )
 SCENARIOS_BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 
-# What a coder knows: the right code for each documented description (modifiers depend
-# on the visit: the coder reads them in the note).
-DIAGNOSIS_KNOWLEDGE: dict[str, str] = {
-    dx.description: dx.code for scenario in SCENARIOS for dx in scenario.diagnoses
-}
-PROCEDURE_KNOWLEDGE: dict[str, Px] = {
-    px.description: px for scenario in SCENARIOS for px in scenario.procedures
-}
-
 
 @dataclass(frozen=True)
 class SyntheticEpisode:
@@ -340,6 +348,7 @@ class EpisodeGenerator:
     """Deterministic stream of episodes for one seed and one clinic day."""
 
     def __init__(self, seed: int, day: date) -> None:
+        self.seed = seed  # also the payer simulator's: they agree on its members
         self.random = random.Random(seed)
         self.day = day
 
@@ -361,9 +370,13 @@ class EpisodeGenerator:
             self._person(rng.randint(28, 55), last_name=patient.last_name) if child else patient
         )
         scenario = self._scenario(age)
+        late = rng.random() < LATE_BILLED_SHARE
+        visit_day = self.day - timedelta(days=LATE_BILLED_DAYS) if late else self.day
         coverages = self._coverages(patient, guarantor, child)
+        if coverages and rng.random() < LAPSED_COVERAGE_SHARE:
+            coverages = (self._lapsed(coverages[0], visit_day), *coverages[1:])
         minutes = rng.randrange(8 * 60, 17 * 60, 15)  # office hours, quarter-hour slots
-        start = datetime.combine(self.day, time(0, 0), tzinfo=UTC) + timedelta(minutes=minutes)
+        start = datetime.combine(visit_day, time(0, 0), tzinfo=UTC) + timedelta(minutes=minutes)
         return SyntheticEpisode(
             number=number,
             scenario=scenario.name,
@@ -447,6 +460,22 @@ class EpisodeGenerator:
             relationship=relationship,
             subscriber=subscriber,
         )
+
+    def _lapsed(self, coverage: Coverage, visit_day: date) -> Coverage:
+        """The coverage under a member id its payer terminated retroactively on or before
+        the visit (the payer's enrollment, from the same seed as the simulator's)."""
+        rng = self.random
+        for _ in range(MEMBER_ID_TRIES):
+            letters = "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(2))
+            member_id = f"{letters}{rng.randrange(10**9):09d}"
+            ended = retro_termination(self.seed, coverage.payer_id, member_id)
+            if (
+                ended is not None
+                and ended <= visit_day
+                and member_status(self.seed, coverage.payer_id, member_id) == "active"
+            ):
+                return coverage.model_copy(update={"member_id": member_id})
+        return coverage  # none found (a visit before every termination): covered after all
 
     def _documentation(self, scenario: Scenario, age: int, sex: Sex) -> ClinicalDocumentation:
         rng = self.random

@@ -1,15 +1,22 @@
 """The payers' decisions: pure and deterministic, no state, no I/O, no clock.
 
-Every decision is a hash of (seed, stage, id), never a random generator, so a seed gives
-the same answers whatever the timing or the order of arrival. The only thing that
-depends on order is a member's deductible and out-of-pocket spending, which the caller
-keeps (`Accumulators`) and passes in.
+A denial follows from the claim's content and the payer's rules (rules.py): a pair of
+procedures billed without the modifier the payer asks for, a procedure needing a prior
+authorization billed without one, a date of service outside the member's coverage or
+the payer's timely-filing limit, a claim already adjudicated. A front-end rejection
+(277CA) follows from the claim too: a member id the payer does not have or cannot be one.
+
+The payer's own data (its members' enrollment and plans) is a hash of (seed, stage,
+member), never a random generator, so a seed gives the same answers whatever the timing
+or the order of arrival. What depends on order is a member's deductible and out-of-pocket
+spending and which claims were adjudicated before, which the caller keeps and passes in.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP
@@ -35,12 +42,20 @@ from .payers import EVALUATION_AND_MANAGEMENT, PREVENTIVE, PayerInfo
 
 NOT_FOUND_PER_10000 = 200  # ~2% of members are unknown to the payer
 INACTIVE_PER_10000 = 400  # ~4% have a terminated coverage
-REJECTED_PER_10000 = 400  # ~4% of original claims are rejected by the 277CA
-DENIED_PER_10000 = 1000  # ~10% of original primary claims are denied whole
-DENIAL_REASONS = ("16", "97", "197", "50")
+# ~3% were terminated retroactively: the payer's eligibility answers (271) still show
+# them active, its claims system knows the coverage ended (the usual cause of CO-27).
+RETRO_TERMINATED_PER_10000 = 300
+RETRO_TERMINATIONS_FROM = date(2025, 1, 1)
+RETRO_TERMINATION_MONTHS = 36  # terminated on the 1st of a month in 2025-2027
+MEMBER_ID_SHAPE = re.compile(r"^[A-Z]{2}[0-9]{9}$")  # docs/flow.md: the payers' member ids
 MISSING_INFORMATION_REMARK = "MA130"
+MISSING_AUTHORIZATION_REMARK = "M62"
 NOT_COVERED_REASON = "96"  # a procedure the payer has no fee for
 TERMINATED_REASON = "27"  # services after the coverage ended
+DUPLICATE_REASON = "18"
+TIMELY_FILING_REASON = "29"
+AUTHORIZATION_REASON = "197"
+PAIR_EDIT_REASON = "97"
 
 MemberStatus = Literal["active", "inactive", "not-found"]
 
@@ -59,13 +74,38 @@ def member_key(payer_id: str, member_id: str) -> str:
     return f"{payer_id}|{member_id}"
 
 
+def _enrollment_roll(seed: int, payer_id: str, member_id: str) -> int:
+    return draw(seed, "member", member_key(payer_id, member_id)) % 10_000
+
+
 def member_status(seed: int, payer_id: str, member_id: str) -> MemberStatus:
-    roll = draw(seed, "member", member_key(payer_id, member_id)) % 10_000
+    """What the payer's eligibility system answers (a retroactive termination is not
+    recorded there yet)."""
+    roll = _enrollment_roll(seed, payer_id, member_id)
     if roll < NOT_FOUND_PER_10000:
         return "not-found"
     if roll < NOT_FOUND_PER_10000 + INACTIVE_PER_10000:
         return "inactive"
     return "active"
+
+
+def retro_termination(seed: int, payer_id: str, member_id: str) -> date | None:
+    """The first day a retroactively terminated member is no longer covered, else None."""
+    roll = _enrollment_roll(seed, payer_id, member_id) - NOT_FOUND_PER_10000 - INACTIVE_PER_10000
+    if not 0 <= roll < RETRO_TERMINATED_PER_10000:
+        return None
+    months = draw(seed, "terminated", member_key(payer_id, member_id)) % RETRO_TERMINATION_MONTHS
+    start = RETRO_TERMINATIONS_FROM
+    year, month = divmod(start.month - 1 + months, 12)
+    return date(start.year + year, month + 1, 1)
+
+
+def covered_on(seed: int, payer_id: str, member_id: str, service_date: date) -> bool:
+    """The claims system's view: the member's coverage on the date of service."""
+    if member_status(seed, payer_id, member_id) != "active":
+        return False
+    terminated = retro_termination(seed, payer_id, member_id)
+    return terminated is None or service_date < terminated
 
 
 @dataclass(frozen=True)
@@ -134,18 +174,91 @@ UNKNOWN_ORIGINAL = ClaimRejection(
 )
 
 
-def claim_rejection(seed: int, claim_id: str) -> ClaimRejection | None:
-    """About 4% of original claims fail the payer's front-end edits."""
-    if not chance(seed, "reject", claim_id, REJECTED_PER_10000):
-        return None
-    return (INVALID_MEMBER, MISSING_INFORMATION)[draw(seed, "reject-reason", claim_id) % 2]
+def claim_rejection(claim: ProfessionalClaim, received: date) -> ClaimRejection | None:
+    """The payer's front-end edits: a member id that cannot be one of its members, a
+    date of service after the day the claim came."""
+    if not MEMBER_ID_SHAPE.match(claim.subscriber.member_id):
+        return INVALID_MEMBER
+    if first_service_date(claim) > received:
+        return MISSING_INFORMATION
+    return None
 
 
-def claim_denial(seed: int, claim_id: str) -> str | None:
-    """The CARC of a whole-claim denial, for about 10% of original claims."""
-    if not chance(seed, "deny", claim_id, DENIED_PER_10000):
+@dataclass(frozen=True)
+class Denial:
+    """A CARC (group CO) and the remark that says why."""
+
+    reason: str
+    remark: str | None = None
+
+
+def first_service_date(claim: ProfessionalClaim) -> date:
+    return min(line.service_date for line in claim.lines)
+
+
+def claim_content(claim: ProfessionalClaim) -> str:
+    """What makes two claims the same service billed twice: payer, member (and the
+    dependent), dates, procedures with their modifiers and units, charges. A digest:
+    the simulator keeps it, not the patient's values."""
+    patient = claim.patient
+    parts = [
+        claim.payer.payer_id,
+        claim.subscriber.member_id,
+        "" if patient is None else f"{patient.last_name}|{patient.first_name}",
+        "" if patient is None or patient.birth_date is None else patient.birth_date.isoformat(),
+        *sorted(
+            f"{line.service_date}|{line.procedure.code}|{','.join(line.procedure.modifiers)}"
+            f"|{line.units}|{line.charge_cents}"
+            for line in claim.lines
+        ),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def claim_denial(
+    seed: int,
+    claim: ProfessionalClaim,
+    payer: PayerInfo,
+    received: date,
+    duplicate: bool,
+) -> Denial | None:
+    """A whole-claim denial by the payer's rules, checked in this order: an original
+    claim already adjudicated (CO-18), past the timely-filing limit (CO-29), not covered
+    on the date of service (CO-27), a procedure needing a prior authorization billed
+    without one (CO-197 M62). A void is never denied: it asks for nothing."""
+    if claim.frequency_code == "8":
         return None
-    return DENIAL_REASONS[draw(seed, "deny-reason", claim_id) % len(DENIAL_REASONS)]
+    if duplicate and claim.frequency_code == "1":
+        return Denial(DUPLICATE_REASON)
+    service_date = first_service_date(claim)
+    if (received - service_date).days > payer.rules.timely_filing_days:
+        return Denial(TIMELY_FILING_REASON)
+    if not covered_on(seed, payer.payer_id, claim.subscriber.member_id, service_date):
+        return Denial(TERMINATED_REASON)
+    if claim.subscriber.payer_responsibility != "P":
+        return None  # a secondary pays on the primary's adjudication of the services
+    needing = payer.rules.prior_authorization
+    if not claim.prior_authorization and any(
+        line.procedure.code in needing for line in claim.lines
+    ):
+        return Denial(AUTHORIZATION_REASON, MISSING_AUTHORIZATION_REMARK)
+    return None
+
+
+def line_denials(claim: ProfessionalClaim, payer: PayerInfo) -> dict[int, Denial]:
+    """The payer's pair edits: by line index, the column-2 lines billed on the same day as
+    their column-1 procedure without a modifier that lets both be paid (CO-97)."""
+    denied: dict[int, Denial] = {}
+    for edit in payer.rules.pair_edits:
+        column1_dates = {
+            line.service_date for line in claim.lines if line.procedure.code == edit.column1
+        }
+        for index, line in enumerate(claim.lines):
+            if line.procedure.code != edit.column2 or line.service_date not in column1_dates:
+                continue
+            if edit.modifiers.isdisjoint(line.procedure.modifiers):
+                denied.setdefault(index, Denial(PAIR_EDIT_REASON, edit.remark))
+    return denied
 
 
 def payer_claim_control_number(seed: int, payer: PayerInfo, claim: ProfessionalClaim) -> str:
@@ -184,17 +297,30 @@ def adjudicate(
     pccn: str,
     benefits: Benefits,
     accumulators: Accumulators,
+    denied_lines: Mapping[int, Denial] | None = None,
 ) -> Adjudication:
     """A primary claim paid by the fee schedule, the patient's share in the order
     copay (PR-3, once per claim, on an E/M line), deductible (PR-1), coinsurance (PR-2),
-    each capped by what is left of the out-of-pocket maximum."""
+    each capped by what is left of the out-of-pocket maximum. A line in `denied_lines`
+    is paid nothing: its charge is the denial's CO adjustment, its remark on LQ*HE."""
+    denied_lines = denied_lines or {}
     deductible_left = max(accumulators.deductible_remaining_cents, 0)
     out_of_pocket_left = max(accumulators.out_of_pocket_remaining_cents, 0)
     copay_left = benefits.copay_cents
     deductible_applied = out_of_pocket_applied = 0
     lines: list[RemittanceLine] = []
-    for line in claim.lines:
+    for index, line in enumerate(claim.lines):
         code = line.procedure.code
+        denial = denied_lines.get(index)
+        if denial is not None:
+            adjustments = [
+                Adjustment(group="CO", reason=denial.reason, amount_cents=line.charge_cents)
+            ]
+            denied_line = _remittance_line(line, 0, adjustments, 0)
+            if denial.remark is not None:
+                denied_line = denied_line.model_copy(update={"remark_codes": [denial.remark]})
+            lines.append(denied_line)
+            continue
         allowed = allowed_cents(payer, line)
         if allowed is None:
             adjustments = [
@@ -233,14 +359,19 @@ def adjudicate(
     )
 
 
-def deny(claim: ProfessionalClaim, payer: PayerInfo, pccn: str, reason: str) -> RemittanceClaim:
-    """A whole-claim denial at claim level; CO-16 says what is missing with remark MA130."""
+def deny(
+    claim: ProfessionalClaim, payer: PayerInfo, pccn: str, reason: str, remark: str | None = None
+) -> RemittanceClaim:
+    """A whole-claim denial at claim level, its remark (MOA) if any; CO-16 says what is
+    missing with remark MA130."""
     adjustments = [Adjustment(group="CO", reason=reason, amount_cents=claim.total_charge_cents)]
     remittance_claim = _claim(claim, payer, pccn, "4", [], adjustments)
-    if reason != "16":
+    if remark is None and reason == "16":
+        remark = MISSING_INFORMATION_REMARK
+    if remark is None:
         return remittance_claim
-    remark = OutpatientAdjudication(remark_codes=[MISSING_INFORMATION_REMARK])
-    return remittance_claim.model_copy(update={"outpatient": remark})
+    outpatient = OutpatientAdjudication(remark_codes=[remark])
+    return remittance_claim.model_copy(update={"outpatient": outpatient})
 
 
 def adjudicate_secondary(claim: ProfessionalClaim, payer: PayerInfo, pccn: str) -> RemittanceClaim:

@@ -13,6 +13,8 @@ from types import MappingProxyType
 from rcm_x12 import Address
 from rcm_x12.remittance import FilingIndicator
 
+from .rules import PAYER_RULES, PayerRules
+
 # Typical list prices (cents per unit) of the procedures the platform bills.
 LIST_PRICES_CENTS: Mapping[str, int] = MappingProxyType(
     {
@@ -63,6 +65,10 @@ class PayerInfo:
     @property
     def x12_name(self) -> str:
         return self.name.upper()
+
+    @property
+    def rules(self) -> PayerRules:
+        return PAYER_RULES[self.payer_id]
 
 
 def _schedule(payer_id: str, base_percent: int) -> Mapping[str, int]:

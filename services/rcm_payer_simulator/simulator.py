@@ -114,6 +114,7 @@ class Stats:
     adjudicated: int = 0
     paid: int = 0
     denied: Counter[str] = field(default_factory=Counter)  # by CARC
+    denied_lines: Counter[str] = field(default_factory=Counter)  # on paid claims, by CARC
     reversed: int = 0
     paid_cents: int = 0
     reversed_cents: int = 0
@@ -135,6 +136,7 @@ class Stats:
             "paid": self.paid,
             "denied": sum(self.denied.values()),
             "denied_by_carc": dict(self.denied),
+            "denied_lines_by_carc": dict(self.denied_lines),
             "reversed": self.reversed,
             "paid_cents": self.paid_cents,
             "reversed_cents": self.reversed_cents,
@@ -190,6 +192,7 @@ class Simulator:
         self._by_pccn: dict[str, _Claim] = {}
         self._to_remit: list[_Claim] = []
         self._appeals: dict[str, AppealDecision] = {}
+        self._adjudicated_contents: set[str] = set()  # originals, for CO-18
 
     # --- eligibility ---------------------------------------------------------------------
 
@@ -391,7 +394,7 @@ class Simulator:
         else:
             original = None
             if claim.frequency_code == "1":
-                rejection = rules.claim_rejection(self.seed, claim.patient_control_number)
+                rejection = rules.claim_rejection(claim, today)
             else:
                 original = self._by_pccn.get(claim.payer_claim_control_number or "")
                 if (
@@ -514,18 +517,25 @@ class Simulator:
         denial = None
         if accepted.overturned and accepted.remitted is not None:
             out.append(rules.reverse(accepted.remitted))  # the denial taken back
-        elif rules.member_status(self.seed, payer.payer_id, member_id) == "inactive":
-            denial = rules.TERMINATED_REASON
-        elif claim.subscriber.payer_responsibility == "P" and claim.frequency_code == "1":
-            denial = rules.claim_denial(self.seed, claim.patient_control_number)
+        else:
+            content = rules.claim_content(claim)
+            duplicate = content in self._adjudicated_contents
+            if claim.frequency_code == "1":
+                self._adjudicated_contents.add(content)
+            denial = rules.claim_denial(self.seed, claim, payer, self.clock().date(), duplicate)
         if denial is not None:
-            accepted.remitted = rules.deny(claim, payer, pccn, denial)
+            accepted.remitted = rules.deny(claim, payer, pccn, denial.reason, denial.remark)
         elif claim.subscriber.payer_responsibility != "P":
             accepted.remitted = rules.adjudicate_secondary(claim, payer, pccn)
         else:
             benefits = rules.member_benefits(self.seed, payer, member_id)
             result = rules.adjudicate(
-                claim, payer, pccn, benefits, self._accumulators(payer, member_id)
+                claim,
+                payer,
+                pccn,
+                benefits,
+                self._accumulators(payer, member_id),
+                rules.line_denials(claim, payer),
             )
             self._members[accepted.member] = result.accumulators
             accepted.deductible_applied_cents = result.deductible_applied_cents
@@ -549,6 +559,9 @@ class Simulator:
                     self.stats.denied[claim.adjustments[0].reason] += 1
                 else:
                     self.stats.paid += 1
+                    for line in claim.lines:
+                        if line.paid_cents == 0 and line.remark_codes:
+                            self.stats.denied_lines[line.adjustments[0].reason] += 1
                     self.stats.paid_cents += claim.paid_cents
                     self.stats.patient_responsibility_cents += (
                         claim.patient_responsibility_cents or 0

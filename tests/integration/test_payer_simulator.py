@@ -9,8 +9,10 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +21,8 @@ from rcm_payer_simulator.app import Settings, build
 from rcm_shared.clearinghouse import ClearinghouseClient, Kind, X12Archive
 from rcm_shared.errors import PermanentError
 from rcm_x12 import (
+    ProfessionalClaim,
+    RemittanceClaim,
     check_835_balance,
     parse_271,
     parse_277ca,
@@ -126,6 +130,105 @@ async def test_a_batch_comes_back_as_999_277ca_and_835_in_the_mailbox(
     ]
     assert kept[0][2] == batch
     assert [text for _, _, text in kept[1:]] == [documents[k] for k in ("999", "277CA", "835")]
+
+
+def billed_on(submitted: ProfessionalClaim, day: date, **changes: Any) -> ProfessionalClaim:
+    lines = [line.model_copy(update={"service_date": day}) for line in submitted.lines]
+    return submitted.model_copy(update={"lines": lines, **changes})
+
+
+def member_of(payer_id: str, wanted: Callable[[str], bool]) -> str:
+    return next(m for n in range(100_000) if wanted(m := f"AB{n:09d}"))
+
+
+async def test_the_835s_deny_by_the_payers_rules(
+    simulator: tuple[str, ClearinghouseClient, Path],
+) -> None:
+    url, client, _ = simulator
+    today = datetime.now(UTC).date()
+
+    def covered(payer_id: str) -> str:
+        return member_of(payer_id, lambda m: rules.covered_on(SEED, payer_id, m, today))
+
+    lapsed = member_of(
+        "ACME01",
+        lambda m: (day := rules.retro_termination(SEED, "ACME01", m)) is not None and day <= today,
+    )
+    acme, summit = covered("ACME01"), covered("SUMMIT")
+    # Another member: the same film for the same member would be a duplicate (CO-18).
+    authorized = member_of(
+        "SUMMIT", lambda m: m != summit and rules.covered_on(SEED, "SUMMIT", m, today)
+    )
+    visit = [("99213", 150_00), ("36415", 20_00)]
+    film = [("99213", 150_00), ("73610", 95_00)]
+    strapping = [("99203", 175_00), ("29540", 50_00)]
+    claims = {
+        "paid": billed_on(claim("E000000000001-1", visit, member_id=acme), today),
+        "pair": billed_on(claim("E000000000002-1", strapping, member_id=acme), today),
+        "authorization": billed_on(
+            claim("E000000000003-1", film, payer_id="SUMMIT", member_id=summit), today
+        ),
+        "authorized": billed_on(
+            claim("E000000000004-1", film, payer_id="SUMMIT", member_id=authorized),
+            today,
+            prior_authorization="AUTH4471",
+        ),
+        "late": billed_on(
+            claim("E000000000005-1", visit, payer_id="SUMMIT", member_id=summit),
+            today - timedelta(days=91),
+        ),
+        "lapsed": billed_on(claim("E000000000006-1", visit, member_id=lapsed), today),
+        "duplicate": billed_on(claim("E000000000007-1", visit, member_id=acme), today),
+    }
+    # The strapping visit without 25 on the E/M line breaks Acme's pair edit.
+    pair = claims["pair"]
+    claims["pair"] = pair.model_copy(
+        update={
+            "lines": [
+                line.model_copy(
+                    update={"procedure": line.procedure.model_copy(update={"modifiers": []})}
+                )
+                for line in pair.lines
+            ]
+        }
+    )
+    await client.submit_batch(batch_837(list(claims.values())), "rules-1")
+
+    remitted: dict[str, RemittanceClaim] = {}
+
+    async def every_claim_remitted() -> bool:
+        for document_id, kind in await client.waiting("835"):
+            document = parse_835(await client.fetch(document_id, kind))
+            assert check_835_balance(document) == []
+            for transaction in document.transactions:
+                remitted.update({c.patient_control_number: c for c in transaction.claims})
+            await client.acknowledge(document_id)
+        return len(remitted) == len(claims)
+
+    await eventually(every_claim_remitted, timeout_s=15)
+    by_case = {case: remitted[c.patient_control_number] for case, c in claims.items()}
+
+    def denial(case: str) -> tuple[str, list[str]]:
+        answered = by_case[case]
+        return answered.status, [f"{a.group}-{a.reason}" for a in answered.adjustments]
+
+    assert denial("paid") == ("1", [])
+    assert all(line.allowed_cents for line in by_case["paid"].lines)  # the patient may owe it
+    assert denial("authorized")[0] == "1"
+    assert denial("authorization") == ("4", ["CO-197"])
+    assert denial("late") == ("4", ["CO-29"])
+    assert denial("lapsed") == ("4", ["CO-27"])
+    assert denial("duplicate") == ("4", ["CO-18"])
+    visit_line, strapping_line = by_case["pair"].lines
+    assert by_case["pair"].status == "1"
+    assert (visit_line.paid_cents, visit_line.remark_codes) == (0, ["N20"])
+    assert [f"{a.group}-{a.reason}" for a in visit_line.adjustments] == ["CO-97"]
+    assert strapping_line.allowed_cents
+    assert "CO-97" not in [f"{a.group}-{a.reason}" for a in strapping_line.adjustments]
+    async with httpx.AsyncClient(base_url=url) as http:
+        stats = (await http.get("/stats")).json()
+    assert stats["denied_by_carc"] == {"197": 1, "29": 1, "27": 1, "18": 1}
+    assert stats["denied_lines_by_carc"] == {"97": 1}
 
 
 async def test_a_broken_batch_is_refused_with_the_reason(

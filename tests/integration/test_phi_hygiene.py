@@ -86,17 +86,13 @@ def active_member() -> str:
         member
         for n in range(1000)
         if rules.member_status(SEED, "ACME01", member := f"QZ{n:09d}") == "active"
+        and rules.retro_termination(SEED, "ACME01", member) is None
     )
 
 
 def paid_episode() -> str:
-    """An episode id whose first claim the simulator neither rejects nor denies."""
-    return next(
-        episode
-        for n in range(1000)
-        if rules.claim_rejection(SEED, f"{(episode := f'E{n:012x}')}-1") is None
-        and rules.claim_denial(SEED, f"{episode}-1") is None
-    )
+    """Any episode id: the simulator pays a claim that follows its rules, whatever its id."""
+    return f"E{0:012x}"
 
 
 MEMBER = active_member()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 from collections import Counter
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import rcm_ops.bots
 import simple_icd_10_cm as icd
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,6 +27,7 @@ from rcm_ops.bots import (
     is_recode,
     patient_choice,
     reasons_of,
+    recoded,
     split_installments,
     submission_from_case,
     with_modifier_25,
@@ -88,8 +92,12 @@ def test_reasons_are_read_from_the_usual_422_shapes() -> None:
     assert reasons_of({"detail": REASON}) == [REASON]
 
 
-def test_every_scenario_codes_right_from_the_note_alone_after_fixing_refusals() -> None:
+def test_every_scenario_codes_right_from_the_note_after_refusals_and_denials() -> None:
+    """Graded against the generator's truth, which the bot never sees: from the note, the
+    hints and the code book, then fixing what the service refuses and what a payer denies
+    as bundled (the ankle visit's 25, said in other words than the usual ones)."""
     episodes = EpisodeGenerator(seed=5, day=date(2025, 1, 6)).episodes(400)
+    recodes = Counter[str]()
     for episode in episodes:
         documentation = episode.documentation.model_dump(mode="json")
         submission = submission_from_case(case_of(documentation))
@@ -99,6 +107,15 @@ def test_every_scenario_codes_right_from_the_note_alone_after_fixing_refusals() 
             assert fixed is not None
             submission = fixed
         scenario = next(s for s in SCENARIOS if s.name == episode.scenario)
+        bundled = [
+            {"procedure_code": line.procedure_code, "reason_codes": ["97"]}
+            for line, truth in zip(submission.lines, scenario.procedures, strict=True)
+            if line.modifiers != truth.modifiers
+        ]
+        if bundled:
+            recodes[episode.scenario] += 1
+            denied_case = case_of(documentation) | {"recode": {"lines": bundled}}
+            submission = recoded(submission, denied_case)
         assert submission.diagnoses == tuple(d.code for d in scenario.diagnoses)
         assert [(x.procedure_code, x.modifiers, x.units) for x in submission.lines] == [
             (p.code, p.modifiers, p.units) for p in scenario.procedures
@@ -106,6 +123,60 @@ def test_every_scenario_codes_right_from_the_note_alone_after_fixing_refusals() 
         for line in submission.lines:
             assert line.diagnosis_pointers
             assert all(1 <= p <= len(submission.diagnoses) for p in line.diagnosis_pointers)
+    assert set(recodes) == {"ankle-sprain"}  # the one mistake, fixed from the denial
+
+
+def test_a_denied_line_gets_a_modifier_only_when_the_note_backs_it() -> None:
+    coded = Submission(("S93.401A",), (Line("99203"), Line("29540")))
+    denial = {"recode": {"reason": "coding-denial", "lines": [{"procedure_code": "99203"}]}}
+    backed = denial | {"documentation": {"note": "A significant evaluation of the injury."}}
+    assert recoded(coded, backed).lines == (Line("99203", ("25",)), Line("29540"))
+    bare = denial | {"documentation": {"note": "Twisted ankle. Strapping applied."}}
+    assert recoded(coded, bare) == coded
+    distinct = {
+        "recode": {"lines": [{"procedure_code": "96372"}]},
+        "documentation": {"note": "Injection at a separate site from the vaccine."},
+    }
+    shots = Submission(("Z23",), (Line("G0008"), Line("96372")))
+    assert recoded(shots, distinct).lines[1].modifiers == ("59",)
+    # A whole-claim coding denial: 25 on the visit, as before.
+    whole = {"recode": {"reason": "coding-denial", "lines": []}}
+    assert recoded(coded, whole).lines[0].modifiers == ("25",)
+
+
+def test_an_edit_naming_the_line_and_its_modifier_is_fixed() -> None:
+    coded = Submission(("S93.401A",), (Line("99203"), Line("29540")))
+    reason = "lines[0]: 99203 is bundled into 29540 on the same day; modifier 25 allows both"
+    fixed = fix_from_reasons(coded, [reason])
+    assert fixed is not None
+    assert fixed.lines == (Line("99203", ("25",)), Line("29540"))
+    assert fix_from_reasons(coded, ["lines[5]: modifier 25"]) is None
+
+
+def test_the_coder_bot_never_reads_the_generators_answer_key() -> None:
+    """bots.py takes only the episode record's type from synthetic.py, and nothing in it
+    touches a scenario, its codes or an episode's scenario name."""
+    source = Path(rcm_ops.bots.__file__).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    from_synthetic = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("synthetic")
+        for alias in node.names
+    }
+    assert from_synthetic == {"SyntheticEpisode"}
+    assert not [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import) and any("synthetic" in a.name for a in node.names)
+    ]
+    answer_key = {"SCENARIOS", "SCENARIOS_BY_NAME", "Scenario", "Dx", "Px", "scenario"}
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    attributes = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert not answer_key & (names | attributes)
+    # And the module holds no reference to the generator's truth at run time.
+    truth = {id(s) for s in SCENARIOS} | {id(SCENARIOS)}
+    assert not truth & {id(v) for v in vars(rcm_ops.bots).values()}
 
 
 def test_suggestions_are_taken_and_completed() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import simple_icd_10_cm as icd
@@ -20,15 +20,19 @@ from rcm_contracts.registration import (
     Relationship,
 )
 from rcm_ops.synthetic import (
-    DIAGNOSIS_KNOWLEDGE,
+    LATE_BILLED_DAYS,
     PAYERS,
-    PROCEDURE_KNOWLEDGE,
     RENDERING_NPIS,
     SCENARIOS,
     EpisodeGenerator,
+    Px,
 )
+from rcm_payer_simulator.adjudication import member_status, retro_termination
 
 DAY = date(2025, 3, 14)
+# The generator's truth, to grade what it documents (bots never see it: test_bots.py).
+DIAGNOSIS_KNOWLEDGE = {dx.description: dx.code for s in SCENARIOS for dx in s.diagnoses}
+PROCEDURE_KNOWLEDGE: dict[str, Px] = {px.description: px for s in SCENARIOS for px in s.procedures}
 # docs/flow.md, "Reference data the parts agree on"
 FLOW_PROCEDURES = {
     *(str(code) for code in range(99202, 99206)),
@@ -78,7 +82,7 @@ def test_demographics_and_coverage_have_the_agreed_shapes(many: list) -> None:  
     payers = dict(PAYERS)
     for episode in many:
         assert episode.scheduled_start.tzinfo == UTC
-        assert episode.scheduled_start.date() == DAY
+        assert episode.scheduled_start.date() in (DAY, DAY - timedelta(days=LATE_BILLED_DAYS))
         assert episode.rendering_provider_npi in RENDERING_NPIS
         for person in (episode.patient, episode.guarantor):
             assert re.fullmatch(r"[A-Z]{2}", person.address.state)
@@ -154,3 +158,31 @@ def test_the_flagship_visits_code_as_docs_flow_describes() -> None:
     )
     assert codes("ankle-sprain")[1][1] == ("73610", ("RT",), 1)
     assert codes("steroid-injection")[1][:2] == [("99213", ("25",), 1), ("J1100", (), 4)]
+
+
+def test_some_visits_are_billed_late_and_some_coverages_lapsed_the_same_for_a_seed(
+    many: list,  # type: ignore[type-arg]
+) -> None:
+    late = [e for e in many if e.scheduled_start.date() != DAY]
+    assert 0.02 < len(late) / len(many) < 0.07  # ~4%
+    lapsed = [
+        (e.key, c.payer_id, c.member_id)
+        for e in many
+        for c in e.coverages[:1]
+        if (ended := retro_termination(11, c.payer_id, c.member_id)) is not None
+        and ended <= e.scheduled_start.date()
+    ]
+    insured = sum(1 for e in many if e.coverages)
+    assert 0.02 < len(lapsed) / insured < 0.08  # ~4% chosen, a few by chance
+    for _, payer_id, member_id in lapsed:
+        assert member_status(11, payer_id, member_id) == "active"  # the 271 says active
+    again = EpisodeGenerator(seed=11, day=DAY).episodes(len(many))
+    assert [e.scheduled_start for e in again] == [e.scheduled_start for e in many]
+    assert [e.coverages for e in again] == [e.coverages for e in many]
+
+
+def test_the_ankle_visit_is_documented_as_significant_but_not_in_the_usual_words() -> None:
+    ankle = next(s for s in SCENARIOS if s.name == "ankle-sprain")
+    assert ankle.procedures[0].modifiers == ("25",)
+    assert "significant" in ankle.note
+    assert "separately identifiable" not in ankle.note

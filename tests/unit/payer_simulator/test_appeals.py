@@ -7,12 +7,12 @@ import base64
 import hashlib
 
 import pytest
-from rcm_payer_simulator import adjudication as rules
 from rcm_payer_simulator.appeals import AppealRequest, SentDocument, decide
-from rcm_x12 import check_835_balance
+from rcm_x12 import ProfessionalClaim, check_835_balance
 
 from .factories import claim
-from .test_simulator import MEMBER, SEED, first, remittances, remitted, run, simulator
+from .test_rules import covered
+from .test_simulator import remittances, remitted, run, simulator
 
 TEXT = b"progress note for the visit"
 
@@ -59,18 +59,25 @@ def test_the_payers_rules(carc: str, fields: dict[str, object], outcome: str) ->
     assert decision.reason.startswith(f"CO-{carc}")
 
 
+def film_without_authorization(claim_id: str = "E1-1") -> ProfessionalClaim:
+    """An x-ray Summit pays only with a prior authorization, billed without one: CO-197."""
+    member = covered("SUMMIT")
+    lines = [("99213", 150_00), ("73610", 95_00)]
+    return claim(claim_id, lines, payer_id="SUMMIT", member_id=member)
+
+
 def test_an_overturned_appeal_reverses_the_denial_and_pays_in_the_next_835() -> None:
     sim = simulator()
-    denied_id = first(
-        lambda i: rules.claim_rejection(SEED, i) is None and rules.claim_denial(SEED, i) == "16"
-    )
-    run(sim, [claim(denied_id, member_id=MEMBER)])
+    denied_id = "E1-1"
+    run(sim, [film_without_authorization(denied_id)])
     (denial,) = remitted(sim)
     assert denial.status == "4"
+    assert [a.reason for a in denial.adjustments] == ["197"]
     request = appeal(
         claim_id=denied_id,
+        payer_id="SUMMIT",
         payer_claim_control_number=denial.payer_claim_control_number,
-        documents=[document()],
+        authorization_number="AUTH-77",
     )
     answer = sim.appeal(request, 100)
     assert answer is not None
@@ -84,7 +91,7 @@ def test_an_overturned_appeal_reverses_the_denial_and_pays_in_the_next_835() -> 
     assert (reversal.status, reversal.charge_cents) == ("22", -denial.charge_cents)
     assert paid.status == "1"
     assert paid.patient_control_number == denied_id
-    assert all(a.reason != "16" for a in paid.adjustments)  # adjudicated, not denied
+    assert all(a.reason != "197" for a in paid.adjustments)  # adjudicated, not denied
     assert check_835_balance(reprocessed) == []
     sim.tick(200)
     assert len(remittances(sim)) == 2  # paid once
@@ -97,13 +104,14 @@ def test_an_overturned_appeal_reverses_the_denial_and_pays_in_the_next_835() -> 
 
 def test_an_upheld_appeal_sends_nothing_and_unknown_claims_are_not_found() -> None:
     sim = simulator()
-    denied_id = first(
-        lambda i: rules.claim_rejection(SEED, i) is None and rules.claim_denial(SEED, i) == "197"
-    )
-    run(sim, [claim(denied_id, member_id=MEMBER)])
+    denied_id = "E1-1"
+    run(sim, [film_without_authorization(denied_id)])
     (denial,) = remitted(sim)
     request = appeal(
-        claim_id=denied_id, payer_claim_control_number=denial.payer_claim_control_number
+        claim_id=denied_id,
+        payer_id="SUMMIT",
+        payer_claim_control_number=denial.payer_claim_control_number,
+        documents=[document()],  # no authorization number: the denial stands
     )
     answer = sim.appeal(request, 100)
     assert answer is not None
@@ -111,5 +119,5 @@ def test_an_upheld_appeal_sends_nothing_and_unknown_claims_are_not_found() -> No
     sim.tick(1000)
     assert len(remittances(sim)) == 1
     assert sim.appeal(appeal(appeal_id="AP-9", payer_claim_control_number="NOPE"), 100) is None
-    other_payer = request.model_copy(update={"appeal_id": "AP-3", "payer_id": "SUMMIT"})
+    other_payer = request.model_copy(update={"appeal_id": "AP-3", "payer_id": "ACME01"})
     assert sim.appeal(other_payer, 100) is None

@@ -26,7 +26,7 @@ from rcm_x12 import (
     validate_with_pyx12,
 )
 
-from .factories import PARTNER, batch_837, claim, inquiry_270, secondary_claim
+from .factories import PARTNER, SERVICE_DATE, batch_837, claim, inquiry_270, secondary_claim
 
 SEED = 20261125
 NOW = datetime(2026, 3, 9, 14, 30, tzinfo=UTC)
@@ -43,14 +43,13 @@ def first(predicate: Callable[[str], bool], template: str = "E{:012x}-1") -> str
 
 
 def ordinary(claim_id: str) -> bool:
-    """Neither rejected nor denied by the hash."""
-    return (
-        rules.claim_rejection(SEED, claim_id) is None and rules.claim_denial(SEED, claim_id) is None
-    )
+    """Any id: the payer decides by a claim's content, never by its id."""
+    return bool(claim_id)
 
 
 def active(member_id: str, payer_id: str = "ACME01") -> bool:
-    return rules.member_status(SEED, payer_id, member_id) == "active"
+    """Covered on the date of service (not only active in the 271)."""
+    return rules.covered_on(SEED, payer_id, member_id, SERVICE_DATE)
 
 
 MEMBER = first(active, "AB{:09d}")
@@ -160,14 +159,12 @@ def test_a_broken_270_or_837_is_refused() -> None:
 
 def test_a_batch_gets_its_999_at_once_its_277ca_and_835_when_due() -> None:
     sim = simulator()
-    ids = [first(ordinary)]
-    ids.append(first(lambda i: i not in ids and rules.claim_rejection(SEED, i) is not None))
-    ids.append(
-        first(
-            lambda i: rules.claim_rejection(SEED, i) is None and rules.claim_denial(SEED, i) == "16"
-        )
+    ids = ["E000000000001-1", "E000000000002-1", "E000000000003-1"]
+    # The second's member id cannot be one of the payer's; the third bills the first again.
+    members = [MEMBER, "ZZ1234", MEMBER]
+    sim.receive_837(
+        batch_837([claim(i, member_id=m) for i, m in zip(ids, members, strict=True)]), 100.0
     )
-    sim.receive_837(batch_837([claim(i, member_id=MEMBER) for i in ids]), 100.0)
     (ack,) = [parse_999(t) for t in texts(sim, "999")]
     assert ack.transactions[0].accepted
     sim.tick(100.5)
@@ -185,9 +182,7 @@ def test_a_batch_gets_its_999_at_once_its_277ca_and_835_when_due() -> None:
     assert set(claims) == {ids[0], ids[2]}
     assert claims[ids[0]].status == "1"
     assert claims[ids[2]].status == "4"
-    remark = claims[ids[2]].outpatient
-    assert remark is not None
-    assert remark.remark_codes == ["MA130"]
+    assert [a.reason for a in claims[ids[2]].adjustments] == ["18"]
     for i in (ids[0], ids[2]):
         assert claims[i].payer_claim_control_number == verdicts[i].payer_claim_control_number
     for kind in ("999", "277CA", "835"):
@@ -195,7 +190,7 @@ def test_a_batch_gets_its_999_at_once_its_277ca_and_835_when_due() -> None:
         assert ok, (kind, errors)
     stats = sim.stats.as_dict()
     assert (stats["claims_received"], stats["rejected"], stats["paid"]) == (3, 1, 1)
-    assert stats["denied_by_carc"] == {"16": 1}
+    assert stats["denied_by_carc"] == {"18": 1}
     assert stats["paid_cents"] == claims[ids[0]].paid_cents
 
 
@@ -240,20 +235,22 @@ def test_unknown_payers_members_and_originals_are_rejected() -> None:
 
 def test_a_corrected_claim_reverses_the_denial_in_the_same_835_and_is_paid() -> None:
     sim = simulator()
-    denied_id = first(
-        lambda i: rules.claim_rejection(SEED, i) is None and rules.claim_denial(SEED, i) == "97"
-    )
-    run(sim, [claim(denied_id, member_id=MEMBER)])
+    member = first(lambda m: active(m, "SUMMIT"), "CD{:09d}")
+    denied_id = "E000000000007-1"
+    # Summit authorizes imaging first: the film without an authorization is denied.
+    lines = [("99213", 150_00), ("73610", 95_00)]
+    run(sim, [claim(denied_id, lines, payer_id="SUMMIT", member_id=member)])
     (denial,) = remitted(sim)
-    assert denial.status == "4"
+    assert (denial.status, [a.reason for a in denial.adjustments]) == ("4", ["197"])
     corrected_id = denied_id.replace("-1", "-2")
     corrected = claim(
         corrected_id,
-        [("99213", 150_00)],
-        member_id=MEMBER,
+        lines,
+        payer_id="SUMMIT",
+        member_id=member,
         frequency="7",
         replaces=denial.payer_claim_control_number,
-    )
+    ).model_copy(update={"prior_authorization": "AUTH778812"})
     run(sim, [corrected], start=100)
     *_, document = remittances(sim)
     reversal, paid = document.transactions[0].claims
@@ -268,7 +265,8 @@ def test_a_corrected_claim_reverses_the_denial_in_the_same_835_and_is_paid() -> 
     assert paid.payer_claim_control_number != denial.payer_claim_control_number
     assert check_835_balance(document) == []
     # The same PCCN cannot be replaced twice.
-    run(sim, [corrected.model_copy(update={"patient_control_number": "E9-3"})], start=200)
+    again = corrected.model_copy(update={"patient_control_number": "E9-3"})
+    run(sim, [again], start=200)
     assert not acknowledgments(sim)["E9-3"].accepted
 
 

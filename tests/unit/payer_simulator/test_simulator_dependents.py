@@ -17,7 +17,7 @@ from rcm_x12 import (
     validate_with_pyx12,
 )
 
-from .factories import PARTNER, batch_837, claim
+from .factories import PARTNER, SERVICE_DATE, batch_837, claim
 
 SEED = 20261125
 NOW = datetime(2026, 3, 9, 14, 30, tzinfo=UTC)
@@ -37,11 +37,8 @@ def first(predicate: Callable[[str], bool], template: str) -> str:
 
 def test_a_childs_claim_is_paid_under_the_parents_member_id_and_names_the_child() -> None:
     sim = Simulator(seed=SEED, ack_delay_s=1, remit_delay_s=5, clock=lambda: NOW)
-    member = first(lambda m: rules.member_status(SEED, "ACME01", m) == "active", "AB{:09d}")
-    claim_id = first(
-        lambda i: rules.claim_rejection(SEED, i) is None and rules.claim_denial(SEED, i) is None,
-        "E{:012x}-1",
-    )
+    member = first(lambda m: rules.covered_on(SEED, "ACME01", m, SERVICE_DATE), "AB{:09d}")
+    claim_id = "E000000000001-1"
     parent = claim(claim_id, member_id=member)
     dependent = parent.model_copy(
         update={

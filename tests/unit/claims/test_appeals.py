@@ -19,7 +19,7 @@ from rcm_contracts.claims import (
     DeadlineKind,
     ReasonCategory,
 )
-from rcm_contracts.payments import PostedClaimStatus
+from rcm_contracts.payments import PaymentPosted, PostedClaimStatus
 from rcm_shared.errors import Conflict, Invalid
 
 from .builders import CONFIG, EPISODE, NOW, Memory, billed, denial_posting, submit
@@ -27,13 +27,18 @@ from .builders import CONFIG, EPISODE, NOW, Memory, billed, denial_posting, subm
 FIRST = f"{EPISODE}-1"
 
 TABLE = DeadlineTable({"ACME01": PayerDeadlines(timely_filing_days=90, appeal_days=30)})
-DENIED_AT = NOW + timedelta(days=1)
+DENIED_AT = NOW + timedelta(days=1)  # when payments posted the denying remittance
+READ_AT = DENIED_AT + timedelta(days=3)  # when claims applied it (a backlog)
+
+
+def denial(carc: str) -> PaymentPosted:
+    return denial_posting(FIRST, carc).model_copy(update={"posted_at": DENIED_AT})
 
 
 def denied(carc: str) -> Memory:
     memory = billed(secondary=False)
     submit(memory)
-    memory.apply(domain.payment_posted, denial_posting(FIRST, carc), CONFIG, DENIED_AT)
+    memory.apply(domain.payment_posted, denial(carc), CONFIG, READ_AT)
     return memory
 
 
@@ -156,7 +161,7 @@ def test_timely_filing_matters_until_the_payer_has_the_claim() -> None:
     }
     submit(memory)
     # Submitted, not yet accepted: still open; a denial is the payer's answer.
-    memory.apply(domain.payment_posted, denial_posting(FIRST, "16"), CONFIG, DENIED_AT)
+    memory.apply(domain.payment_posted, denial("16"), CONFIG, READ_AT)
     kinds = deadlines.open_deadlines(memory.episode, memory.claim(FIRST), TABLE)
     assert set(kinds) == {DeadlineKind.APPEAL}
 

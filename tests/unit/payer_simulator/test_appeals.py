@@ -7,12 +7,12 @@ import base64
 import hashlib
 
 import pytest
-from rcm_payer_simulator import adjudication as rules
 from rcm_payer_simulator.appeals import AppealRequest, SentDocument, decide
-from rcm_x12 import check_835_balance
+from rcm_payer_simulator.simulator import Simulator
+from rcm_x12 import RemittanceClaim, check_835_balance
 
-from .factories import claim
-from .test_simulator import MEMBER, SEED, first, remittances, remitted, run, simulator
+from .factories import batch_837, claim
+from .test_simulator import MEMBER, remittances, remitted, simulator
 
 TEXT = b"progress note for the visit"
 
@@ -59,14 +59,33 @@ def test_the_payers_rules(carc: str, fields: dict[str, object], outcome: str) ->
     assert decision.reason.startswith(f"CO-{carc}")
 
 
+def denied(carc: str) -> tuple[Simulator, str, RemittanceClaim]:
+    """A simulator that accepted a claim and denied it for `carc` (Simulator.deny): which
+    claims its own rules deny is not what these tests are about."""
+    for n in range(100):
+        sim, claim_id = simulator(), f"E{n:012x}-1"
+        sim.receive_837(batch_837([claim(claim_id, member_id=MEMBER)]), 0)
+        sim.tick(1)  # its 277CA: accepted, unless the payer rejected it
+        if sim.deny(claim_id, carc):
+            (denial,) = remitted(sim)
+            return sim, claim_id, denial
+    raise AssertionError("no claim accepted")
+
+
+def test_a_claim_is_denied_on_demand_once_and_only_while_it_waits_for_its_835() -> None:
+    sim, claim_id, denial = denied("16")
+    assert (denial.status, denial.paid_cents) == ("4", 0)
+    assert [a.reason for a in denial.adjustments] == ["16"]
+    (document,) = remittances(sim)
+    assert check_835_balance(document) == []
+    assert sim.deny(claim_id, "16") is False  # remitted already
+    assert sim.deny("E999999999999-1", "16") is False  # never received
+    sim.tick(1000)
+    assert len(remitted(sim)) == 1  # not adjudicated again by the rules
+
+
 def test_an_overturned_appeal_reverses_the_denial_and_pays_in_the_next_835() -> None:
-    sim = simulator()
-    denied_id = first(
-        lambda i: rules.claim_rejection(SEED, i) is None and rules.claim_denial(SEED, i) == "16"
-    )
-    run(sim, [claim(denied_id, member_id=MEMBER)])
-    (denial,) = remitted(sim)
-    assert denial.status == "4"
+    sim, denied_id, denial = denied("16")
     request = appeal(
         claim_id=denied_id,
         payer_claim_control_number=denial.payer_claim_control_number,
@@ -96,12 +115,7 @@ def test_an_overturned_appeal_reverses_the_denial_and_pays_in_the_next_835() -> 
 
 
 def test_an_upheld_appeal_sends_nothing_and_unknown_claims_are_not_found() -> None:
-    sim = simulator()
-    denied_id = first(
-        lambda i: rules.claim_rejection(SEED, i) is None and rules.claim_denial(SEED, i) == "197"
-    )
-    run(sim, [claim(denied_id, member_id=MEMBER)])
-    (denial,) = remitted(sim)
+    sim, denied_id, denial = denied("197")
     request = appeal(
         claim_id=denied_id, payer_claim_control_number=denial.payer_claim_control_number
     )

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import Field
 from rcm_contracts.claims import (
-    AppealDecisionRequested,
     AppealDocument,
     AppealRequested,
     ClaimChanges,
@@ -30,9 +29,8 @@ from rcm_shared.http import Body, RequiredIdempotencyKey, path_id
 from rcm_shared.service import Service
 
 from . import domain
-from .appeal_client import AppealSender
-from .documents import DocumentArchive
-from .domain.appeal_state import Appeal
+from .appeal_client import AppealFiling, AppealSender, Upload
+from .documents import DocumentArchive, describe
 from .domain.deadlines import DeadlineTable, deadlines_view
 from .handlers import episode_of
 from .store import ClaimsStore
@@ -217,70 +215,57 @@ class AppealBody(Body):
     )
 
 
-def _documents(body: AppealBody, archive: DocumentArchive) -> list[AppealDocument]:
-    kept: list[AppealDocument] = []
+def _documents(
+    body: AppealBody, archive: DocumentArchive
+) -> tuple[list[Upload], list[AppealDocument]]:
+    """The uploads, checked and not kept yet, and every document of the appeal."""
+    uploads: list[Upload] = []
     for upload in body.documents:
         try:
             content = base64.b64decode(upload.content_base64, validate=True)
         except (binascii.Error, ValueError):
             raise Invalid("a document is not valid base64") from None
-        kept.append(archive.keep(content, upload.content_type, upload.title))
+        uploads.append(Upload(content, describe(content, upload.content_type, upload.title)))
+    kept = [u.document for u in uploads]
     for document_id in body.document_ids:
         found = archive.find(document_id)
         if found is None:
             raise NotFound(f"document {document_id} not found")
         kept.append(found)
     unique = {d.document_id: d for d in kept}
-    return list(unique.values())
+    return uploads, list(unique.values())
 
 
 def appeal_router(service: Service, store: ClaimsStore, sender: AppealSender) -> APIRouter:
     api = APIRouter(tags=["claims", "appeals"])
+    filing = AppealFiling(service.ask, store.episodes.get, sender)
 
     @api.post("/claims/{claim_id}/appeals", status_code=201)
     async def appeal(
         claim_id: str, body: AppealBody, biller: Biller, idempotency_key: RequiredIdempotencyKey
     ) -> dict[str, Any]:
         """Appeals a denied claim (or a denied line, `line_id`) with documents (PDF or
-        text, base64, at most 512 KiB each, kept in the document archive) or the ids of
-        documents kept before. Refused past the payer's appeal deadline. The appeal goes
-        to the payer, whose decision is recorded and answered: overturned (its 835 pays
-        the claim) or upheld (the denial is back in the work queue)."""
+        text, base64, at most 512 KiB each, kept in the document archive once the appeal
+        is taken) or the ids of documents kept before. Refused past the payer's appeal
+        deadline (422, nothing kept). The appeal goes to the payer, whose decision is
+        recorded and answered: overturned (its 835 pays the claim) or upheld (the denial
+        is back in the work queue). A retry with the same Idempotency-Key finishes an
+        appeal left half done."""
         claim_id, episode_id = _claim(claim_id)
-        documents = _documents(body, sender.archive)
+        uploads, documents = _documents(body, sender.archive)
         digest = hashlib.sha256(f"{claim_id}|{idempotency_key}".encode()).hexdigest()
-        appeal_id = f"AP-{digest[:24]}"
         request = AppealRequested(
             episode_id=episode_id,
             requested_by=biller.subject,
             claim_id=claim_id,
-            appeal_id=appeal_id,
+            appeal_id=f"AP-{digest[:24]}",
             reason=body.reason,
             line_id=body.line_id,
             documents=documents,
             authorization_number=body.authorization_number,
             timely_filing_proof=body.timely_filing_proof,
         )
-        filed = Appeal.model_validate((await service.ask(request, idempotency_key)).body)
-        if filed.status != "sent":  # a retry of an appeal the payer has answered
-            return filed.model_dump(mode="json") | {"claim_id": claim_id}
-        episode = await store.episodes.get(episode_id)
-        if episode is None:
-            raise NotFound(f"claim {claim_id} not found")
-        claim = episode.claim(claim_id)
-        answer = await sender.send(
-            claim_id, claim.payer_id, claim.payer_claim_control_number, filed
-        )
-        decision = AppealDecisionRequested(
-            episode_id=episode_id,
-            requested_by=biller.subject,
-            claim_id=claim_id,
-            appeal_id=appeal_id,
-            outcome=answer.outcome,
-            reason=answer.reason,
-        )
-        reply = await service.ask(decision, f"{idempotency_key}:decision")
-        return dict(reply.body)
+        return await filing.file(request, uploads, idempotency_key)
 
     @api.get("/claims/{claim_id}/appeals", dependencies=[Depends(BILLERS)])
     async def appeals(claim_id: str) -> dict[str, Any]:

@@ -7,19 +7,36 @@
 
 The payer answers an appeal id it has seen with the same decision, so sending again
 (a retried request) is safe. Nothing of the answer is logged: letters quote the claim.
+
+AppealFiling is the whole command: the owner records the appeal, the documents are kept,
+the payer is asked, the owner records its answer. Every step may be done again, so a
+retry with the same Idempotency-Key finishes what a process that died between two of
+them began (the appeal id comes from the key).
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
-from rcm_contracts.claims import AppealOutcome
-from rcm_shared.errors import Conflict, TransientError
+from rcm_contracts import Request
+from rcm_contracts.claims import (
+    AppealDecisionRequested,
+    AppealDocument,
+    AppealOutcome,
+    AppealRequested,
+)
+from rcm_shared.errors import Conflict, NotFound, TransientError
+from rcm_shared.requests import Reply
 
 from .documents import DocumentArchive
 from .domain.appeal_state import Appeal
+from .domain.model import Episode
+
+Ask = Callable[[Request, str | None], Awaitable[Reply]]
 
 
 @dataclass(frozen=True)
@@ -72,3 +89,52 @@ class AppealSender:
             )
         answer = response.json()
         return PayerAnswer(AppealOutcome(answer["outcome"]), str(answer["reason"])[:300])
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A document sent with the appeal, checked (documents.describe) but not kept yet."""
+
+    content: bytes
+    document: AppealDocument
+
+
+class AppealFiling:
+    def __init__(
+        self,
+        ask: Ask,
+        episode: Callable[[str], Awaitable[Episode | None]],
+        sender: AppealSender,
+    ) -> None:
+        self.ask = ask
+        self.episode = episode
+        self.sender = sender
+
+    async def file(
+        self, request: AppealRequested, uploads: list[Upload], idempotency_key: str
+    ) -> dict[str, Any]:
+        """The appeal as the owner has it once the payer's answer is recorded."""
+        filed = (await self.ask(request, idempotency_key)).body
+        appeal = Appeal.model_validate(filed)
+        if appeal.status != "sent":  # a retry of an appeal the payer has answered
+            return dict(filed)
+        # Kept only once the owner took the appeal: a refused one leaves nothing behind.
+        for upload in uploads:
+            document = upload.document
+            self.sender.archive.keep(upload.content, document.content_type, document.title)
+        episode = await self.episode(request.episode_id)
+        if episode is None:
+            raise NotFound(f"claim {request.claim_id} not found")
+        claim = episode.claim(request.claim_id)
+        answer = await self.sender.send(
+            claim.claim_id, claim.payer_id, claim.payer_claim_control_number, appeal
+        )
+        decision = AppealDecisionRequested(
+            episode_id=request.episode_id,
+            requested_by=request.requested_by,
+            claim_id=request.claim_id,
+            appeal_id=appeal.appeal_id,
+            outcome=answer.outcome,
+            reason=answer.reason,
+        )
+        return dict((await self.ask(decision, f"{idempotency_key}:decision")).body)

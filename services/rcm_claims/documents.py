@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from rcm_contracts.claims import AppealDocument
-from rcm_shared.errors import Invalid
+from rcm_shared.errors import Conflict, Invalid
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
@@ -43,6 +43,19 @@ def check_content(content: bytes, content_type: str) -> None:
             raise Invalid("the text document holds NUL characters")
 
 
+def describe(content: bytes, content_type: str, title: str | None = None) -> AppealDocument:
+    """The document an upload would be kept as, checked; nothing is written."""
+    check_content(content, content_type)
+    digest = hashlib.sha256(content).hexdigest()
+    return AppealDocument(
+        document_id=f"DOC-{digest[:32]}",
+        sha256=digest,
+        content_type=content_type,
+        size_bytes=len(content),
+        title=title,
+    )
+
+
 class DocumentArchive:
     def __init__(self, root: Path, service: str = "claims") -> None:
         self.folder = root / f"{service}-documents"
@@ -52,15 +65,7 @@ class DocumentArchive:
         os.chmod(self.folder, FOLDER_MODE)  # mkdir's mode is masked by the umask
 
     def keep(self, content: bytes, content_type: str, title: str | None = None) -> AppealDocument:
-        check_content(content, content_type)
-        digest = hashlib.sha256(content).hexdigest()
-        document = AppealDocument(
-            document_id=f"DOC-{digest[:32]}",
-            sha256=digest,
-            content_type=content_type,
-            size_bytes=len(content),
-            title=title,
-        )
+        document = describe(content, content_type, title)
         self._ready()
         if self.find(document.document_id) is None:
             self._write(self.folder / f"{document.document_id}.bin", content)
@@ -92,4 +97,7 @@ class DocumentArchive:
         return document
 
     def content(self, document: AppealDocument) -> bytes:
-        return (self.folder / f"{document.document_id}.bin").read_bytes()
+        path = self.folder / f"{document.document_id}.bin"
+        if not path.is_file():
+            raise Conflict(f"document {document.document_id} is not in the archive")
+        return path.read_bytes()

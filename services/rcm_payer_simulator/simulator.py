@@ -463,7 +463,11 @@ class Simulator:
 
     # --- claims: adjudication and 835 ----------------------------------------------------
 
-    def _remit(self, claims: list[_Claim]) -> None:
+    def _remit(
+        self,
+        claims: list[_Claim],
+        adjudicated: Callable[[_Claim], list[RemittanceClaim]] | None = None,
+    ) -> None:
         """One 835 interchange per partner and payer, one transaction per payee."""
         groups: dict[_RemitGroup, dict[str, tuple[RemittancePayee, list[RemittanceClaim]]]] = {}
         for accepted in claims:
@@ -472,7 +476,7 @@ class Simulator:
             )
             payee = rules.payee_of(accepted.claim)
             _, out = group.setdefault(payee.npi, (payee, []))
-            out.extend(self._adjudicate(accepted))
+            out.extend((adjudicated or self._adjudicate)(accepted))
         today = self.clock().date()
         for (partner, our_id, usage, payer_id), payees in groups.items():
             payer = PAYERS[payer_id]
@@ -593,6 +597,24 @@ class Simulator:
             self._to_remit.append(accepted)
         log.info("appeal %s: %s", request.appeal_id, decision.outcome)
         return decision
+
+    def deny(self, claim_id: str, reason: str) -> bool:
+        """Denies an accepted original claim not remitted yet for `reason` (a CARC),
+        whatever the rules would say, in an 835 sent now: for tests and scripted scenarios
+        of what follows a denial (an appeal). False: no such claim waits for its 835."""
+        waiting = [c for c in self._to_remit if c.claim.patient_control_number == claim_id]
+        if not waiting or waiting[0].claim.frequency_code != "1":
+            return False
+        self._to_remit.remove(waiting[0])
+
+        def denied(accepted: _Claim) -> list[RemittanceClaim]:
+            claim = accepted.claim
+            remitted = rules.deny(claim, accepted.payer, accepted.pccn, reason)
+            accepted.remitted = _naming_the_patient(remitted, claim)
+            return [accepted.remitted]
+
+        self._remit(waiting[:1], denied)
+        return True
 
     # --- plumbing ------------------------------------------------------------------------
 

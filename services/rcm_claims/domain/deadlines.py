@@ -2,7 +2,7 @@
 
 Timely filing: days from the date of service (the claim's first line) to the payer's
 receipt of the claim; it matters until the payer accepts one. Appeal: days from the
-denial (or, for a denied line, from the posting that denied it) to the appeal; it
+posting of the remittance that denied the claim (or the line) to the appeal; it
 matters while the denial is open and not under appeal.
 """
 
@@ -68,8 +68,11 @@ def timely_filing_deadline(episode: Episode, claim: Claim, table: DeadlineTable)
 
 
 def denied_on(claim: Claim) -> date | None:
+    """When the remittance that denied it was posted: the payer's clock runs from its
+    notice, not from when claims read the posting (a backlog or a replay is later)."""
     if claim.denied_at is not None:
-        return claim.denied_at.date()
+        denials = [a.posted_at for a in claim.adjudications if a.status == "denied"]
+        return max(denials, default=claim.denied_at).date()
     if claim.denied_lines and claim.adjudications:
         return max(a.posted_at for a in claim.adjudications).date()
     return None

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from rcm_claims import domain
+from rcm_claims.appeal_client import AppealFiling, AppealSender, Ask, PayerAnswer, Upload
+from rcm_claims.documents import DocumentArchive, describe
 from rcm_claims.domain import appeals, deadlines
+from rcm_claims.domain.appeal_state import Appeal
 from rcm_claims.domain.deadlines import DeadlineTable, PayerDeadlines
+from rcm_claims.handlers import SUBSCRIPTIONS
+from rcm_contracts import Request
 from rcm_contracts.claims import (
     AppealDecided,
     AppealDecisionRequested,
@@ -19,21 +25,28 @@ from rcm_contracts.claims import (
     DeadlineKind,
     ReasonCategory,
 )
-from rcm_contracts.payments import PostedClaimStatus
+from rcm_contracts.payments import PaymentPosted, PostedClaimStatus
 from rcm_shared.errors import Conflict, Invalid
+from rcm_shared.requests import Reply, request_id
 
 from .builders import CONFIG, EPISODE, NOW, Memory, billed, denial_posting, submit
+from .test_handlers import Setup, envelope
 
 FIRST = f"{EPISODE}-1"
 
 TABLE = DeadlineTable({"ACME01": PayerDeadlines(timely_filing_days=90, appeal_days=30)})
-DENIED_AT = NOW + timedelta(days=1)
+DENIED_AT = NOW + timedelta(days=1)  # when payments posted the denying remittance
+READ_AT = DENIED_AT + timedelta(days=3)  # when claims applied it (a backlog)
+
+
+def denial(carc: str) -> PaymentPosted:
+    return denial_posting(FIRST, carc).model_copy(update={"posted_at": DENIED_AT})
 
 
 def denied(carc: str) -> Memory:
     memory = billed(secondary=False)
     submit(memory)
-    memory.apply(domain.payment_posted, denial_posting(FIRST, carc), CONFIG, DENIED_AT)
+    memory.apply(domain.payment_posted, denial(carc), CONFIG, READ_AT)
     return memory
 
 
@@ -156,7 +169,7 @@ def test_timely_filing_matters_until_the_payer_has_the_claim() -> None:
     }
     submit(memory)
     # Submitted, not yet accepted: still open; a denial is the payer's answer.
-    memory.apply(domain.payment_posted, denial_posting(FIRST, "16"), CONFIG, DENIED_AT)
+    memory.apply(domain.payment_posted, denial("16"), CONFIG, READ_AT)
     kinds = deadlines.open_deadlines(memory.episode, memory.claim(FIRST), TABLE)
     assert set(kinds) == {DeadlineKind.APPEAL}
 
@@ -194,3 +207,92 @@ def test_a_reversal_posting_keeps_its_category() -> None:
     reversal = denial_posting(FIRST, "16", "R3-T3-1", PostedClaimStatus.REVERSED)
     memory.apply(domain.payment_posted, reversal, CONFIG, NOW)
     assert memory.claim(FIRST).status is domain.ClaimStatus.DENIED
+
+
+# --- the command across a crash: filed, sent to the payer, answer not recorded ----------
+
+
+class Died(Exception):
+    """The API process stopped here."""
+
+
+class Payer(AppealSender):
+    """Answers each appeal id the same every time, like a payer; reads what it is sent."""
+
+    def __init__(self, archive: DocumentArchive) -> None:
+        super().__init__("http://payer.invalid", archive)
+        self.asked: list[str] = []
+        self.received: list[bytes] = []
+
+    async def send(
+        self, claim_id: str, payer_id: str, pccn: str | None, appeal: Appeal
+    ) -> PayerAnswer:
+        self.asked.append(appeal.appeal_id)
+        self.received += [self.archive.content(d) for d in appeal.documents]
+        return PayerAnswer(AppealOutcome.OVERTURNED, "CO-16: the documents support the claim")
+
+
+def asking(setup: Setup, dies_on: type[Request] | None = None) -> Ask:
+    """The owner's answers as Service.ask gives them (the request id from the key)."""
+
+    async def ask(request: Request, key: str | None) -> Reply:
+        if isinstance(request, dies_on or ()):
+            raise Died
+        handled = SUBSCRIPTIONS[type(request)]
+        answer = await handled(
+            setup.handlers, envelope(request, request_id(request.event_type, key))
+        )
+        return answer if isinstance(answer, Reply) else Reply(200, answer)
+
+    return ask
+
+
+async def test_a_retry_with_the_same_key_finishes_an_appeal_the_payer_answered_unrecorded(
+    tmp_path: Path,
+) -> None:
+    setup = Setup()
+    await setup.bill()
+    await setup.submit()
+    await SUBSCRIPTIONS[PaymentPosted](setup.handlers, envelope(denial("16")))
+    archive = DocumentArchive(tmp_path)
+    payer = Payer(archive)
+    record = b"Progress note: the visit as documented."
+    upload = Upload(record, describe(record, "text/plain", "progress note"))
+    filed = request("AP-K1", documents=[upload.document])
+
+    crashing = AppealFiling(
+        asking(setup, dies_on=AppealDecisionRequested), setup.episodes.get, payer
+    )
+    with pytest.raises(Died):
+        await crashing.file(filed, [upload], "key-1")
+    assert payer.asked == ["AP-K1"]
+    assert payer.received == [record]
+    (appeal,) = setup.episode().claim(FIRST).appeals
+    assert appeal.status == "sent"  # the payer's answer is not recorded
+
+    restarted = AppealFiling(asking(setup), setup.episodes.get, payer)
+    answer = await restarted.file(filed, [upload], "key-1")
+    assert (answer["appeal_id"], answer["status"]) == ("AP-K1", "overturned")
+    assert payer.asked == ["AP-K1", "AP-K1"]  # asked again: the same appeal, the same answer
+    (appeal,) = setup.episode().claim(FIRST).appeals
+    assert (appeal.status, appeal.decision) == ("overturned", answer["decision"])
+    assert len(setup.of(ClaimAppealed)) == 1
+    assert len(setup.of(AppealDecided)) == 1
+
+    again = await restarted.file(filed, [upload], "key-1")
+    assert again == answer
+    assert payer.asked == ["AP-K1", "AP-K1"]  # answered already: the payer is not asked
+
+
+async def test_a_refused_appeal_keeps_no_document(tmp_path: Path) -> None:
+    setup = Setup()
+    await setup.bill()
+    await setup.submit()  # submitted, not denied: nothing to appeal
+    archive = DocumentArchive(tmp_path)
+    record = b"%PDF-1.4 a letter"
+    upload = Upload(record, describe(record, "application/pdf"))
+    filing = AppealFiling(asking(setup), setup.episodes.get, Payer(archive))
+    with pytest.raises(Conflict):
+        await filing.file(request("AP-K2", documents=[upload.document]), [upload], "key-2")
+    assert archive.find(upload.document.document_id) is None
+    assert not archive.folder.exists()

@@ -8,11 +8,11 @@ import hashlib
 
 import pytest
 from rcm_payer_simulator.appeals import AppealRequest, SentDocument, decide
-from rcm_x12 import ProfessionalClaim, check_835_balance
+from rcm_payer_simulator.simulator import Simulator
+from rcm_x12 import RemittanceClaim, check_835_balance
 
-from .factories import claim
-from .test_rules import covered
-from .test_simulator import remittances, remitted, run, simulator
+from .factories import batch_837, claim
+from .test_simulator import MEMBER, remittances, remitted, simulator
 
 TEXT = b"progress note for the visit"
 
@@ -59,25 +59,37 @@ def test_the_payers_rules(carc: str, fields: dict[str, object], outcome: str) ->
     assert decision.reason.startswith(f"CO-{carc}")
 
 
-def film_without_authorization(claim_id: str = "E1-1") -> ProfessionalClaim:
-    """An x-ray Summit pays only with a prior authorization, billed without one: CO-197."""
-    member = covered("SUMMIT")
-    lines = [("99213", 150_00), ("73610", 95_00)]
-    return claim(claim_id, lines, payer_id="SUMMIT", member_id=member)
+def denied(carc: str) -> tuple[Simulator, str, RemittanceClaim]:
+    """A simulator that accepted a claim and denied it for `carc` (Simulator.deny): which
+    claims its own rules deny is not what these tests are about."""
+    for n in range(100):
+        sim, claim_id = simulator(), f"E{n:012x}-1"
+        sim.receive_837(batch_837([claim(claim_id, member_id=MEMBER)]), 0)
+        sim.tick(1)  # its 277CA: accepted, unless the payer rejected it
+        if sim.deny(claim_id, carc):
+            (denial,) = remitted(sim)
+            return sim, claim_id, denial
+    raise AssertionError("no claim accepted")
+
+
+def test_a_claim_is_denied_on_demand_once_and_only_while_it_waits_for_its_835() -> None:
+    sim, claim_id, denial = denied("16")
+    assert (denial.status, denial.paid_cents) == ("4", 0)
+    assert [a.reason for a in denial.adjustments] == ["16"]
+    (document,) = remittances(sim)
+    assert check_835_balance(document) == []
+    assert sim.deny(claim_id, "16") is False  # remitted already
+    assert sim.deny("E999999999999-1", "16") is False  # never received
+    sim.tick(1000)
+    assert len(remitted(sim)) == 1  # not adjudicated again by the rules
 
 
 def test_an_overturned_appeal_reverses_the_denial_and_pays_in_the_next_835() -> None:
-    sim = simulator()
-    denied_id = "E1-1"
-    run(sim, [film_without_authorization(denied_id)])
-    (denial,) = remitted(sim)
-    assert denial.status == "4"
-    assert [a.reason for a in denial.adjustments] == ["197"]
+    sim, denied_id, denial = denied("16")
     request = appeal(
         claim_id=denied_id,
-        payer_id="SUMMIT",
         payer_claim_control_number=denial.payer_claim_control_number,
-        authorization_number="AUTH-77",
+        documents=[document()],
     )
     answer = sim.appeal(request, 100)
     assert answer is not None
@@ -91,7 +103,7 @@ def test_an_overturned_appeal_reverses_the_denial_and_pays_in_the_next_835() -> 
     assert (reversal.status, reversal.charge_cents) == ("22", -denial.charge_cents)
     assert paid.status == "1"
     assert paid.patient_control_number == denied_id
-    assert all(a.reason != "197" for a in paid.adjustments)  # adjudicated, not denied
+    assert all(a.reason != "16" for a in paid.adjustments)  # adjudicated, not denied
     assert check_835_balance(reprocessed) == []
     sim.tick(200)
     assert len(remittances(sim)) == 2  # paid once
@@ -103,15 +115,9 @@ def test_an_overturned_appeal_reverses_the_denial_and_pays_in_the_next_835() -> 
 
 
 def test_an_upheld_appeal_sends_nothing_and_unknown_claims_are_not_found() -> None:
-    sim = simulator()
-    denied_id = "E1-1"
-    run(sim, [film_without_authorization(denied_id)])
-    (denial,) = remitted(sim)
+    sim, denied_id, denial = denied("197")
     request = appeal(
-        claim_id=denied_id,
-        payer_id="SUMMIT",
-        payer_claim_control_number=denial.payer_claim_control_number,
-        documents=[document()],  # no authorization number: the denial stands
+        claim_id=denied_id, payer_claim_control_number=denial.payer_claim_control_number
     )
     answer = sim.appeal(request, 100)
     assert answer is not None
@@ -119,5 +125,5 @@ def test_an_upheld_appeal_sends_nothing_and_unknown_claims_are_not_found() -> No
     sim.tick(1000)
     assert len(remittances(sim)) == 1
     assert sim.appeal(appeal(appeal_id="AP-9", payer_claim_control_number="NOPE"), 100) is None
-    other_payer = request.model_copy(update={"appeal_id": "AP-3", "payer_id": "ACME01"})
+    other_payer = request.model_copy(update={"appeal_id": "AP-3", "payer_id": "SUMMIT"})
     assert sim.appeal(other_payer, 100) is None

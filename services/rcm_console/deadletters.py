@@ -33,14 +33,21 @@ async def read(bootstrap: str, prefix: str, limit: int = 500) -> list[Row]:
         rows.append(
             Row(
                 event_type=dead.event_type or "(not a CloudEvent)",
-                reason=f"{dead.exception_class.rsplit('.', 1)[-1]}: {dead.exception_message}"[:400],
+                reason=reason_of(dead.exception_class, dead.exception_message),
                 failed_at=dead.failed_at,
                 key=key.decode(errors="replace")[:80] if key else "-",
                 original=f"{topic.removeprefix(prefix)}:{partition}:{offset}",
                 position=dead.position.removeprefix(prefix),
-                group=dead.group,
+                group=dead.group.removeprefix(prefix),
                 replayed=str(replay.get("replayed_at", "yes")) if replay else "no",
             )
         )
     rows.sort(key=lambda row: row.failed_at, reverse=True)
     return rows[:limit]
+
+
+def reason_of(exception_class: str, message: str) -> str:
+    """`Class: message`, once: some consumers already put the class in the message."""
+    name = exception_class.rsplit(".", 1)[-1]
+    said = message if message.startswith(f"{name}:") else f"{name}: {message}"
+    return said[:400]

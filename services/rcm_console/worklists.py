@@ -231,7 +231,7 @@ def show(value: Any, key: str = "") -> str:
         return ", ".join(f"{k}: {show(v, k)}" for k, v in value.items())
     if isinstance(value, list):
         return ", ".join(show(item, key) for item in value) if value else "-"
-    if isinstance(value, str) and key.endswith("_at"):
+    if isinstance(value, str) and (key == "at" or key.endswith("_at")):
         return value.replace("T", " ")[:19]
     return str(value)
 

@@ -284,6 +284,14 @@ async def test_a_biller_sees_worklists_and_a_claims_history(
     assert dollars(claim["total_charge_cents"]) in main
     assert await page.locator("ol.timeline li").count() >= 3
     await shoot(page, "claim-history")
+
+    # A biller may read all four services the timeline asks.
+    await visit(page, world, f"/episodes/{claim['episode_id']}")
+    main = await page.inner_text("main")
+    for service in ("registration", "eligibility", "claims", "collections"):
+        assert f"{service}: answered" in main
+    services = await page.locator("main table tbody tr td:nth-child(2)").all_inner_texts()
+    assert {"registration", "eligibility", "claims", "collections"} <= set(services)
     await visit(page, world, "/dead-letters", status=403)
     await page.close()
 
@@ -309,12 +317,17 @@ async def test_ops_see_kpis_dead_letters_and_a_timeline(
     world: World, browser: BrowserContext
 ) -> None:
     page = await signed_in(browser, world, "otto", Role.OPS)
-    await visit(page, world, "/kpis")
+    report = await world.answer("kpis", Role.OPS, "/kpis")
+    main = await visit(page, world, "/kpis")
+    adjudicated = report["totals"]["denial_rate"]["adjudicated_cents"]
+    assert adjudicated > 0
+    assert dollars(adjudicated) in main
     await shoot(page, "kpis")
     main = await visit(page, world, "/dead-letters")
     assert PaymentPosted.event_type in main
     assert "poison-for-the-console" in main
     assert "{not json" not in await page.content()  # never the payload
+    assert main.count("InvalidEnvelope:") == 2  # said once for each consumer's dead letter
     await shoot(page, "dead-letters")
     await page.close()
 

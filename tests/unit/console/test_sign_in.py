@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from rcm_console.app import Settings, _cents, _line, build
+from rcm_console.deadletters import reason_of
 from rcm_shared.auth import DevIssuer, Role
 
 ORIGIN = "http://testserver"
@@ -157,3 +158,11 @@ def test_a_coded_line_is_code_modifiers_units_pointers() -> None:
     assert _line("99213 - 2")["modifiers"] == []
     with pytest.raises(ValueError, match="CODE MODIFIERS UNITS POINTERS"):
         _line("99213")
+
+
+def test_a_dead_letters_reason_names_its_exception_once() -> None:
+    assert reason_of("rcm_shared.x.InvalidEnvelope", "InvalidEnvelope: missing header") == (
+        "InvalidEnvelope: missing header"
+    )
+    assert reason_of("builtins.KeyError", "'claim_id'") == "KeyError: 'claim_id'"
+    assert len(reason_of("E", "x" * 1000)) == 400

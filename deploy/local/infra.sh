@@ -3,7 +3,8 @@
 # Maven Central jars and FerretDB built from the Go module proxy, on PostgreSQL 15 from
 # Debian's packages (default) or on SQLite (RCM_FERRETDB_BACKEND=sqlite).
 #
-#   deploy/local/infra.sh provision   download/build into the cache (idempotent, fast when warm)
+#   deploy/local/infra.sh provision   download/build into the cache (idempotent, fast when warm);
+#                                     as root also Debian's postgresql-15 and chromium
 #   deploy/local/infra.sh up          provision, start them, wait until they really answer
 #   deploy/local/infra.sh down        stop exactly the processes `up` started (pid files)
 #   deploy/local/infra.sh status      what runs, and where
@@ -110,10 +111,25 @@ provision_postgresql() {
   fi
 }
 
+provision_chromium() {
+  # Debian's chromium for the console's browser tests (tests/browser, Playwright drives it):
+  # under CI they fail rather than skip without it, so a fresh machine gets it here.
+  if [ -x /usr/bin/chromium ]; then return; fi
+  if ! as_root; then
+    log "chromium is missing (/usr/bin/chromium): the browser tests skip outside CI;" \
+      "as root run 'apt-get install -y --no-install-recommends chromium'"
+    return
+  fi
+  log "installing chromium from Debian's packages"
+  apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >&2
+}
+
 provision() {
   provision_kafka
   provision_ferretdb
   if [ "$BACKEND" = postgresql ]; then provision_postgresql; fi
+  provision_chromium
 }
 
 alive() { # pid -> true if that process exists and is not a zombie waiting to be reaped

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -37,7 +38,7 @@ from typing import IO, Self
 import httpx
 import psutil
 from rcm_shared.auth import DevIssuer, Role
-from rcm_shared.topology import PAYER_SIMULATOR, PROCESSES, Process
+from rcm_shared.topology import CONSOLE, PAYER_SIMULATOR, PROCESSES, SERVICES, Process
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA_SCRIPT = REPO / "deploy" / "local" / "infra.sh"
@@ -227,7 +228,8 @@ class PlatformConfig:
         return f"run_{self.run_id}_{name}".replace("-", "_")
 
     def replica_count(self, process: Process) -> int:
-        return 1 if process.name == PAYER_SIMULATOR.name else self.replicas
+        single = (PAYER_SIMULATOR.name, CONSOLE.name)  # no partitions to share
+        return 1 if process.name in single else self.replicas
 
     def replicas_of(self, process: Process) -> list[Replica]:
         count = self.replica_count(process)
@@ -235,6 +237,11 @@ class PlatformConfig:
 
     def all_replicas(self) -> list[Replica]:
         return [replica for process in self.processes for replica in self.replicas_of(process)]
+
+    def service_urls(self) -> str:
+        """JSON: each service's first replica, as the console asks them."""
+        running = [p for p in self.processes if p.name in {s.name for s in SERVICES}]
+        return json.dumps({p.name: f"http://127.0.0.1:{self.port(p)}" for p in running})
 
     def port(self, process: Process, index: int = 1) -> int:
         """Replica `index`'s HTTP port: an explicit port of the replica (or, for the
@@ -263,6 +270,8 @@ class PlatformConfig:
             "RCM_SIMULATOR_SEED": str(self.simulator.seed),
             "RCM_SIMULATOR_ACK_DELAY_S": str(self.simulator.ack_delay_s),
             "RCM_SIMULATOR_REMIT_DELAY_S": str(self.simulator.remit_delay_s),
+            "RCM_SERVICE_URLS": self.service_urls(),
+            "RCM_DEV_ISSUER_DIR": str(self.issuer.directory),
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 from rcm_shared.auth import Role
+from rcm_shared.topology import CONSOLE
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -628,6 +629,11 @@ class Run:
                 )
                 if options.replicas > 1:
                     self.console.print(replica_ports(platform))
+                if any(p.name == CONSOLE.name for p in self.config.processes):
+                    self.console.print(
+                        f"web console: {platform.url(CONSOLE.name)}/ (sign in with "
+                        "`.venv/bin/rcm token --role biller --user you`)"
+                    )
                 sampler = asyncio.create_task(platform.sample_forever(), name="sampler")
                 try:
                     if self.prepare is not None:

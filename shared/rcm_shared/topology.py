@@ -27,4 +27,5 @@ SERVICES = (
     Process("kpis", "rcm_kpis", 8008),
 )
 PAYER_SIMULATOR = Process("payer-simulator", "rcm_payer_simulator", 8010)
-PROCESSES = (*SERVICES, PAYER_SIMULATOR)
+CONSOLE = Process("console", "rcm_console", 8009)  # a web front of the services: no events
+PROCESSES = (*SERVICES, CONSOLE, PAYER_SIMULATOR)

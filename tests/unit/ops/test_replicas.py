@@ -41,8 +41,9 @@ def test_a_single_replica_is_named_after_its_service() -> None:
 def test_every_service_runs_n_times_and_the_payer_simulator_once() -> None:
     config = PlatformConfig(INFRA, run_id="r1", replicas=3)
     names = [replica.name for replica in config.all_replicas()]
-    assert len(names) == 3 * len(SERVICES) + 1
+    assert len(names) == 3 * len(SERVICES) + 2  # the payer simulator and the console: one each
     assert names.count("payer-simulator") == 1
+    assert names.count("console") == 1
     assert "claims-3" in names
     assert "claims" not in names
     one = PlatformConfig(INFRA, run_id="r1")

@@ -79,6 +79,7 @@ CLAIM_REFERENCE_REASONS = RECOUPMENT_REASONS | BALANCE_FORWARD_REASONS
 # A claim id (`<episode>-<n>`, episodes are `E` + 12 hex) at the end of a PLB reference.
 CLAIM_ID_AT_END = re.compile(r"(E[0-9a-f]{12}-[0-9]+)$")
 HELD_TAIL = re.compile(r"^[PX]?[0-9]+$")
+PRIOR_PAYER_REASON = "23"  # CARC 23: the impact of prior payer(s) adjudication
 PR_BUCKETS = {"1": "deductible_cents", "2": "coinsurance_cents", "3": "copay_cents"}
 
 
@@ -418,6 +419,10 @@ def posting_status(claim: RemittedClaim) -> PostedClaimStatus:
     patient_owes = sum(a.amount_cents for a in claim.adjustments if a.group == "PR")
     if claim.paid_cents > 0 or patient_owes > 0:
         return PostedClaimStatus.PAID  # paid 0 but PR: e.g. all of it went to the deductible
+    if claim.adjustments and all(
+        (a.group, a.reason_code) == ("OA", PRIOR_PAYER_REASON) for a in claim.adjustments
+    ):
+        return PostedClaimStatus.PAID  # a secondary the primary left nothing to pay
     return PostedClaimStatus.DENIED  # nothing paid and nothing owed: adjusted away
 
 

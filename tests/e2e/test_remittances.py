@@ -220,6 +220,21 @@ async def posted(desk: Desk, episode_id: str, count: int) -> dict[str, Any]:
     return account
 
 
+async def claim_posted(desk: Desk, claim_id: str, count: int) -> dict[str, Any]:
+    """The claim once the claims service has applied `count` postings to it (collections
+    and claims consume payment-posted each at their own pace)."""
+    view: dict[str, Any] = {}
+
+    async def there() -> bool:
+        nonlocal view
+        view = await desk.claim(claim_id)
+        crossover = view.get("crossover") or {}
+        return len(view["postings"]) + len(crossover.get("postings", [])) >= count
+
+    await eventually(there, timeout_s=120)
+    return view
+
+
 def with_lines(claim: RemittanceClaim, lines: slice) -> RemittanceClaim:
     """Part of an adjudication: the lines chosen, CLP03/04 and the patient share theirs."""
     chosen = claim.lines[lines]
@@ -374,7 +389,7 @@ async def _remittances(desk: Desk, office: PayerOffice, archive: Path) -> None:
     whole = split.adjudicated()
     await send(split, office.transaction(split, [with_lines(whole, slice(0, 1))]))
     await posted(desk, split.episode_id, 1)
-    view = await desk.claim(split.claim_id)
+    view = await claim_posted(desk, split.claim_id, 1)
     assert (view["status"], view["closed"]) == ("partially-paid", False), view
     await send(split, office.transaction(split, [with_lines(whole, slice(1, None))]))
     await posted(desk, split.episode_id, 2)
@@ -391,8 +406,8 @@ async def _remittances(desk: Desk, office: PayerOffice, archive: Path) -> None:
     primary = crossed_over(crossover.adjudicated(), to)
     await send(crossover, office.transaction(crossover, [primary]))
     await posted(desk, crossover.episode_id, 1)
-    view = await desk.claim(crossover.claim_id)
-    assert view["crossover"]["payer_id"] == to.payer_id, view
+    view = await claim_posted(desk, crossover.claim_id, 1)
+    assert (view["crossover"] or {}).get("payer_id") == to.payer_id, view
     assert view["crossover"]["closed"] is False, view
     own = secondary_of(primary, crossover.pccn)
     await send(crossover, office.transaction(crossover, [own], payer=to))
@@ -402,10 +417,8 @@ async def _remittances(desk: Desk, office: PayerOffice, archive: Path) -> None:
         ("secondary", to.payer_id),
     ]
 
-    async def crossover_closed() -> bool:
-        return bool((await desk.claim(crossover.claim_id))["crossover"]["closed"])
-
-    await eventually(crossover_closed, timeout_s=60)
+    view = await claim_posted(desk, crossover.claim_id, 2)
+    assert view["crossover"]["closed"] is True, view
     claims = await desk.episode_claims(crossover.episode_id)
     assert [c["claim_id"] for c in claims if c["rank"] == "secondary"] == []  # never billed
 

@@ -202,6 +202,9 @@ def test_claim_level_adjustments_have_no_line_id() -> None:
         ("1", [("CO", "45", 40_00), ("PR", "1", 60_00)], PostedClaimStatus.PAID),
         ("2", [("CO", "45", 40_00)], PostedClaimStatus.PAID),
         ("19", [("CO", "45", 40_00)], PostedClaimStatus.PAID),
+        # A secondary the primary left nothing to pay: processed, not denied.
+        ("2", [("OA", "23", 100_00)], PostedClaimStatus.PAID),
+        ("2", [("OA", "23", 60_00), ("CO", "45", 40_00)], PostedClaimStatus.DENIED),
     ],
 )
 def test_status_from_clp02_and_money(

@@ -606,7 +606,13 @@ class Account(Model):
         if self.coverage is CoverageStatus.UNKNOWN:
             return 0
         for rank in (CoverageRank.SECONDARY, CoverageRank.PRIMARY):
-            of_rank = [p for p in self.postings if p.rank is rank]
+            # A denial by the secondary leaves the patient's share where the primary put it.
+            of_rank = [
+                p
+                for p in self.postings
+                if p.rank is rank
+                and not (rank is CoverageRank.SECONDARY and p.status is PostedClaimStatus.DENIED)
+            ]
             standing = sum(-1 if p.reversal else 1 for p in of_rank)
             if standing > 0:
                 return sum(p.patient_responsibility_cents for p in of_rank)
@@ -847,41 +853,31 @@ def record_posting(
             f"posting {event.posting_id} does not balance: charge {event.charge_cents}"
             f" != paid {event.paid_cents} + adjustments {adjusted}"
         )
-    counted: dict[str, int] = {}
-    patient_responsibility = prior_payer = 0
-    for adjustment in event.adjustments:
-        if adjustment.group is AdjustmentGroup.PATIENT_RESPONSIBILITY:
-            patient_responsibility += adjustment.amount_cents
-        elif (
-            event.rank is CoverageRank.SECONDARY
-            and adjustment.group is AdjustmentGroup.OTHER
-            and adjustment.reason_code == PRIOR_PAYER_REASON
-        ):
-            prior_payer += adjustment.amount_cents
-        else:
-            code = f"{adjustment.group.value}-{adjustment.reason_code}"
-            counted[code] = counted.get(code, 0) + adjustment.amount_cents
-    record = PostingRecord(
-        posting_id=event.posting_id,
-        claim_id=event.claim_id,
-        payer_id=event.payer_id,
-        rank=event.rank,
-        status=event.status,
-        reversal=event.status is PostedClaimStatus.REVERSED or event.charge_cents < 0,
-        paid_cents=event.paid_cents,
-        adjustments_cents=sum(counted.values()),
-        patient_responsibility_cents=patient_responsibility,
-        prior_payer_cents=prior_payer,
-        posted_at=event.posted_at,
-        charge_cents=event.charge_cents,
-        submitted_charge_cents=event.submitted_charge_cents,
-        crossover_payer_id=event.crossover_payer_id,
-    )
 
     def mutate(account: Account) -> list[Event] | None:
         if event.posting_id in account.posted_ids:
             return None
-        account.postings.append(record)
+        counted, patient_responsibility, prior_payer = _split(
+            event, _secondary_denial(account, event)
+        )
+        account.postings.append(
+            PostingRecord(
+                posting_id=event.posting_id,
+                claim_id=event.claim_id,
+                payer_id=event.payer_id,
+                rank=event.rank,
+                status=event.status,
+                reversal=event.status is PostedClaimStatus.REVERSED or event.charge_cents < 0,
+                paid_cents=event.paid_cents,
+                adjustments_cents=sum(counted.values()),
+                patient_responsibility_cents=patient_responsibility,
+                prior_payer_cents=prior_payer,
+                posted_at=event.posted_at,
+                charge_cents=event.charge_cents,
+                submitted_charge_cents=event.submitted_charge_cents,
+                crossover_payer_id=event.crossover_payer_id,
+            )
+        )
         detail = f"{event.payer_id} {event.rank.value} {event.status.value} {event.claim_id}"
         account.ledger.post_payer(
             event.paid_cents,
@@ -895,6 +891,43 @@ def record_posting(
         return []
 
     return decide(account, event.episode_id, mutate, rules, now)
+
+
+def _secondary_denial(account: Account, event: PaymentPosted) -> bool:
+    """A secondary's denial, or the reversal of one: the secondary adjusts the whole claim
+    as it sees it, the part the primary resolved included, and none of that is the
+    episode's to adjust again."""
+    if event.rank is not CoverageRank.SECONDARY:
+        return False
+    if event.status is PostedClaimStatus.DENIED:
+        return True
+    return event.status is PostedClaimStatus.REVERSED and any(
+        p.rank is CoverageRank.SECONDARY
+        and p.claim_id == event.claim_id
+        and p.status is PostedClaimStatus.DENIED
+        for p in account.postings
+    )
+
+
+def _split(event: PaymentPosted, uncounted: bool) -> tuple[dict[str, int], int, int]:
+    """The posting's counted adjustments by code, its patient share (PR) and what is not
+    the episode's to count: a secondary's OA-23 (the primary's part), or all of an
+    `uncounted` (secondary denial) posting's adjustments."""
+    counted: dict[str, int] = {}
+    patient_responsibility = prior_payer = 0
+    for adjustment in event.adjustments:
+        if adjustment.group is AdjustmentGroup.PATIENT_RESPONSIBILITY:
+            patient_responsibility += adjustment.amount_cents
+        elif uncounted or (
+            event.rank is CoverageRank.SECONDARY
+            and adjustment.group is AdjustmentGroup.OTHER
+            and adjustment.reason_code == PRIOR_PAYER_REASON
+        ):
+            prior_payer += adjustment.amount_cents
+        else:
+            code = f"{adjustment.group.value}-{adjustment.reason_code}"
+            counted[code] = counted.get(code, 0) + adjustment.amount_cents
+    return counted, patient_responsibility, prior_payer
 
 
 def record_claim_closed(

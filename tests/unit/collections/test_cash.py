@@ -11,6 +11,7 @@ from rcm_contracts.claims import ClaimOutcome
 from rcm_contracts.collections import EpisodeClosed, RefundApproved, StatementIssued
 from rcm_contracts.payments import (
     PaymentPosted,
+    PostedClaimStatus,
     ProviderAdjustmentKind,
     ProviderAdjustmentPosted,
     RefundIssued,
@@ -291,3 +292,29 @@ def test_a_voided_claim_and_its_reversal_bill_nobody() -> None:
     assert sim.account.state is domain.AccountState.OPEN
     (open_statement,) = domain.statement_views(sim.account, domain.StatementStatus.OPEN)
     assert open_statement["amount_due_cents"] == 0  # the charges are no longer the patient's
+
+
+def test_a_secondary_denial_leaves_the_primarys_patient_share_and_no_credit() -> None:
+    """The secondary denies the whole charge (e.g. CO-29, its timely filing): none of it
+    is the episode's to adjust again, and the patient still owes what the primary left.
+    Seen in a run: counted, it made a credit of the primary's contractual adjustment."""
+    sim = Sim()
+    sim.registered()
+    sim.verified()
+    sim.coding(20000)
+    sim.posted(PRIMARY)
+    denial = posting(
+        "R5-1",
+        0,
+        [("CO", "29", 20000)],
+        rank=CoverageRank.SECONDARY,
+        claim_id=f"{EPISODE}-2",
+        status=PostedClaimStatus.DENIED,
+    )
+    sim.posted(denial)
+    holds(sim)
+    assert (sim.ledger.adjustments_cents, sim.ledger.patient_balance_cents) == (4000, 4000)
+    assert sim.ledger.insurance_balance_cents == 0
+    sim.posted(reversal_of(denial, "R6-1"))  # and the secondary takes it back
+    holds(sim)
+    assert (sim.ledger.adjustments_cents, sim.ledger.patient_balance_cents) == (4000, 4000)

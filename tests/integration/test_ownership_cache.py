@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from prometheus_client import Counter
 from pydantic import BaseModel
-from rcm_contracts.payments import PatientPaymentReceived, PaymentMethod
+from rcm_contracts.payments import PatientPaymentReceived
 from rcm_shared.aggregates import Decision
 from rcm_shared.envelope import Envelope
 from rcm_shared.kafka import Consumer, EventPublisher, Topics, ensure_topics, make_broker
@@ -21,6 +20,7 @@ from rcm_shared.store import MongoAggregates, connect
 from tests.conftest import Infra
 
 from .helpers import eventually
+from .test_ownership import payment
 
 pytestmark = pytest.mark.integration
 
@@ -71,19 +71,6 @@ class Replica:
 
     async def stop(self) -> None:
         await self.broker.stop()
-
-
-def payment(episode: str) -> Envelope[PatientPaymentReceived]:
-    return Envelope(
-        data=PatientPaymentReceived(
-            episode_id=episode,
-            payment_id=f"pay-{uuid.uuid4().hex[:8]}",
-            amount_cents=100,
-            method=PaymentMethod.CARD,
-            received_at=datetime.now(UTC),
-        ),
-        source="rcm/test",
-    )
 
 
 def one_episode_per_partition() -> list[str]:

@@ -43,6 +43,11 @@ episodes are left out of every figure, and CPU seconds and peak memory count fro
 end of the preload. The JSON's `preload` says how many episodes were preloaded and how
 long it took (`preload.episodes` is 0 without one).
 
+Infrastructure CPU: when deploy/local runs Kafka, FerretDB and PostgreSQL (their pid files
+are in RCM_STATE), their CPU seconds over the same span are reported beside the services'
+(PostgreSQL with its backends, those still running and those it has reaped), so the whole
+machine's CPU per episode is on the report.
+
 Database commands: every service counts the commands it sends to the database
 (`rcm_database_commands_total`, by collection and command) and logs the counts when it
 stops; the bench reads them from the run's logs and reports them per process, per
@@ -310,6 +315,11 @@ DEFINITIONS = {
     "processes": "CPU seconds (user+system) from the platform's readiness (with a preload, "
     "from its end) to the end of the run, and peak resident memory (sampled every second), "
     "per OS process (per replica: claims-2)",
+    "infrastructure": "CPU seconds (user+system) over the same span as processes of Kafka, "
+    "FerretDB and PostgreSQL with its backends, when deploy/local runs them (pid files in "
+    "RCM_STATE); empty otherwise",
+    "run.machine_cpu_s_per_episode": "CPU seconds of the platform's processes, the bots' "
+    "driver and the infrastructure / closed episodes (null without infrastructure figures)",
     "run.platform_cpu_s_per_episode": "CPU seconds of the platform's processes (not the "
     "bots' driver) / closed episodes",
     "database": "database commands the services sent from their (last) start to their "
@@ -319,6 +329,37 @@ DEFINITIONS = {
     "driven to the end, then every document of every service database cloned with new "
     "episode ids; the warm-up's episodes are left out of every other figure",
 }
+
+
+INFRA_PID_FILES = {
+    "kafka": "kafka/pid",
+    "ferretdb": "ferretdb/pid",
+    "postgresql": "postgresql/pid",
+}
+
+
+def infra_cpu_s(state: Path | None = None) -> dict[str, float]:
+    """CPU seconds so far of each infrastructure process deploy/local runs from `state`
+    (RCM_STATE), with its children, running or reaped; {} when it runs none."""
+    state = state or Path(
+        os.environ.get("RCM_STATE", Path.home() / ".cache" / "rcm-platform" / "state")
+    )
+    found: dict[str, float] = {}
+    for name, pid_file in INFRA_PID_FILES.items():
+        with contextlib.suppress(OSError, ValueError, psutil.Error):
+            process = psutil.Process(int((state / pid_file).read_text().split()[0]))
+            times = process.cpu_times()
+            found[name] = sum(
+                (times.user, times.system, times.children_user, times.children_system)
+            ) + sum(_own_cpu_s(child) for child in process.children(recursive=True))
+    return found
+
+
+def _own_cpu_s(process: psutil.Process) -> float:
+    try:
+        return float(sum(process.cpu_times()[:2]))
+    except psutil.Error:  # gone meanwhile: its parent counts it once reaped
+        return 0.0
 
 
 Commands = dict[str, dict[str, int]]  # process -> "collection command" -> count
@@ -407,6 +448,7 @@ async def drive(
         )
         driver = psutil.Process()
         cpu_before = sum(driver.cpu_times()[:2])
+        infra_before = infra_cpu_s()
         preloader = (
             Preloader(
                 PreloadPlan(preload, warmup),
@@ -424,9 +466,14 @@ async def drive(
             if preloader is not None:
                 await preloader(platform)
             cpu_before = sum(driver.cpu_times()[:2])  # the driver's CPU counts from here
+            infra_before.update(infra_cpu_s())
 
         run = Run(infra, options, console, prepare=prepare)
         result = await run.execute()
+        infra_usage = {
+            name: {"cpu_s": cpu_s - infra_before.get(name, 0.0)}
+            for name, cpu_s in infra_cpu_s().items()
+        }
         commands = database_commands(run.config.run_dir)
         driver_usage = {
             "cpu_s": sum(driver.cpu_times()[:2]) - cpu_before,
@@ -438,6 +485,7 @@ async def drive(
         messages = await read_topics(infra.kafka, topics)
     summary = {**result.summary}
     summary["resources"] = {**summary.get("resources", {}), "driver (bots)": driver_usage}
+    summary["infrastructure"] = infra_usage
     preloaded = preloader.report if preloader else PreloadReport(requested=0)
     return report_of(summary, messages, raw, options, preloaded.as_json(), commands)
 
@@ -490,11 +538,21 @@ def report_of(
         }
         for name, usage in (summary.get("resources") or {}).items()
     }
+    report["infrastructure"] = {
+        name: {"cpu_s": round(float(usage["cpu_s"]), 2)}
+        for name, usage in (summary.get("infrastructure") or {}).items()
+    }
     platform_cpu_s = sum(
         u["cpu_s"] for name, u in report["processes"].items() if name != "driver (bots)"
     )
+    machine_cpu_s = sum(u["cpu_s"] for u in report["processes"].values()) + sum(
+        u["cpu_s"] for u in report["infrastructure"].values()
+    )
     report["run"]["platform_cpu_s_per_episode"] = (
         round(platform_cpu_s / closed, 3) if closed else None
+    )
+    report["run"]["machine_cpu_s_per_episode"] = (
+        round(machine_cpu_s / closed, 3) if closed and report["infrastructure"] else None
     )
     report["database"] = database_figures(commands or {}, len(messages))
     report["baselines"] = {name: b.as_json() for name, b in raw.items()}
@@ -561,6 +619,8 @@ def render(report: Mapping[str, Any], console: Console) -> None:
         processes.add_column(column, justify="left" if column == "process" else "right")
     for name, u in report["processes"].items():
         processes.add_row(name, str(u["cpu_s"]), str(u["peak_rss_mb"]))
+    for name, u in (report.get("infrastructure") or {}).items():
+        processes.add_row(f"{name} (infrastructure)", str(u["cpu_s"]), "")
     console.print(processes)
     database = report.get("database") or {}
     if database.get("commands"):
@@ -568,6 +628,11 @@ def render(report: Mapping[str, Any], console: Console) -> None:
         console.print(
             f"database: {database['commands']} commands, {database['commands_per_event']} per "
             f"event ({top}); platform CPU {run.get('platform_cpu_s_per_episode')} s per episode"
+            + (
+                f", whole machine {run['machine_cpu_s_per_episode']} s"
+                if run.get("machine_cpu_s_per_episode")
+                else ""
+            )
         )
     raw = Table(title="raw baselines (same run)", title_justify="left")
     for column in ("what", "n", "per s", "p50 ms", "p95 ms"):

@@ -2,9 +2,11 @@
 
 A record never changes, decides nothing and emits nothing, so the aggregate port
 (`service.aggregates`: version, applied causes, outbox, relay sweeps) would only add
-bookkeeping to every record and a read before every write. A record is one insert under
+bookkeeping to every record and a read before every write. A record is inserted under
 its record id instead: the unique `_id` is the idempotence, so a redelivered record meets
-DuplicateKeyError and changes nothing, with no read on the event's path. Nothing here
+a duplicate key error and changes nothing, with no read on the event's path. The records
+a batch of events brings are inserted together (rcm_shared.batching), one command for up
+to 25 of them; each handler still waits for its own record. Nothing here
 updates, replaces or deletes, and the service has no other way to its database
 (tests/unit/audit checks the code for such calls).
 
@@ -22,7 +24,8 @@ from typing import Protocol
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, WriteError
+from rcm_shared.batching import Coalescer
 from rcm_shared.errors import TransientError
 from rcm_shared.service import Service
 from rcm_shared.store import Document
@@ -30,6 +33,7 @@ from rcm_shared.store import Document
 from .domain import AuditRecord, RecordPage, RecordQuery
 
 RECORDS = "records"
+DUPLICATE_KEY = 11000
 NEWEST_FIRST = [("recorded_at", DESCENDING), ("_id", DESCENDING)]
 INDEXES = [
     IndexModel(NEWEST_FIRST),
@@ -48,17 +52,30 @@ class Trail(Protocol):
 class MongoRecords:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
+        self.inserts = Coalescer(self._insert)
 
     async def append(self, record: AuditRecord) -> AuditRecord | None:
-        document = {"_id": record.record_id, **record.model_dump(exclude={"record_id"})}
+        if await self.inserts.submit(record):
+            return None
+        kept = await self.collection.find_one({"_id": record.record_id})
+        if kept is None:  # nothing deletes records: a read that lags the insert, retried
+            raise TransientError(f"audit record {record.record_id} not found")
+        return _record(kept)
+
+    async def _insert(self, records: list[AuditRecord]) -> list[bool | BaseException]:
+        """Each record: True when inserted, False when its id was kept before."""
+        documents = [
+            {"_id": record.record_id, **record.model_dump(exclude={"record_id"})}
+            for record in records
+        ]
         try:
-            await self.collection.insert_one(document)
-        except DuplicateKeyError:
-            kept = await self.collection.find_one({"_id": record.record_id})
-            if kept is None:  # nothing deletes records: a read that lags the insert, retried
-                raise TransientError(f"audit record {record.record_id} not found") from None
-            return _record(kept)
-        return None
+            await self.collection.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            failed = {e["index"]: e for e in error.details.get("writeErrors", ())}
+            if error.details.get("writeConcernErrors"):
+                raise TransientError("audit records not acknowledged") from None
+            return [_inserted(failed.get(index)) for index in range(len(documents))]
+        return [True] * len(documents)
 
     async def find(self, query: RecordQuery) -> RecordPage:
         """The newest `query.limit` records that match, newest first (ties by id)."""
@@ -93,6 +110,15 @@ def mongo_filter(query: RecordQuery) -> Document:
     if recorded:
         where["recorded_at"] = recorded
     return where
+
+
+def _inserted(failure: Document | None) -> bool | BaseException:
+    if failure is None:
+        return True
+    code = failure.get("code")
+    if code == DUPLICATE_KEY:
+        return False
+    return WriteError(f"audit record not inserted (code {code})", code, None)
 
 
 def _record(document: Document) -> AuditRecord:

@@ -34,11 +34,12 @@ def build(settings: Settings) -> Service:
     service.api.include_router(api.router(service, cases, settings.queue_limit))
 
     async def load_code_sets() -> None:
-        """ICD-10-CM takes seconds to load: do it at start, off the event loop."""
+        """ICD-10-CM takes seconds to load: at start, off the event loop; the service is
+        ready once it is loaded."""
         await asyncio.to_thread(codesets.warm_up)
         log.info("ICD-10-CM loaded")
 
-    service.background.append(load_code_sets)
+    service.warm_ups["code-sets"] = load_code_sets
     return service
 
 

@@ -84,6 +84,8 @@ class Service:
             max_redelivery_age_s=settings.handler_max_redelivery_age_s,
             parked=self.metrics.parked,
             payload_mismatches=self.metrics.payload_mismatches,
+            fetch_wait_ms=settings.consumer_fetch_wait_ms,
+            fetch_min_bytes=settings.consumer_fetch_min_bytes,
         )
         self.mongo = connect(settings.mongodb_url, settings, self.metrics.database_commands)
         self.database = self.mongo[settings.database_name]
@@ -107,6 +109,10 @@ class Service:
         )
         self.ownership.on_assigned.append(self.relay.sweep_soon)
         self.background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        # Work the service must finish before it is ready (loading code sets): started
+        # with the background jobs, reported by /health/ready until done.
+        self.warm_ups: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
+        self._warmed: dict[str, asyncio.Task[None]] = {}
         # Closed after the broker stopped, when no handler can use them any more.
         self.closers: list[Callable[[], Awaitable[None]]] = []
         self.audit = AuditTrail(self.name, self.publisher)
@@ -246,6 +252,10 @@ class Service:
         tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay")]
         tasks.append(asyncio.create_task(self._watch(), name="metrics"))
         tasks += [asyncio.create_task(job(), name=job.__name__) for job in self.background]
+        self._warmed = {
+            name: asyncio.create_task(job(), name=name) for name, job in self.warm_ups.items()
+        }
+        tasks += self._warmed.values()
         log.info("%s ready on %s:%s", self.name, self.settings.http_host, self.settings.http_port)
         try:
             yield
@@ -290,6 +300,8 @@ class Service:
         with contextlib.suppress(Exception):
             await self.database.command("ping")
             checks["mongodb"] = True
+        for name, task in self._warmed.items():
+            checks[name] = task.done() and not task.cancelled() and task.exception() is None
         return checks
 
     def _add_error_handlers(self) -> None:

@@ -17,6 +17,8 @@ import pytest
 from pymongo import AsyncMongoClient
 from rcm_audit.app import Settings as AuditSettings
 from rcm_audit.app import build as build_audit
+from rcm_audit.domain import AuditRecord, record_of
+from rcm_audit.store import MongoRecords
 from rcm_collections.app import Settings as CollectionsSettings
 from rcm_collections.app import build as build_collections
 from rcm_contracts.audit import AccessRecorded
@@ -243,3 +245,44 @@ async def test_rcm_audit_prints_the_trail(trail: Trail, monkeypatch: pytest.Monk
     # The CLI's own reads are on the trail too, under the user it signed in as.
     (cli_read,) = await trail.records_when(1, actor=erin, service="audit")
     assert (cli_read["action"], cli_read["roles"]) == ("GET /records", ["auditor"])
+
+
+async def test_records_arriving_together_are_inserted_together_and_a_kept_one_stays(
+    infra: Infra,
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_url)
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    store = MongoRecords(client[database]["records"])
+
+    def record(record_id: str, status: int = 200) -> AuditRecord:
+        return record_of(
+            AccessRecorded(
+                record_id=record_id,
+                actor="erin",
+                roles=["biller"],
+                service="claims",
+                action="GET /claims/{claim_id}",
+                resource="claim_id=C1",
+                status=status,
+                request_id=f"req-{record_id}",
+                recorded_at=datetime.now(UTC).replace(microsecond=0),
+            )
+        )
+
+    try:
+        kept = record("kept")
+        assert await store.append(kept) is None
+        calls = store.inserts.calls
+        arriving = [record(f"new-{n}") for n in range(30)] + [record("kept", status=500)]
+
+        outcomes = await asyncio.gather(*(store.append(each) for each in arriving))
+
+        assert outcomes[:30] == [None] * 30
+        again = outcomes[30]  # the record kept first, not the one that came again
+        assert again is not None
+        assert (again.record_id, again.status) == ("kept", 200)
+        assert store.inserts.calls - calls == 2  # 31 records, at most 25 per insert
+        assert await client[database]["records"].count_documents({}) == 31
+    finally:
+        await client.drop_database(database)
+        await client.close()

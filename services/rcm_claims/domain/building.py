@@ -256,9 +256,13 @@ def replace(
     strict: bool = False,
     outcome: ClaimOutcome = ClaimOutcome.REPLACED,
     changed: list[str] | None = None,
+    prior: PriorAdjudication | None = None,
+    close_old: bool = True,
 ) -> tuple[Claim, list[Event]]:
     """Queue the claim that takes `old`'s place (same payer and rank), close `old` (a
-    paid claim replaced after a line was recoded stays closed as paid)."""
+    paid claim replaced after a line was recoded stays closed as paid). `prior`: the
+    primary's answer now, for a secondary billed on an earlier one. `close_old` False:
+    the caller closes `old` itself (with another outcome)."""
     coverage = episode.coverage(old.coverage_id) or _coverage_like(episode, old)
     if coverage is None:
         raise Conflict(f"claim {old.claim_id}: its coverage is no longer on the episode")
@@ -270,7 +274,7 @@ def replace(
         now,
         frequency=frequency,
         replaces=old,
-        prior=old.prior,
+        prior=prior or old.prior,
         strict=strict,
     )
     new.changed = list(changed or [])
@@ -287,7 +291,7 @@ def replace(
         changed=changed or [],
         total_charge_cents=new.total_charge_cents,
     )
-    if old.closed and outcome is ClaimOutcome.REPLACED:
+    if not close_old or (old.closed and outcome is ClaimOutcome.REPLACED):
         return new, [resubmitted]
     return new, [resubmitted, close(episode, old, outcome, now)]
 

@@ -81,9 +81,7 @@ async def platform(
                 return built
 
             claims_db, payments_db, collections_db = databases
-            claims = service(
-                claims_app, claims_db, **edi, batch_interval_s=0.2, **claims_settings
-            )
+            claims = service(claims_app, claims_db, **edi, batch_interval_s=0.2, **claims_settings)
             payments = service(payments_app, payments_db, **edi)
             collections = service(collections_app, collections_db)
             claims_client = await stack.enter_async_context(running(claims))

@@ -159,8 +159,12 @@ def new_claim(
             replaced_pccn=replaced_pccn,
             prior=prior,
         )
-        if changes is not None and changes.prior_authorization is not None:
-            x12 = _with_prior_authorization(x12, changes.prior_authorization)
+        # The payer's number from registration, unless a biller's correction brought one.
+        authorization = (
+            changes.prior_authorization if changes is not None else None
+        ) or coverage.prior_authorization
+        if authorization is not None:
+            x12 = _with_prior_authorization(x12, authorization)
     except ClaimBuildError as error:
         if strict:
             raise Conflict(f"the corrected claim cannot be built: {error}") from None

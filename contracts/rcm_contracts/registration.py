@@ -62,6 +62,11 @@ class Coverage(Contract):
     subscriber: Person | None = Field(
         default=None, description="The subscriber when not the patient (relationship != 18)."
     )
+    prior_authorization: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]{1,50}$",
+        description="The payer's prior authorization for the visit's services (837P REF*G1).",
+    )
 
 
 @event("rcm.registration.appointment-scheduled.v1")
@@ -145,6 +150,11 @@ class CoverageDraft(Contract):
     group_number: str | None = Field(default=None, min_length=1, max_length=50)
     relationship: Relationship = Relationship.SELF
     subscriber: Person | None = None
+    prior_authorization: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]{1,50}$",
+        description="The payer's prior authorization for the visit's services (837P REF*G1).",
+    )
 
 
 @event("rcm.registration.appointment-requested.v1")
@@ -187,6 +197,15 @@ class EncounterCompletionRequested(EpisodeRequest):
         default=None, description="Defaults to the appointment's provider."
     )
     documentation: ClinicalDocumentation
+
+
+@event("rcm.registration.authorization-recording-requested.v1")
+class AuthorizationRecordingRequested(EpisodeRequest):
+    """A prior authorization the front desk obtained or found after registration, for
+    one of the episode's coverages (the billers look it up on a CO-197 denial)."""
+
+    coverage_id: Id
+    number: str = Field(pattern=r"^[A-Za-z0-9-]{1,50}$")
 
 
 @event("rcm.registration.cancellation-requested.v1")

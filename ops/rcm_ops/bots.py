@@ -184,6 +184,7 @@ class EpisodeRecord:
     episode_id: str | None = None
     step: str = "new"  # new, scheduled, registered, checked-in, encounter, failed
     error: str | None = None
+    authorization_recorded: bool = False  # one found after the visit, given to registration
 
 
 @dataclass
@@ -280,6 +281,14 @@ class FrontDesk:
             _require(response, "complete encounter")
             record.step = "encounter"
             self.ledger.counts["encounters"] += 1
+        late = synthetic.late_authorization
+        if record.step == "encounter" and late is not None and not record.authorization_recorded:
+            coverage_id, number = late
+            body = {"coverage_id": coverage_id, "number": number}
+            response = await self.http.request("POST", f"{base}/authorizations", json=body)
+            _require(response, "record an authorization")
+            record.authorization_recorded = True
+            self.ledger.counts["authorizations-recorded-later"] += 1
 
 
 # --------------------------------------------------------------------------- coder
@@ -694,13 +703,41 @@ def claim_id_of(item: Mapping[str, Any]) -> str:
     return str(item.get("claim_id") or item.get("id"))
 
 
+def lacks_authorization(item: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(reason, Mapping) and str(reason.get("reason_code")) == "197"
+        for reason in item.get("reasons") or ()
+    )
+
+
+def authorization_on_file(episode: Mapping[str, Any], payer_id: str) -> str | None:
+    """The number the front desk recorded for the payer: at registration on the coverage,
+    or later on the episode's authorizations (the newest)."""
+    later = [
+        str(a["number"])
+        for a in episode.get("authorizations") or ()
+        if isinstance(a, Mapping) and a.get("payer_id") == payer_id and a.get("number")
+    ]
+    if later:
+        return later[-1]
+    for coverage in episode.get("coverages") or ():
+        if isinstance(coverage, Mapping) and coverage.get("payer_id") == payer_id:
+            number = coverage.get("prior_authorization")
+            if number:
+                return str(number)
+    return None
+
+
 class Biller:
     """Works the rejection and denial queues."""
 
-    def __init__(self, http: Http, ledger: Ledger, biller_id: str) -> None:
+    def __init__(
+        self, http: Http, ledger: Ledger, biller_id: str, registration: Http | None = None
+    ) -> None:
         self.http = http
         self.ledger = ledger
         self.biller_id = biller_id
+        self.registration = registration  # where the front desk keeps authorizations
         self.corrections: Counter[str] = Counter()  # denials corrected, by episode
         self.resent: Counter[str] = Counter()  # rejections sent again, by episode
         self.handled: set[tuple[str, str]] = set()
@@ -714,13 +751,36 @@ class Biller:
                 await self.act(item, "correct", "rejection")
         for item in items_of(await self.http.get_json("/work-queue", {"kind": "denial"})):
             episode = str(item.get("episode_id", ""))
+            if lacks_authorization(item) and self.corrections[episode] == 0:
+                number = await self.find_authorization(item)
+                if number is not None:
+                    await self.act(item, "correct", "denial", {"prior_authorization": number})
+                    continue
             await self.act(item, denial_action(item, self.corrections[episode]), "denial")
 
-    async def act(self, item: Mapping[str, Any], action: Action, kind: str) -> None:
+    async def find_authorization(self, item: Mapping[str, Any]) -> str | None:
+        """A CO-197 denial: the biller looks for the authorization where the front desk
+        records it (the registration episode); the number is never logged."""
+        if self.registration is None:
+            return None
+        episode = await self.registration.get_json(f"/episodes/{item.get('episode_id')}")
+        if not isinstance(episode, Mapping):
+            return None
+        return authorization_on_file(episode, str(item.get("payer_id")))
+
+    async def act(
+        self,
+        item: Mapping[str, Any],
+        action: Action,
+        kind: str,
+        changes: Mapping[str, Any] | None = None,
+    ) -> None:
         claim_id = claim_id_of(item)
         if (claim_id, action) in self.handled:
             return
-        body = {"note": f"bot: {kind} -> {action}"}
+        body: dict[str, Any] = {"note": f"bot: {kind} -> {action}"}
+        if changes:
+            body["changes"] = dict(changes)
         path = (
             f"/claims/{claim_id}/corrections"
             if action == "correct"
@@ -913,7 +973,12 @@ class Bots:
             Coder(signed_in("coding", f"coder-{n + 1}", Role.CODER), ledger, f"coder-{n + 1}")
             for n in range(coders)
         ]
-        self.biller = Biller(signed_in("claims", "biller-1", Role.BILLER), ledger, "biller-1")
+        self.biller = Biller(
+            signed_in("claims", "biller-1", Role.BILLER),
+            ledger,
+            "biller-1",
+            signed_in("registration", "biller-1", Role.BILLER),
+        )
         # The patient portal pays and plans on the patients' behalf.
         self.patients = Patients(
             signed_in("collections", "patient-portal", Role.COLLECTOR),

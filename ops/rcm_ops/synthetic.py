@@ -33,6 +33,7 @@ from rcm_contracts.registration import (
     Sex,
 )
 from rcm_payer_simulator.adjudication import member_status, retro_termination
+from rcm_payer_simulator.rules import PAYER_RULES
 
 PAYERS = (
     ("ACME01", "Acme Health Plan"),
@@ -59,6 +60,11 @@ LATE_BILLED_DAYS = 150
 # Primary coverages the payer terminated retroactively on or before the visit: its 271
 # said active, its claims system denies (CO-27).
 LAPSED_COVERAGE_SHARE = 0.04
+# A service the primary payer authorizes first: the front desk mostly has the number at
+# registration, sometimes finds it only after the visit (a fax, the payer's portal), and
+# sometimes never asked for one.
+AUTHORIZED_AT_REGISTRATION_SHARE = 0.6
+AUTHORIZED_LATER_SHARE = 0.2
 MEMBER_ID_TRIES = 5000
 
 FEMALE_NAMES = (
@@ -311,6 +317,8 @@ class SyntheticEpisode:
     coverages: tuple[Coverage, ...]
     documentation: ClinicalDocumentation
     place_of_service: str = PLACE_OF_SERVICE
+    # (coverage id, number): an authorization the front desk records after the visit.
+    late_authorization: tuple[str, str] | None = None
 
     @property
     def key(self) -> str:
@@ -375,6 +383,7 @@ class EpisodeGenerator:
         coverages = self._coverages(patient, guarantor, child)
         if coverages and rng.random() < LAPSED_COVERAGE_SHARE:
             coverages = (self._lapsed(coverages[0], visit_day), *coverages[1:])
+        coverages, late_authorization = self._authorized(number, scenario, coverages)
         minutes = rng.randrange(8 * 60, 17 * 60, 15)  # office hours, quarter-hour slots
         start = datetime.combine(visit_day, time(0, 0), tzinfo=UTC) + timedelta(minutes=minutes)
         return SyntheticEpisode(
@@ -387,7 +396,30 @@ class EpisodeGenerator:
             guarantor=guarantor,
             coverages=coverages,
             documentation=self._documentation(scenario, age, patient.sex),
+            late_authorization=late_authorization,
         )
+
+    def _authorized(
+        self, number: int, scenario: Scenario, coverages: tuple[Coverage, ...]
+    ) -> tuple[tuple[Coverage, ...], tuple[str, str] | None]:
+        """Whether the visit's prior authorization was obtained, and when. Its own
+        generator (seed and episode number), so the rest of the stream stays as it was."""
+        if not coverages:
+            return coverages, None
+        primary = coverages[0]
+        rules = PAYER_RULES.get(primary.payer_id)
+        codes = {px.code for px in scenario.procedures}
+        if rules is None or not codes & rules.prior_authorization:
+            return coverages, None
+        rng = random.Random(f"{self.seed}|authorization|{number}")
+        authorization = f"PA{rng.randrange(10**9):09d}"
+        roll = rng.random()
+        if roll < AUTHORIZED_AT_REGISTRATION_SHARE:
+            authorized = primary.model_copy(update={"prior_authorization": authorization})
+            return (authorized, *coverages[1:]), None
+        if roll < AUTHORIZED_AT_REGISTRATION_SHARE + AUTHORIZED_LATER_SHARE:
+            return coverages, (primary.coverage_id, authorization)
+        return coverages, None
 
     def _scenario(self, age: int) -> Scenario:
         fitting = [s for s in SCENARIOS if s.min_age <= age <= s.max_age]

@@ -53,6 +53,7 @@ from .appeals import AppealDecision, AppealRequest
 from .appeals import decide as decide_appeal
 from .mailbox import Document, Mailbox
 from .payers import PAYERS, PayerInfo
+from .rules import MODIFIER_MISSING_REMARK
 
 log = logging.getLogger(__name__)
 
@@ -598,12 +599,18 @@ class Simulator:
         log.info("appeal %s: %s", request.appeal_id, decision.outcome)
         return decision
 
-    def deny(self, claim_id: str, reason: str) -> bool:
+    def deny(self, claim_id: str, reason: str, line_id: str | None = None) -> bool:
         """Denies an accepted original claim not remitted yet for `reason` (a CARC),
         whatever the rules would say, in an 835 sent now: for tests and scripted scenarios
-        of what follows a denial (an appeal). False: no such claim waits for its 835."""
+        of what follows a denial (an appeal). With `line_id` (the line's REF*6R) only that
+        line is denied and the rest of the claim is paid by the rules (a line-level CO-97
+        on a paid claim). False: no such claim (or line) waits for its 835."""
         waiting = [c for c in self._to_remit if c.claim.patient_control_number == claim_id]
         if not waiting or waiting[0].claim.frequency_code != "1":
+            return False
+        lines = [line.line_control_number for line in waiting[0].claim.lines]
+        primary = waiting[0].claim.subscriber.payer_responsibility == "P"
+        if line_id is not None and (line_id not in lines or not primary):
             return False
         self._to_remit.remove(waiting[0])
 
@@ -613,7 +620,26 @@ class Simulator:
             accepted.remitted = _naming_the_patient(remitted, claim)
             return [accepted.remitted]
 
-        self._remit(waiting[:1], denied)
+        def line_denied(accepted: _Claim) -> list[RemittanceClaim]:
+            claim, payer = accepted.claim, accepted.payer
+            member_id = claim.subscriber.member_id
+            forced = rules.line_denials(claim, payer)
+            forced[lines.index(line_id)] = rules.Denial(reason, MODIFIER_MISSING_REMARK)
+            result = rules.adjudicate(
+                claim,
+                payer,
+                accepted.pccn,
+                rules.member_benefits(self.seed, payer, member_id),
+                self._accumulators(payer, member_id),
+                forced,
+            )
+            self._members[accepted.member] = result.accumulators
+            accepted.deductible_applied_cents = result.deductible_applied_cents
+            accepted.out_of_pocket_applied_cents = result.out_of_pocket_applied_cents
+            accepted.remitted = _naming_the_patient(result.claim, claim)
+            return [accepted.remitted]
+
+        self._remit(waiting[:1], denied if line_id is None else line_denied)
         return True
 
     # --- plumbing ------------------------------------------------------------------------

@@ -108,6 +108,11 @@ class EncounterRequest(Request):
     documentation: ClinicalDocumentation
 
 
+class AuthorizationRequest(Request):
+    coverage_id: str = Field(pattern=r"^V[0-9a-f]{12}$")
+    number: str = Field(pattern=r"^[A-Za-z0-9-]{1,50}$", description="The payer's number.")
+
+
 class CancelRequest(Request):
     reason: str = Field(min_length=1, max_length=200)
 
@@ -183,6 +188,20 @@ def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
             place_of_service=body.place_of_service,
             rendering_provider_npi=body.rendering_provider_npi,
             documentation=body.documentation,
+        )
+        return (await service.ask(request)).response()
+
+    @api.post("/episodes/{episode_id}/authorizations", response_model=Episode)
+    async def authorization(
+        episode_id: str, body: AuthorizationRequest, clerk: FrontDesk
+    ) -> JSONResponse:
+        """Records a prior authorization obtained or found after registration; billers
+        find it on the episode (`authorizations`) when a payer denies for its lack."""
+        request = contracts.AuthorizationRecordingRequested(
+            episode_id=_episode_id(episode_id),
+            requested_by=clerk.subject,
+            coverage_id=body.coverage_id,
+            number=body.number,
         )
         return (await service.ask(request)).response()
 

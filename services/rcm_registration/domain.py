@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from rcm_contracts.base import Event, Npi
 from rcm_contracts.registration import (
     AppointmentCancelled,
@@ -155,6 +155,17 @@ class Cancellation(BaseModel):
     cancelled_at: datetime
 
 
+class Authorization(BaseModel):
+    """A payer's prior authorization recorded after registration, for one coverage."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    coverage_id: str
+    payer_id: str
+    number: str
+    recorded_at: datetime
+
+
 class Episode(BaseModel):
     """The aggregate, as stored and as the API shows it (with its status)."""
 
@@ -168,6 +179,7 @@ class Episode(BaseModel):
     checked_in_at: datetime | None = None
     encounter: Encounter | None = None
     cancellation: Cancellation | None = None
+    authorizations: list[Authorization] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -325,6 +337,25 @@ def update_coverages(
         return UNCHANGED
     updated = episode.model_copy(update={"coverages": coverages})
     return Decision(updated, [_coverage_event(updated)])
+
+
+def record_authorization(
+    current: Episode | None, coverage_id: str, number: str, now: datetime
+) -> EpisodeDecision:
+    """Keeps an authorization obtained after registration beside the coverage it is for;
+    the coverage itself (and eligibility's checks of it) does not change. The same
+    number again is no change."""
+    episode = _open(current)
+    coverage = next((c for c in episode.coverages or [] if c.coverage_id == coverage_id), None)
+    if coverage is None:
+        raise NotFound(f"episode {episode.episode_id} has no coverage {coverage_id}")
+    if any(a.coverage_id == coverage_id and a.number == number for a in episode.authorizations):
+        return UNCHANGED
+    recorded = Authorization(
+        coverage_id=coverage_id, payer_id=coverage.payer_id, number=number, recorded_at=instant(now)
+    )
+    updated = episode.model_copy(update={"authorizations": [*episode.authorizations, recorded]})
+    return Decision(updated, [])
 
 
 def check_in(current: Episode | None, now: datetime) -> EpisodeDecision:

@@ -14,6 +14,7 @@ from typing import TypeVar
 from rcm_contracts.base import EpisodeRequest
 from rcm_contracts.registration import (
     AppointmentRequested,
+    AuthorizationRecordingRequested,
     CancellationRequested,
     CheckInRequested,
     CoverageUpdateRequested,
@@ -123,6 +124,18 @@ class Handlers:
             ),
         )
 
+    async def authorization_recording_requested(
+        self, envelope: Envelope[AuthorizationRecordingRequested]
+    ) -> Episode:
+        request = envelope.data
+        now = self.clock()
+        return await self._apply(
+            envelope,
+            lambda current: domain.record_authorization(
+                current, request.coverage_id, request.number, now
+            ),
+        )
+
     async def cancellation_requested(self, envelope: Envelope[CancellationRequested]) -> Episode:
         reason = envelope.data.reason
         now = self.clock()
@@ -136,4 +149,5 @@ SUBSCRIPTIONS: Subscriptions[Handlers] = {
     CheckInRequested: Handlers.check_in_requested,
     EncounterCompletionRequested: Handlers.encounter_completion_requested,
     CancellationRequested: Handlers.cancellation_requested,
+    AuthorizationRecordingRequested: Handlers.authorization_recording_requested,
 }

@@ -159,8 +159,12 @@ def new_claim(
             replaced_pccn=replaced_pccn,
             prior=prior,
         )
-        if changes is not None and changes.prior_authorization is not None:
-            x12 = _with_prior_authorization(x12, changes.prior_authorization)
+        # The payer's number from registration, unless a biller's correction brought one.
+        authorization = (
+            changes.prior_authorization if changes is not None else None
+        ) or coverage.prior_authorization
+        if authorization is not None:
+            x12 = _with_prior_authorization(x12, authorization)
     except ClaimBuildError as error:
         if strict:
             raise Conflict(f"the corrected claim cannot be built: {error}") from None
@@ -256,9 +260,13 @@ def replace(
     strict: bool = False,
     outcome: ClaimOutcome = ClaimOutcome.REPLACED,
     changed: list[str] | None = None,
+    prior: PriorAdjudication | None = None,
+    close_old: bool = True,
 ) -> tuple[Claim, list[Event]]:
     """Queue the claim that takes `old`'s place (same payer and rank), close `old` (a
-    paid claim replaced after a line was recoded stays closed as paid)."""
+    paid claim replaced after a line was recoded stays closed as paid). `prior`: the
+    primary's answer now, for a secondary billed on an earlier one. `close_old` False:
+    the caller closes `old` itself (with another outcome)."""
     coverage = episode.coverage(old.coverage_id) or _coverage_like(episode, old)
     if coverage is None:
         raise Conflict(f"claim {old.claim_id}: its coverage is no longer on the episode")
@@ -270,7 +278,7 @@ def replace(
         now,
         frequency=frequency,
         replaces=old,
-        prior=old.prior,
+        prior=prior or old.prior,
         strict=strict,
     )
     new.changed = list(changed or [])
@@ -287,7 +295,7 @@ def replace(
         changed=changed or [],
         total_charge_cents=new.total_charge_cents,
     )
-    if old.closed and outcome is ClaimOutcome.REPLACED:
+    if not close_old or (old.closed and outcome is ClaimOutcome.REPLACED):
         return new, [resubmitted]
     return new, [resubmitted, close(episode, old, outcome, now)]
 

@@ -38,7 +38,7 @@ from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Invalid, NotFound
 
 from ..edi import MAX_MESSAGE, BillingConfig, PriorAdjudication
-from .building import new_claim, next_verified
+from .building import new_claim, next_verified, replace
 from .model import (
     Adjudication,
     AuditEntry,
@@ -206,13 +206,37 @@ def _paid(
 def paid_in_full(
     episode: Episode, claim: Claim, config: BillingConfig, now: datetime
 ) -> list[Event]:
-    """The payer is done with the claim: claim-paid, the next payer billed, closed."""
+    """The payer is done with the claim: claim-paid, the next payer billed (or its claim
+    corrected), closed."""
     claim.status = ClaimStatus.PAID
     claim.paid_at = now
     events: list[Event] = [_claim_paid(episode, claim, claim.payer_id, claim.rank, now)]
     _bill_secondary(episode, claim, config, now)
+    events += _rebill_secondary(episode, config, now, paying=claim)
     events.append(close(episode, claim, ClaimOutcome.PAID, now))
     return events
+
+
+def prior_adjudication(episode: Episode, claim: Claim) -> PriorAdjudication | None:
+    """The primary's answer as it stands, for a secondary claim's 2320/2430."""
+    primary = episode.coverage(claim.coverage_id)
+    own = claim.own_adjudications()
+    if primary is None or not own:
+        return None
+    return PriorAdjudication(
+        claim_id=claim.claim_id,
+        payer_id=claim.payer_id,
+        payer_name=primary.payer_name,
+        member_id=primary.member_id,
+        group_number=primary.group_number,
+        paid_cents=claim.paid_cents or 0,
+        patient_responsibility_cents=claim.patient_responsibility_cents or 0,
+        adjustments=[a for adjudication in own for a in adjudication.adjustments],
+        adjudicated_on=max(a.posted_at for a in own).date(),
+        payer_claim_control_number=claim.payer_claim_control_number,
+        relationship=primary.relationship,
+        subscriber=primary.subscriber,
+    )
 
 
 def _bill_secondary(episode: Episode, claim: Claim, config: BillingConfig, now: datetime) -> None:
@@ -222,36 +246,79 @@ def _bill_secondary(episode: Episode, claim: Claim, config: BillingConfig, now: 
         c.rank is CoverageRank.SECONDARY and c.outcome is not ClaimOutcome.REPLACED
         for c in episode.claims
     )
-    primary = episode.coverage(claim.coverage_id)
+    prior = prior_adjudication(episode, claim)
     if (
         claim.rank is not CoverageRank.PRIMARY
         or claim.crossover is not None  # the payer sent it on: billing it too is a duplicate
         or share <= 0
         or secondary is None
-        or primary is None
+        or prior is None
         or has_secondary
         or episode.patient is None
         or episode.coding is None
     ):
         return
-    own = claim.own_adjudications()
-    prior = PriorAdjudication(
-        claim_id=claim.claim_id,
-        payer_id=claim.payer_id,
-        payer_name=primary.payer_name,
-        member_id=primary.member_id,
-        group_number=primary.group_number,
-        paid_cents=claim.paid_cents or 0,
-        patient_responsibility_cents=share,
-        adjustments=[a for adjudication in own for a in adjudication.adjustments],
-        adjudicated_on=max(a.posted_at for a in own).date(),
-        payer_claim_control_number=claim.payer_claim_control_number,
-        relationship=primary.relationship,
-        subscriber=primary.subscriber,
-    )
     episode.claims.append(
         new_claim(episode, config, CoverageRank.SECONDARY, secondary, now, prior=prior)
     )
+
+
+def _current_primary(episode: Episode) -> Claim | None:
+    """The primary claim whose answer stands: paid, not replaced, not voided."""
+    paid = [
+        c
+        for c in episode.claims
+        if c.rank is CoverageRank.PRIMARY
+        and c.status is ClaimStatus.PAID
+        and c.replaced_by is None
+        and c.voided_by is None
+        and c.frequency is not ClaimFrequency.VOID
+    ]
+    return paid[-1] if paid else None
+
+
+def _rebill_secondary(
+    episode: Episode, config: BillingConfig, now: datetime, paying: Claim
+) -> list[Event]:
+    """A secondary billed on a primary answer that no longer stands (the primary was
+    corrected after a line denied for coding and paid again) is replaced by a corrected
+    claim (frequency 7) carrying the primary's answer as it is now, as a billing office
+    sends the secondary a corrected claim after the primary's corrected 835. Only once
+    the secondary has answered the first: replacing a claim still being adjudicated
+    would have the payer answer both. Its payer takes back what it paid on the old
+    answer and pays on the new one, so the insurance side reaches zero. `paying` (the
+    claim being paid now) is closed by the caller, as paid."""
+    primary = _current_primary(episode)
+    if primary is None or primary.crossover is not None:
+        return []
+    for secondary in episode.claims:
+        stale = (
+            secondary.rank is CoverageRank.SECONDARY
+            and secondary.replaced_by is None
+            and secondary.voided_by is None
+            and secondary.frequency is not ClaimFrequency.VOID
+            and secondary.prior is not None
+            and secondary.prior.claim_id != primary.claim_id
+            and secondary.status in (ClaimStatus.PAID, ClaimStatus.PARTIALLY_PAID)
+        )
+        prior = prior_adjudication(episode, primary) if stale else None
+        if prior is None or episode.patient is None or episode.coding is None:
+            continue
+        secondary.audit.append(
+            AuditEntry(at=now, action=f"primary answer changed ({primary.claim_id})")
+        )
+        _, events = replace(
+            episode,
+            config,
+            secondary,
+            ClaimFrequency.REPLACEMENT,
+            f"the primary's corrected claim {primary.claim_id} was adjudicated again",
+            now,
+            prior=prior,
+            close_old=secondary is not paying,
+        )
+        return events
+    return []
 
 
 # --- crossovers ---------------------------------------------------------------------------

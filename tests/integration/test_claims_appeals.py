@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,9 +21,6 @@ from typing import Any
 import httpx
 import pytest
 from pymongo import AsyncMongoClient
-from rcm_claims import app as claims_app
-from rcm_collections import app as collections_app
-from rcm_contracts import Event
 from rcm_contracts.claims import (
     AppealDecided,
     ClaimAccepted,
@@ -33,17 +29,15 @@ from rcm_contracts.claims import (
     ClaimDenied,
     ClaimPaid,
 )
-from rcm_payer_simulator import app as simulator_app
-from rcm_payer_simulator.simulator import Simulator
-from rcm_payments import app as payments_app
 from rcm_shared.kafka import EventPublisher, Topics
-from rcm_shared.service import Service
 
 from tests.conftest import Infra, drop_topics
 from tests.unit.claims import builders as b
 
-from .helpers import eventually, serving
-from .services import running, settings_for
+from .billing_platform import Platform as BillingPlatform
+from .billing_platform import platform as billing_platform
+from .helpers import eventually
+from .services import running
 from .test_claims import (
     Clearinghouse,
     claims_service,
@@ -94,19 +88,7 @@ def ledger_holds(account: dict[str, Any]) -> bool:
     return bool(account["invariant_holds"]) and totals["charges_cents"] == accounted
 
 
-@dataclass
-class Platform:
-    infra: Infra
-    topics: Topics
-    simulator: Simulator
-    claims: httpx.AsyncClient
-    collections: httpx.AsyncClient
-    publisher: EventPublisher
-    archive: Path
-
-    async def emitted(self, kind: type[Event], episode: str, count: int) -> list[dict[str, Any]]:
-        return await emitted(self.infra, self.topics, kind, episode, count)
-
+class Platform(BillingPlatform):
     async def denied(self, carc: str) -> tuple[str, str]:
         """A new episode whose claim the payer accepted and denied for `carc`."""
         episode = new_episode()
@@ -131,55 +113,9 @@ class Platform:
 async def platform(
     infra: Infra, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Platform]:
-    topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
-    databases = [f"test_{uuid.uuid4().hex[:12]}" for _ in range(3)]
     archive = tmp_path_factory.mktemp("x12")
-    simulator = simulator_app.build(
-        simulator_app.Settings(
-            seed=SEED, ack_delay_s=0.1, remit_delay_s=REMIT_DELAY_S, x12_archive_dir=archive
-        )
-    )
-    try:
-        async with (
-            serving(simulator, lifespan="on") as url,
-            publishing(infra, topics) as publisher,
-            contextlib.AsyncExitStack() as stack,
-        ):
-            edi: dict[str, Any] = {
-                "RCM_CLEARINGHOUSE_URL": url,
-                "RCM_X12_ARCHIVE_DIR": str(archive),
-                "handler_retry_backoff_s": 0.05,
-                "mailbox_poll_s": 0.2,
-            }
-
-            def service(app: Any, database: str, **overrides: Any) -> Service:
-                built: Service = app.build(
-                    settings_for(app.Settings, infra, topics.prefix, database, **overrides)
-                )
-                return built
-
-            claims_db, payments_db, collections_db = databases
-            claims = service(claims_app, claims_db, **edi, batch_interval_s=0.2)
-            payments = service(payments_app, payments_db, **edi)
-            collections = service(collections_app, collections_db)
-            claims_client = await stack.enter_async_context(running(claims))
-            await stack.enter_async_context(running(payments))
-            collections_client = await stack.enter_async_context(running(collections))
-            yield Platform(
-                infra,
-                topics,
-                simulator.state.simulator,
-                claims_client,
-                collections_client,
-                publisher,
-                archive,
-            )
-    finally:
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_url)
-        for name in databases:
-            await mongo.drop_database(name)
-        await mongo.close()
-        await drop_topics(infra.kafka, topics.prefix)
+    async with billing_platform(infra, archive, SEED, REMIT_DELAY_S, kind=Platform) as running:
+        yield running
 
 
 async def test_an_overturned_documentation_denial_is_paid_by_the_payers_next_835(

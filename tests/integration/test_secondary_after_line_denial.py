@@ -19,7 +19,7 @@ from rcm_contracts.coding import CodingCompleted, CodingCorrected
 from tests.conftest import Infra
 from tests.unit.claims import builders as b
 
-from .fixes_platform import Platform, platform
+from .billing_platform import Platform, platform
 from .helpers import eventually
 from .test_claims import episode_inputs, publish
 from .test_claims_appeals import ledger_holds

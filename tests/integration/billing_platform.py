@@ -1,5 +1,5 @@
 """Claims, payments and collections on real Kafka and FerretDB with the payer simulator
-in process, for the issue 11 fixes (a context manager, so each test module makes one)."""
+in process (a context manager, so each test module makes one)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pymongo import AsyncMongoClient
@@ -50,10 +50,18 @@ class Platform:
         return dict(response.json()) if response.status_code == 200 else {}
 
 
+P = TypeVar("P", bound=Platform)
+
+
 @contextlib.asynccontextmanager
 async def platform(
-    infra: Infra, archive: Path, seed: int, remit_delay_s: float, **claims_settings: Any
-) -> AsyncIterator[Platform]:
+    infra: Infra,
+    archive: Path,
+    seed: int,
+    remit_delay_s: float,
+    kind: type[P] = Platform,  # type: ignore[assignment]
+    **claims_settings: Any,
+) -> AsyncIterator[P]:
     topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
     databases = [f"test_{uuid.uuid4().hex[:12]}" for _ in range(3)]
     simulator = simulator_app.build(
@@ -87,7 +95,7 @@ async def platform(
             claims_client = await stack.enter_async_context(running(claims))
             await stack.enter_async_context(running(payments))
             collections_client = await stack.enter_async_context(running(collections))
-            yield Platform(
+            yield kind(
                 infra,
                 topics,
                 simulator.state.simulator,

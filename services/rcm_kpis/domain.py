@@ -42,7 +42,7 @@ nothing, and events in any order end at the same contribution.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -163,7 +163,8 @@ class EpisodeFacts(BaseModel):
     # Derived, kept for the aged A/R query (an indexed flag and what it reads).
     open_ar: list[OpenClaim] = Field(default_factory=list)
     has_open_ar: bool = False
-    # Rollup changes decided and not yet added to the counters (handlers.flush).
+    # Rollup changes decided and, as far as this document knows, not yet added to the
+    # counters; those the writer added are dropped at the episode's next write.
     uncounted: list[Delta] = Field(default_factory=list)
 
     def claim(self, claim_id: str) -> ClaimFacts | None:
@@ -399,9 +400,11 @@ def record(
     partition: int,
     event: object,
     cause: str,
+    counted: Container[str] = (),
 ) -> Decision[EpisodeFacts, list[Delta]]:
     """The decision for one event: the new facts and, pending inside them, the rollup
-    changes they make. Facts that do not change change nothing."""
+    changes they make, without the earlier ones the writer says are `counted` already.
+    Facts that do not change change nothing."""
     facts = _facts(current, episode_id, partition)
     apply_event(facts, event)
     if current is not None and facts == current:
@@ -410,19 +413,9 @@ def record(
     moved = deltas(before, contributions(facts), facts.partition, cause)
     facts.open_ar = open_claims(facts)
     facts.has_open_ar = bool(facts.open_ar)
-    facts.uncounted = [*facts.uncounted, *moved]
+    left = [delta for delta in facts.uncounted if delta.id not in counted]
+    facts.uncounted = [*left, *moved]
     return Decision(state=facts, result=moved)
-
-
-def flushed(current: EpisodeFacts | None, done: Iterable[str]) -> Decision[EpisodeFacts, None]:
-    """The facts without the pending deltas now in the counters."""
-    if current is None:
-        return Decision()
-    added = set(done)
-    left = [delta for delta in current.uncounted if delta.id not in added]
-    if len(left) == len(current.uncounted):
-        return Decision()
-    return Decision(state=current.model_copy(update={"uncounted": left}))
 
 
 def add_to_rollup(current: Rollup | None, delta: Delta) -> Decision[Rollup, None]:

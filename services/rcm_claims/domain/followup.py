@@ -66,12 +66,13 @@ def _last_action(claim: Claim) -> tuple[str, datetime]:
         ("denied", claim.denied_at),
         ("paid", claim.paid_at),
     ]
-    moments = [(at, name) for name, at in milestones if at is not None]
-    moments += [(entry.at, entry.action) for entry in claim.audit]
+    # At the same moment the later in this order says more ("submitted" over "sending").
+    moments = [(entry.at, entry.action) for entry in claim.audit]
+    moments += [(at, name) for name, at in milestones if at is not None]
     moments += [(a.posted_at, f"835 posted ({a.status})") for a in claim.adjudications]
     if claim.follow_up is not None:
         moments.append((claim.follow_up.at, "follow-up noted"))
-    at, action = max(moments, key=lambda moment: moment[0])
+    _, (at, action) = max(enumerate(moments), key=lambda indexed: (indexed[1][0], indexed[0]))
     return action, at
 
 

@@ -48,7 +48,6 @@ MAX_SUMMARY_LIMIT = 1_000_000
 Collector = Annotated[Actor, Depends(COLLECTORS)]
 CollectorOrBiller = Annotated[Actor, Depends(allow(Role.COLLECTOR, Role.BILLER))]
 DeskOrCollector = Annotated[Actor, Depends(allow(Role.FRONT_DESK, Role.COLLECTOR))]
-SMALL_BALANCE_MAX_CENTS = 2500  # what a bulk write-off may forgive per account: $25.00
 IdempotencyKey = Annotated[
     str | None,
     Header(min_length=1, max_length=200, description="A retried command is applied once."),
@@ -90,15 +89,18 @@ class WriteOffRequest(Body):
     )
 
 
-class SmallBalance(Body):
+class AccountWriteOff(Body):
     episode_id: Id
-    amount_cents: int = Field(
-        strict=True, ge=1, le=SMALL_BALANCE_MAX_CENTS, description="The balance written off."
-    )
+    amount_cents: AmountCents = Field(description="What is written off: its balance, usually.")
 
 
 class BulkWriteOffs(Body):
-    items: list[SmallBalance] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
+    items: list[AccountWriteOff] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
+    reason: WriteOffReason = Field(
+        default=WriteOffReason.SMALL_BALANCE,
+        description="The owner's rules hold per account (small-balance: at most the "
+        "configured small balance).",
+    )
 
 
 class RefundRequest(Body):
@@ -203,9 +205,9 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
         collector: Collector,
         idempotency_key: RequiredIdempotencyKey,
     ) -> dict[str, Any]:
-        """Writes off each account's small balance (at most $25.00 each) through the
-        account's own write-off, one request per account: the answer says how each
-        ended (done, or refused with why); a retry with the same key applies each once."""
+        """Writes off each account's (small) balance through the account's own write-off,
+        one request per account: the answer says how each ended (done, or refused with
+        why, e.g. more than a small balance); a retry with the same key applies each once."""
         amounts = {item.episode_id: item.amount_cents for item in body.items}
         ids = unique([item.episode_id for item in body.items])
         name_resources(http, ids)
@@ -215,7 +217,7 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
                 episode_id=episode_id,
                 requested_by=collector.subject,
                 amount_cents=amounts[episode_id],
-                reason=WriteOffReason.SMALL_BALANCE,
+                reason=body.reason,
                 write_off_id=key,
             )
             return await service.ask(request, key)

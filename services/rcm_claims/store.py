@@ -99,7 +99,10 @@ class ClaimsStore:
         """Kept by id, so a retry writes the same note again."""
         await self.follow_up_notes.update_one(
             {"_id": note_id},
-            {"$set": {"claim_id": claim_id, "text": text, "by": by, "at": datetime.now(UTC)}},
+            {
+                "$set": {"claim_id": claim_id, "text": text, "by": by},
+                "$setOnInsert": {"at": datetime.now(UTC)},
+            },
             upsert=True,
         )
 

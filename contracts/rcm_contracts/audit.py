@@ -23,6 +23,11 @@ class AccessRecorded(Event):
         default=None, max_length=200, description="What it touched, e.g. 'episode_id=ep-1'."
     )
     status: int = Field(ge=100, le=599, description="The HTTP status answered.")
+    resources: list[Id] | None = Field(
+        default=None,
+        max_length=500,
+        description="Every id a call about many touched (a bulk action's items).",
+    )
     request_id: str = Field(min_length=1, max_length=100)
     recorded_at: UtcDatetime
 

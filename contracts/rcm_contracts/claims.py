@@ -420,3 +420,25 @@ class ClaimCloseRequested(EpisodeRequest):
 
     claim_id: Id
     note: str = Field(min_length=1, max_length=300)
+
+
+# --- billers' worklists: follow-ups and assignment --------------------------------------
+
+
+@event("rcm.claims.follow-up-requested.v1")
+class FollowUpRequested(EpisodeRequest):
+    """A biller records a follow-up on a claim still with its payer. The note's text stays
+    in the claims store (it may quote the patient or the payer): the event names it."""
+
+    claim_id: Id
+    note_id: Id = Field(description="The note kept in the claims store.")
+    next_action_on: date | None = Field(default=None, description="When to act next.")
+
+
+@event("rcm.claims.work-assignment-requested.v1")
+class WorkAssignmentRequested(EpisodeRequest):
+    """A claim's open work item (rejection or denial) is assigned to a biller, or
+    unassigned (`assigned_to` None)."""
+
+    claim_id: Id
+    assigned_to: Id | None = None

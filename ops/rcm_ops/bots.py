@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -35,6 +36,10 @@ SHORT_PAY_ONE_IN = 8  # about 1 patient in 8 pays all but the cents
 MAX_CODE_ATTEMPTS = 4
 MAX_DOCUMENTATION_CORRECTIONS = 2  # per episode; then the biller accepts the denial
 MAX_REJECTION_RESUBMISSIONS = 3  # per episode
+# A claim with no news from its payer this long is followed up, once (the A/R list).
+STUCK_AFTER_S = 60.0
+AR_LOOK_EVERY = 10  # biller steps between looks at the A/R follow-up list
+WAITING_ON_PAYER = ("submitted", "accepted")
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -741,8 +746,13 @@ class Biller:
         self.corrections: Counter[str] = Counter()  # denials corrected, by episode
         self.resent: Counter[str] = Counter()  # rejections sent again, by episode
         self.handled: set[tuple[str, str]] = set()
+        self.steps = 0
+        self.followed_up: set[str] = set()
 
     async def step(self) -> None:
+        self.steps += 1
+        if self.steps % AR_LOOK_EVERY == 0:
+            await self.follow_up_stuck()
         for item in items_of(await self.http.get_json("/work-queue", {"kind": "rejection"})):
             episode = str(item.get("episode_id", ""))
             # A claim rejected again and again (one that cannot be built, say) needs a
@@ -797,6 +807,34 @@ class Biller:
             (self.corrections if kind == "denial" else self.resent)[episode] += 1
         self.ledger.counts[f"{kind}-{action}"] += 1
         log.info("biller: %s %s of claim %s (%s)", action, kind, claim_id, item.get("category"))
+
+    async def follow_up_stuck(self, now: datetime | None = None) -> None:
+        """Claims waiting on their payer with no news for a while get a follow-up note
+        (a person would call the payer), once each."""
+        moment = now or datetime.now(UTC)
+        listed = await self.http.get_json("/ar-followup", {"sort": "age", "limit": 100})
+        for row in items_of(listed, "rows"):
+            claim_id = str(row.get("claim_id", ""))
+            if (
+                claim_id in self.followed_up
+                or row.get("status") not in WAITING_ON_PAYER
+                or row.get("follow_up")
+                or moment - datetime.fromisoformat(str(row["last_action_at"]))
+                < timedelta(seconds=STUCK_AFTER_S)
+            ):
+                continue
+            response = await self.http.request(
+                "POST",
+                f"/claims/{claim_id}/follow-ups",
+                json={"note": "bot: asked the payer for the claim's status"},
+                headers={"Idempotency-Key": f"bot-follow-up-{claim_id}"},
+            )
+            self.followed_up.add(claim_id)
+            if response.status_code in (404, 409):  # answered or closed meanwhile
+                continue
+            _require(response, f"follow-up {claim_id}")
+            self.ledger.counts["ar-follow-up"] += 1
+            log.info("biller: followed up claim %s with its payer", claim_id)
 
 
 # --------------------------------------------------------------------------- patient

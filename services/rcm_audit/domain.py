@@ -38,6 +38,7 @@ class AuditRecord(BaseModel):
     resource: str | None
     status: int
     request_id: str
+    resources: list[str] | None = None  # a bulk action's items
 
 
 class RecordPage(BaseModel):

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import Field
+from rcm_contracts.base import Id
 from rcm_contracts.claims import (
     AppealDocument,
     AppealRequested,
@@ -28,7 +29,7 @@ from rcm_shared.errors import Invalid, NotFound
 from rcm_shared.http import Body, RequiredIdempotencyKey, path_id
 from rcm_shared.service import Service
 
-from . import domain
+from . import billing, domain
 from .appeal_client import AppealFiling, AppealSender, Upload
 from .documents import DocumentArchive, describe
 from .domain.deadlines import DeadlineTable, deadlines_view
@@ -71,19 +72,29 @@ def router(
     api = APIRouter(tags=["claims"])
     table = deadlines or DeadlineTable()
 
+    api.include_router(billing.router(service, store, table))
+
     @api.get("/work-queue", dependencies=[Depends(BILLERS)])
     async def work_queue(
         kind: Literal["rejection", "denial"] | None = Query(default=None),
         limit: int = Query(
             default=work_queue_limit, ge=1, le=work_queue_limit, description="Most episodes read."
         ),
+        assigned_to: Id | None = Query(
+            default=None, description="Only the items assigned to this biller."
+        ),
+        unassigned: bool = Query(default=False, description="Only the items nobody has."),
     ) -> dict[str, Any]:
         """Open rejections and denials, oldest first (of at most `limit` episodes, in id
-        order)."""
+        order); each names the biller it is assigned to, if any."""
         items: list[dict[str, Any]] = []
         today = utc_now().date()
         for episode in await store.with_work(limit):
             items += _with_deadlines(episode, domain.work_items(episode, kind), table, today)
+        if assigned_to is not None:
+            items = [item for item in items if item.get("assigned_to") == assigned_to]
+        elif unassigned:
+            items = [item for item in items if item.get("assigned_to") is None]
         items.sort(key=lambda item: str(item["opened_at"]))
         return {"kind": kind, "count": len(items), "items": items}
 

@@ -23,6 +23,8 @@ from rcm_contracts.claims import (
     ClaimVoidRequested,
     DeadlineAlertRequested,
     DenialAcceptanceRequested,
+    FollowUpRequested,
+    WorkAssignmentRequested,
 )
 from rcm_contracts.coding import CodingCompleted, CodingCorrected
 from rcm_contracts.eligibility import EligibilityFailed, EligibilityVerified
@@ -36,7 +38,8 @@ from rcm_shared.requests import Reply
 from rcm_shared.service import Subscriptions
 
 from . import domain
-from .domain import Episode, appeals, deadlines
+from .domain import Episode, appeals, deadlines, followup, history
+from .domain.biller import assign_work
 from .domain.deadlines import DeadlineTable
 from .domain.edits import with_edit_failures as edit_failures
 from .edi import AckVerdict, BillingConfig
@@ -271,8 +274,13 @@ class Handlers:
                 data.episode_id,
                 envelope.id,
                 f"{data.stage.value} {data.document_id}",
-                lambda episode, now: domain.acknowledge_each(
-                    episode, data.stage, [(v, icn) for icn, v in answers.items()], now
+                lambda episode, now: history.with_answers(
+                    episode,
+                    domain.acknowledge_each(
+                        episode, data.stage, [(v, icn) for icn, v in answers.items()], now
+                    ),
+                    data,
+                    now,
                 ),
             )
         except domain.ClaimStillSending as pending:
@@ -330,6 +338,45 @@ class Handlers:
             self.alert_raised(data.kind.value)
         return result
 
+    # --- billers' worklists -----------------------------------------------------------
+
+    async def follow_up_requested(self, envelope: Envelope[FollowUpRequested]) -> Reply:
+        """201 with the claim's follow-up (a retry: the same)."""
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"follow-up {data.note_id} of {data.claim_id}",
+            lambda episode, now: followup.record_follow_up(
+                episode, data.claim_id, data.note_id, data.next_action_on, data.requested_by, now
+            ),
+        )
+        if applied.result is not None:
+            return Reply(201, applied.result)
+        claim = _existing(applied.state, data.claim_id).claim(data.claim_id)
+        return Reply(201, followup.follow_up_view(claim))
+
+    async def work_assignment_requested(
+        self, envelope: Envelope[WorkAssignmentRequested]
+    ) -> dict[str, Any]:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"assignment of {data.claim_id}",
+            lambda episode, now: assign_work(
+                episode, data.claim_id, data.assigned_to, data.requested_by, now
+            ),
+        )
+        if applied.result is not None:
+            return applied.result
+        claim = _existing(applied.state, data.claim_id).claim(data.claim_id)
+        return {
+            "claim_id": data.claim_id,
+            "assigned_to": data.assigned_to,
+            "kind": (claim.work.kind if claim.work else None),
+        }
+
 
 def _existing(episode: Episode | None, claim_id: str) -> Episode:
     if episode is None:
@@ -353,4 +400,6 @@ SUBSCRIPTIONS: Subscriptions[Handlers] = {
     AppealRequested: Handlers.appeal_requested,
     AppealDecisionRequested: Handlers.appeal_decision_requested,
     DeadlineAlertRequested: Handlers.deadline_alert_requested,
+    FollowUpRequested: Handlers.follow_up_requested,
+    WorkAssignmentRequested: Handlers.work_assignment_requested,
 }

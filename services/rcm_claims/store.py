@@ -10,6 +10,8 @@
 - counters: the interchange control numbers (ISA13, also GS06), one range per partition,
   see ControlNumbers.
 - mailbox: the clearinghouse documents already processed (by document id).
+- follow_up_notes: the text of billers' follow-up notes (by note id; the episode names
+  the note, its events never carry the text).
 
 FerretDB answers a query on any field but `_id` by reading the whole collection. Reads on
 the paths of events, requests and send rounds are by id; the queries on other fields are
@@ -41,11 +43,14 @@ def icn_key(interchange_control_number: int) -> str:
 class ClaimsStore:
     def __init__(self, service: Service) -> None:
         self.episodes: MongoAggregates[Episode] = service.aggregates(
-            "episodes", Episode, [IndexModel("has_unsent"), IndexModel("has_work")]
+            "episodes",
+            Episode,
+            [IndexModel("has_unsent"), IndexModel("has_work"), IndexModel("has_open_ar")],
         )
         database = service.database
         self.interchanges: AsyncCollection[Document] = database["interchanges"]
         self.mailbox: AsyncCollection[Document] = database["mailbox"]
+        self.follow_up_notes: AsyncCollection[Document] = database["follow_up_notes"]
         self.control_numbers = ControlNumbers(
             database,
             "interchange",
@@ -77,6 +82,36 @@ class ClaimsStore:
         ).limit(limit)
         async for document in cursor:
             yield document["claims"]
+
+    async def ar_rows(self, limit: int) -> list[dict[str, Any]]:
+        """The A/R follow-up rows of at most `limit` episodes with open insurance A/R (an
+        indexed equality; only the rows are read: a list view)."""
+        cursor = (
+            self.episodes.collection.find({"has_open_ar": True}, {"ar_rows": 1})
+            .sort("_id", 1)
+            .limit(limit)
+        )
+        return [row async for document in cursor for row in document.get("ar_rows", [])]
+
+    # --- follow-up notes ---
+
+    async def keep_note(self, note_id: str, claim_id: str, text: str, by: str) -> None:
+        """Kept by id, so a retry writes the same note again."""
+        await self.follow_up_notes.update_one(
+            {"_id": note_id},
+            {
+                "$set": {"claim_id": claim_id, "text": text, "by": by},
+                "$setOnInsert": {"at": datetime.now(UTC)},
+            },
+            upsert=True,
+        )
+
+    async def notes(self, note_ids: list[str]) -> dict[str, str]:
+        """The notes' text by id (a read by ids: the rows of one answer)."""
+        if not note_ids:
+            return {}
+        cursor = self.follow_up_notes.find({"_id": {"$in": note_ids}}, {"text": 1})
+        return {str(document["_id"]): str(document["text"]) async for document in cursor}
 
     # --- interchanges ---
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import Field
 from rcm_contracts.base import Id
 from rcm_contracts.collections import (
@@ -26,6 +26,7 @@ from rcm_contracts.collections import (
 )
 from rcm_contracts.payments import RefundRecipient
 from rcm_shared.auth import Actor, Role, allow
+from rcm_shared.bulk import MAX_BULK_ITEMS, name_resources, run_bulk, unique
 from rcm_shared.errors import NotFound
 from rcm_shared.http import (
     KEY_REQUIRED_RESPONSES,
@@ -34,6 +35,7 @@ from rcm_shared.http import (
     RequiredIdempotencyKey,
     path_id,
 )
+from rcm_shared.requests import Reply
 from rcm_shared.service import Service
 
 from . import domain
@@ -84,6 +86,20 @@ class WriteOffRequest(Body):
     reason: WriteOffReason
     write_off_id: Id | None = Field(
         default=None, description="Idempotency key: the same write-off sent twice counts once."
+    )
+
+
+class AccountWriteOff(Body):
+    episode_id: Id
+    amount_cents: AmountCents = Field(description="What is written off: its balance, usually.")
+
+
+class BulkWriteOffs(Body):
+    items: list[AccountWriteOff] = Field(min_length=1, max_length=MAX_BULK_ITEMS)
+    reason: WriteOffReason = Field(
+        default=WriteOffReason.SMALL_BALANCE,
+        description="The owner's rules hold per account (small-balance: at most the "
+        "configured small balance).",
     )
 
 
@@ -181,6 +197,32 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
         )
         reply = await service.ask(request, idempotency_key)
         return reply.response()
+
+    @api.post("/bulk/write-offs", responses=KEY_REQUIRED_RESPONSES)
+    async def bulk_write_offs(
+        http: Request,
+        body: BulkWriteOffs,
+        collector: Collector,
+        idempotency_key: RequiredIdempotencyKey,
+    ) -> dict[str, Any]:
+        """Writes off each account's (small) balance through the account's own write-off,
+        one request per account: the answer says how each ended (done, or refused with
+        why, e.g. more than a small balance); a retry with the same key applies each once."""
+        amounts = {item.episode_id: item.amount_cents for item in body.items}
+        ids = unique([item.episode_id for item in body.items])
+        name_resources(http, ids)
+
+        async def one(episode_id: str, key: str) -> Reply:
+            request = WriteOffRequested(
+                episode_id=episode_id,
+                requested_by=collector.subject,
+                amount_cents=amounts[episode_id],
+                reason=body.reason,
+                write_off_id=key,
+            )
+            return await service.ask(request, key)
+
+        return await run_bulk(ids, idempotency_key, one)
 
     @api.get("/credit-balances", dependencies=[Depends(allow(Role.COLLECTOR, Role.BILLER))])
     async def credit_balances(

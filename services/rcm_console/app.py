@@ -27,7 +27,7 @@ from rcm_shared.auth import DevIssuer, KeySet, Role, Verifier, allow
 from rcm_shared.settings import ServiceSettings, load_settings
 from rcm_shared.topology import CONSOLE, SERVICES
 
-from . import deadletters, session
+from . import billing_pages, deadletters, session
 from .session import CSRF_FIELD, Sessions, SignInNeeded, Viewer
 from .upstream import Refused, Upstream
 from .worklists import (
@@ -467,6 +467,8 @@ def build(settings: Settings) -> FastAPI:
         return render(
             request, "timeline.html", viewer, episode_id=episode_id, timeline=found, answers=answers
         )
+
+    app.include_router(billing_pages.router(upstream, sessions, templates))
 
     @app.get("/dead-letters", response_class=HTMLResponse)
     async def dead_letters(request: Request) -> Response:

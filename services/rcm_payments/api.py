@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
 from pydantic import Field
 from rcm_contracts.base import Id
 from rcm_contracts.payments import (
@@ -16,6 +17,7 @@ from rcm_contracts.payments import (
     PaymentMethod,
     UnpostableRetryRequested,
 )
+from rcm_shared.archive_lookup import find_archived, read_archived
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.clearinghouse import X12Archive
 from rcm_shared.errors import Invalid, NotFound
@@ -145,5 +147,31 @@ def remittance_files_router(
         """Remittances a payer sent again (new interchange, same payer and trace), with
         where each copy came from; none of them was posted twice. Oldest first."""
         return [domain.copies_view(r) for r in await store.remittances_with_copies(limit)]
+
+    @api.get(
+        "/claims/{claim_id}/documents/{remittance_id}",
+        dependencies=[Depends(BILLERS)],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {}}, "description": "The 835's X12 text."}},
+    )
+    async def claim_remittance_document(claim_id: str, remittance_id: str) -> PlainTextResponse:
+        """The archived 835 that carried a posting of the claim (claims' history names it
+        by remittance id). Patient data: billers only, every fetch is in the audit trail
+        under the claim and the remittance."""
+        claim_id = path_id(claim_id, "claim")
+        remittance = await store.remittances.get(path_id(remittance_id, "remittance"))
+        if remittance is None or not any(p.claim_id == claim_id for p in remittance.postings):
+            raise NotFound(f"no remittance {remittance_id} posted for claim {claim_id}")
+        path = find_archived(
+            archive.root.parent,
+            archive.root.name,
+            "received",
+            "835",
+            remittance.document_id,
+            [remittance.received_at],
+        )
+        if path is None:
+            raise NotFound(f"the 835 of remittance {remittance_id} is not in this archive")
+        return PlainTextResponse(read_archived(path))
 
     return api

@@ -68,6 +68,7 @@ class AuditTrail:
             action=f"{request.method} {template}",
             resource=params[:200] or None,
             status=status,
+            resources=getattr(request.state, "audit_resources", None),
             request_id=request_id,
             recorded_at=self.clock(),
         )

@@ -231,3 +231,19 @@ def closed_by_biller(episode: Episode, claim_id: str) -> CommandResult:
         raise Conflict(f"claim {claim_id} was not closed by a biller")
     payer_id, outcome = claim.biller_closed
     return CommandResult(claim_id, outcome=outcome, payer_id=payer_id)
+
+
+def assign_work(
+    current: Episode | None, claim_id: str, assigned_to: str | None, by: str, now: datetime
+) -> Decision[Episode, dict[str, Any]]:
+    """The claim's open work item goes to a biller (None: back to everyone)."""
+    episode, claim = _load_claim(current, claim_id)
+    if claim.work is None:
+        raise Conflict(f"claim {claim_id} has no open work item")
+    answer = {"claim_id": claim_id, "kind": claim.work.kind, "assigned_to": assigned_to}
+    if claim.work.assigned_to == assigned_to:
+        return Decision(result=answer)
+    claim.work.assigned_to = assigned_to
+    action = f"work assigned to {assigned_to}" if assigned_to else "work unassigned"
+    claim.audit.append(AuditEntry(at=now, action=action, by=by))
+    return change(episode, [], answer)

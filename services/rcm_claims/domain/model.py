@@ -15,7 +15,7 @@ so far, so collections knows when billing is over.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
@@ -96,6 +96,7 @@ class WorkItem(Model):
     reason_category: ReasonCategory | None = None  # the CARC list's, finer than category
     remarks: list[Remark] = Field(default_factory=list)  # the 835's RARCs, described
     edit_hits: list[EditHit] = Field(default_factory=list)  # held by the scrub (edits.py)
+    assigned_to: str | None = None  # the biller working it (bulk reassign)
 
 
 class AuditEntry(Model):
@@ -135,6 +136,27 @@ class Crossover(Model):
     closed: bool = False
     outcome: ClaimOutcome | None = None
     closed_at: datetime | None = None
+
+
+class FollowUp(Model):
+    """A biller's follow-up on a claim: the note's text is in the claims store by id."""
+
+    note_id: str
+    next_action_on: date | None = None
+    by: str
+    at: datetime
+
+
+class X12Answer(Model):
+    """A 999 or 277CA document that answered the claim (its text is in the X12 archive)."""
+
+    kind: str  # 999 | 277CA
+    document_id: str  # the clearinghouse mailbox id, the archive's reference
+    received_at: datetime
+    accepted: bool
+    status_codes: list[str] = Field(default_factory=list)
+    interchange_control_number: int | None = None
+    payer_claim_control_number: str | None = None
 
 
 class Claim(Model):
@@ -185,6 +207,8 @@ class Claim(Model):
     audit: list[AuditEntry] = Field(default_factory=list)
     appeals: list[Appeal] = Field(default_factory=list)
     alerts: list[str] = Field(default_factory=list)  # deadline kinds already alerted
+    follow_up: FollowUp | None = None  # a biller's latest (followup.py)
+    x12_documents: list[X12Answer] = Field(default_factory=list)  # 999s, 277CAs (history.py)
 
     @property
     def unsent(self) -> bool:
@@ -277,6 +301,19 @@ class Episode(Model):
 
     def coverage(self, coverage_id: str) -> Coverage | None:
         return next((c for c in self.coverages or [] if c.coverage_id == coverage_id), None)
+
+    # The A/R follow-up list's read model, kept in the episode's own write (followup.py).
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ar_rows(self) -> list[dict[str, Any]]:
+        from .followup import ar_rows
+
+        return ar_rows(self)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_open_ar(self) -> bool:
+        return bool(self.ar_rows)
 
 
 def reject(claim: Claim, stage: str, codes: list[str], message: str, now: datetime) -> None:

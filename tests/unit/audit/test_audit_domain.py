@@ -27,6 +27,7 @@ def test_a_record_keeps_every_field_of_the_event_to_the_millisecond() -> None:
         "resource": "episode_id=E1",
         "status": 200,
         "request_id": "req-1",
+        "resources": None,
     }
 
 

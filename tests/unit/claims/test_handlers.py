@@ -24,6 +24,8 @@ from rcm_contracts.claims import (
     ClaimVoidRequested,
     DeadlineAlertRequested,
     DenialAcceptanceRequested,
+    FollowUpRequested,
+    WorkAssignmentRequested,
 )
 from rcm_shared.aggregates import InMemoryAggregates
 from rcm_shared.envelope import Envelope
@@ -229,6 +231,8 @@ def test_every_claims_request_is_subscribed() -> None:
         AppealRequested,
         AppealDecisionRequested,
         DeadlineAlertRequested,
+        FollowUpRequested,
+        WorkAssignmentRequested,
     }
     assert own <= set(SUBSCRIPTIONS)
 

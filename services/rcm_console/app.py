@@ -36,6 +36,7 @@ from .worklists import (
     CASE,
     CLAIM,
     PAGES,
+    TIMELINE_SOURCES,
     Page,
     cell,
     moments,
@@ -444,16 +445,14 @@ def build(settings: Settings) -> FastAPI:
     async def episode(request: Request, episode_id: str) -> Response:
         page = next(p for p in PAGES if p.path == "/episodes")
         viewer = await open_page(request, page)
-        asked = quote(episode_id)
-        sources = (
-            ("registration", f"/episodes/{asked}"),
-            ("eligibility", f"/verifications/{asked}"),
-            ("claims", f"/episodes/{asked}/claims"),
-            ("collections", f"/accounts/{asked}"),
-        )
         found: list[Any] = []
         answers: dict[str, str] = {}
-        for service, path in sources:
+        for source in TIMELINE_SOURCES:
+            service = source.service
+            path = source.path_for(viewer.actor.roles, quote(episode_id))
+            if path is None:
+                answers[service] = "not for your role"
+                continue
             try:
                 document = await upstream.get(viewer, service, path)
             except HTTPException as error:

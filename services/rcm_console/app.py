@@ -28,6 +28,7 @@ from rcm_shared.settings import ServiceSettings, load_settings
 from rcm_shared.topology import CONSOLE, SERVICES
 
 from . import deadletters, session
+from .audit import PAGE_SIZES, AuditQuery
 from .session import CSRF_FIELD, Sessions, SignInNeeded, Viewer
 from .upstream import Refused, Upstream
 from .worklists import (
@@ -432,6 +433,35 @@ def build(settings: Settings) -> FastAPI:
         }
         report = await upstream.get(viewer, "kpis", "/kpis", **params)
         return render(request, "kpis.html", viewer, report=report, params=params)
+
+    @app.get("/audit", response_class=HTMLResponse)
+    async def audit_trail(request: Request) -> Response:
+        page = next(p for p in PAGES if p.path == "/audit")
+        viewer = await open_page(request, page)
+        query = AuditQuery.of(request.query_params)
+        try:
+            found = await upstream.get(viewer, "audit", "/records", **query.upstream_params())
+        except Refused as refusal:  # a filter the audit service cannot take: say which
+            return render(
+                request,
+                "audit.html",
+                viewer,
+                status=422,
+                query=query,
+                page_sizes=PAGE_SIZES,
+                refusals=refusal.reasons,
+            )
+        fetched = list((found or {}).get("records") or [])
+        return render(
+            request,
+            "audit.html",
+            viewer,
+            query=query,
+            records=query.shown(fetched),
+            older=query.older(fetched) if (found or {}).get("more") else None,
+            page_sizes=PAGE_SIZES,
+            refusals=[],
+        )
 
     @app.get("/episodes", response_class=HTMLResponse)
     async def episode_search(request: Request, episode_id: str = "") -> Response:

@@ -18,6 +18,7 @@ CODERS = frozenset({Role.CODER, Role.CODING_LEAD})
 BILLERS = frozenset({Role.BILLER})
 COLLECTORS = frozenset({Role.COLLECTOR})
 OPS = frozenset({Role.OPS})
+AUDITORS = frozenset({Role.AUDITOR})
 KPI_READERS = frozenset({Role.OPS, Role.BILLER, Role.COLLECTOR, Role.CODING_LEAD})
 
 
@@ -228,6 +229,7 @@ PAGES = (
     Page("/kpis", "KPI board", "Leaders", KPI_READERS),
     Page("/episodes", "Episode timeline", "Everyone", TIMELINE_READERS),
     Page("/dead-letters", "Dead letters", "Ops", OPS),
+    Page("/audit", "Audit trail", "Auditors", AUDITORS),
 )
 CASE = Page("/cases", "Coding case", "Coders", CODERS)
 CLAIM = Page("/claims", "Claim", "Billers", BILLERS)

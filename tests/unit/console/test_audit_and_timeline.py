@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from fastapi.testclient import TestClient
+from rcm_console.app import Settings, build
 from rcm_console.audit import AuditQuery
+from rcm_console.session import TOKEN_COOKIE, Viewer
+from rcm_console.upstream import Upstream
 from rcm_console.worklists import PAGES, TIMELINE_READERS, TIMELINE_SOURCES
-from rcm_shared.auth import Role
+from rcm_shared.auth import DevIssuer, Role
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -126,3 +131,60 @@ def test_the_timeline_is_for_ops_and_the_audit_page_for_auditors_only() -> None:
     assert Role.AUDITOR not in TIMELINE_READERS
     (audit,) = [page for page in PAGES if page.path == "/audit"]
     assert audit.roles == frozenset({Role.AUDITOR})
+
+
+def test_the_audit_page_passes_every_filter_to_the_audit_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[tuple[str, str, dict[str, Any]]] = []
+    record = {
+        "record_id": "r1",
+        "recorded_at": "2026-12-01T13:26:05.573000",
+        "actor": "bill",
+        "roles": ["biller"],
+        "service": "claims",
+        "action": "GET /claims/{claim_id}",
+        "resource": "claim_id=E1-1",
+        "status": 200,
+        "request_id": "request-1",
+    }
+
+    async def audit_service(
+        self: Upstream, viewer: Viewer, method: str, service: str, path: str, **options: Any
+    ) -> Any:
+        asked.append((service, path, options["params"]))
+        return {"records": [record], "more": True}
+
+    monkeypatch.setattr(Upstream, "_call", audit_service)
+    issuer = DevIssuer(tmp_path / "issuer")
+    settings = Settings(
+        auth_jwks_url=issuer.jwks_url, auth_issuer=issuer.issuer, console_secret="test"
+    )
+    client = TestClient(build(settings), follow_redirects=False)
+    client.cookies.set(TOKEN_COOKIE, issuer.token("audrey", [Role.AUDITOR]))
+    page = client.get(
+        "/audit?actor=bill&service=claims&action=GET+%2Fclaims%2F%7Bclaim_id%7D"
+        "&resource=E1-1&status=200&since=2026-12-01T13:00&until=&page_size=25"
+    )
+    assert page.status_code == 200
+    assert asked == [
+        (
+            "audit",
+            "/records",
+            {
+                "actor": "bill",
+                "service": "claims",
+                "action": "GET /claims/{claim_id}",
+                "resource": "E1-1",
+                "status": "200",
+                "since": "2026-12-01T13:00:00+00:00",
+                "limit": 25,
+            },
+        )
+    ]
+    assert "request-1" in page.text
+    assert "Older records" in page.text  # the service said more match
+
+    client.cookies.set(TOKEN_COOKIE, issuer.token("otto", [Role.OPS]))
+    assert client.get("/audit").status_code == 403
+    assert len(asked) == 1  # refused before the audit service is asked

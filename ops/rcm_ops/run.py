@@ -43,6 +43,7 @@ from .synthetic import EpisodeGenerator, SyntheticEpisode
 from .timeline import dollars as timeline_dollars
 from .timeline import short_type
 from .transport import kafka_options
+from .worklist_summary import as_json, left_over, read_worklists, worklist_table
 
 log = logging.getLogger("rcm.run")
 
@@ -660,9 +661,11 @@ class Run:
                     kpi_report = await get_json(kpis, "/kpis")
                     # What the payers denied and why (by CARC): their rules at work.
                     payer_stats = await get_json(payer, "/stats")
+                worklists = await read_worklists(platform, list(outcome.ledger.episode_ids()))
                 summary = summarize(outcome, platform, claim_stats, account_stats, options.seed)
                 summary["kpis"] = kpi_report
                 summary["payer"] = payer_stats
+                with_worklists(summary, as_json(worklists))
         finally:
             logging.getLogger("rcm").removeHandler(handler)
             handler.close()
@@ -851,6 +854,27 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
         console.print("[green]every episode closed at zero; every ledger balanced[/]")
     if "kpis" in summary:
         console.print(kpi_table(summary["kpis"]))
+    if "worklists" in summary:
+        console.print(worklist_table(summary["worklists"]))
+    left = summary.get("left_in_worklists") or {}
+    if left:
+        count = len({episode for episodes in left.values() for episode in episodes})
+        console.print(
+            f"[red]every episode closed at zero, yet {count} of them are still in a worklist "
+            "that should be empty; the run fails:[/]"
+        )
+        for name, episodes in left.items():
+            more = f" and {len(episodes) - 10} more" if len(episodes) > 10 else ""
+            console.print(f"  {name}: {', '.join(episodes[:10])}{more}")
+
+
+def with_worklists(summary: dict[str, Any], worklists: list[dict[str, Any]]) -> None:
+    """Adds the end-of-run worklists; when every episode closed at zero, one of the run's
+    episodes left in any of them fails the run (`ok` false, `left_in_worklists` says where)."""
+    summary["worklists"] = worklists
+    left = left_over(worklists) if not summary["stuck"] else {}
+    summary["left_in_worklists"] = left
+    summary["ok"] = bool(summary["ok"]) and not left
 
 
 def main(infra: InfraUrls, options: RunOptions, console: Console | None = None) -> bool:

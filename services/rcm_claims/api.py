@@ -26,6 +26,7 @@ from rcm_contracts.claims import (
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.clock import utc_now
 from rcm_shared.errors import Invalid, NotFound
+from rcm_shared.flow import flow_view
 from rcm_shared.http import Body, RequiredIdempotencyKey, path_id
 from rcm_shared.service import Service
 
@@ -178,6 +179,14 @@ def router(
         if episode is None:
             raise NotFound(f"episode {episode_id} not found")
         return domain.episode_view(episode)
+
+    @api.get("/episodes/{episode_id}/claims/flow", dependencies=[Depends(allow(Role.OPS))])
+    async def episode_claims_flow(episode_id: str) -> dict[str, Any]:
+        """Ops' view of the episode's claims: ids, times and statuses, no codes or notes."""
+        episode = await store.episodes.get(path_id(episode_id, "episode"))
+        if episode is None:
+            raise NotFound(f"episode {episode_id} not found")
+        return flow_view(domain.episode_view(episode))
 
     @api.get("/stats", dependencies=[Depends(allow(Role.BILLER, Role.OPS))])
     async def stats(

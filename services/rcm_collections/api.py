@@ -28,6 +28,7 @@ from rcm_contracts.payments import RefundRecipient
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.bulk import MAX_BULK_ITEMS, name_resources, run_bulk, unique
 from rcm_shared.errors import NotFound
+from rcm_shared.flow import flow_view
 from rcm_shared.http import (
     KEY_REQUIRED_RESPONSES,
     AmountCents,
@@ -133,6 +134,14 @@ def router(service: Service, accounts: Accounts) -> APIRouter:
         if account is None:
             raise NotFound(f"no account for episode {episode_id}")
         return domain.account_view(account)
+
+    @api.get("/accounts/{episode_id}/flow", dependencies=[Depends(allow(Role.OPS))])
+    async def account_flow(episode_id: str) -> dict[str, Any]:
+        """Ops' view of the account: ids, times and states, no money or diagnoses."""
+        account = await accounts.aggregates.get(_episode_id(episode_id))
+        if account is None:
+            raise NotFound(f"no account for episode {episode_id}")
+        return flow_view(domain.account_view(account))
 
     @api.get("/accounts", dependencies=[Depends(allow(Role.COLLECTOR, Role.OPS))])
     async def summarize(

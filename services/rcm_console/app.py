@@ -28,6 +28,7 @@ from rcm_shared.settings import ServiceSettings, load_settings
 from rcm_shared.topology import CONSOLE, SERVICES
 
 from . import billing_pages, deadletters, session
+from .audit import PAGE_SIZES, AuditQuery
 from .session import CSRF_FIELD, Sessions, SignInNeeded, Viewer
 from .upstream import Refused, Upstream
 from .worklists import (
@@ -36,6 +37,7 @@ from .worklists import (
     CASE,
     CLAIM,
     PAGES,
+    TIMELINE_SOURCES,
     Page,
     cell,
     moments,
@@ -432,6 +434,35 @@ def build(settings: Settings) -> FastAPI:
         report = await upstream.get(viewer, "kpis", "/kpis", **params)
         return render(request, "kpis.html", viewer, report=report, params=params)
 
+    @app.get("/audit", response_class=HTMLResponse)
+    async def audit_trail(request: Request) -> Response:
+        page = next(p for p in PAGES if p.path == "/audit")
+        viewer = await open_page(request, page)
+        query = AuditQuery.of(request.query_params)
+        try:
+            found = await upstream.get(viewer, "audit", "/records", **query.upstream_params())
+        except Refused as refusal:  # a filter the audit service cannot take: say which
+            return render(
+                request,
+                "audit.html",
+                viewer,
+                status=422,
+                query=query,
+                page_sizes=PAGE_SIZES,
+                refusals=refusal.reasons,
+            )
+        fetched = list((found or {}).get("records") or [])
+        return render(
+            request,
+            "audit.html",
+            viewer,
+            query=query,
+            records=query.shown(fetched),
+            older=query.older(fetched) if (found or {}).get("more") else None,
+            page_sizes=PAGE_SIZES,
+            refusals=[],
+        )
+
     @app.get("/episodes", response_class=HTMLResponse)
     async def episode_search(request: Request, episode_id: str = "") -> Response:
         page = next(p for p in PAGES if p.path == "/episodes")
@@ -444,16 +475,14 @@ def build(settings: Settings) -> FastAPI:
     async def episode(request: Request, episode_id: str) -> Response:
         page = next(p for p in PAGES if p.path == "/episodes")
         viewer = await open_page(request, page)
-        asked = quote(episode_id)
-        sources = (
-            ("registration", f"/episodes/{asked}"),
-            ("eligibility", f"/verifications/{asked}"),
-            ("claims", f"/episodes/{asked}/claims"),
-            ("collections", f"/accounts/{asked}"),
-        )
         found: list[Any] = []
         answers: dict[str, str] = {}
-        for service, path in sources:
+        for source in TIMELINE_SOURCES:
+            service = source.service
+            path = source.path_for(viewer.actor.roles, quote(episode_id))
+            if path is None:
+                answers[service] = "not for your role"
+                continue
             try:
                 document = await upstream.get(viewer, service, path)
             except HTTPException as error:

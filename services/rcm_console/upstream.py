@@ -56,7 +56,8 @@ class Upstream:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def get(self, viewer: Viewer, service: str, path: str, **params: Any) -> Any:
+    async def get(self, viewer: Viewer, service: str, path: str, /, **params: Any) -> Any:
+        # Positional-only: a query parameter may be called `service` or `path` (the audit's).
         return await self._call(viewer, "GET", service, path, params=params or None)
 
     async def post(

@@ -18,11 +18,44 @@ CODERS = frozenset({Role.CODER, Role.CODING_LEAD})
 BILLERS = frozenset({Role.BILLER})
 COLLECTORS = frozenset({Role.COLLECTOR})
 OPS = frozenset({Role.OPS})
+AUDITORS = frozenset({Role.AUDITOR})
 KPI_READERS = frozenset({Role.OPS, Role.BILLER, Role.COLLECTOR, Role.CODING_LEAD})
-# Whoever may read one of the services an episode timeline asks.
-TIMELINE_READERS = frozenset(
-    {Role.FRONT_DESK, Role.CODER, Role.CODING_LEAD, Role.BILLER, Role.COLLECTOR}
+
+
+@dataclass(frozen=True)
+class TimelineSource:
+    """One service's answer about an episode: the full view for the roles that work it,
+    else its `/flow` view (ids, times, statuses) for ops, who follow events, not patients."""
+
+    service: str
+    path: str  # with {episode_id}
+    roles: frozenset[Role]  # the full view's, as in docs/roles.md
+
+    def path_for(self, roles: frozenset[Role], episode_id: str) -> str | None:
+        full = self.path.format(episode_id=episode_id)
+        if not roles.isdisjoint(self.roles):
+            return full
+        return f"{full}/flow" if Role.OPS in roles else None
+
+
+TIMELINE_SOURCES = (
+    TimelineSource(
+        "registration",
+        "/episodes/{episode_id}",
+        frozenset({Role.FRONT_DESK, Role.CODER, Role.CODING_LEAD, Role.BILLER, Role.COLLECTOR}),
+    ),
+    TimelineSource(
+        "eligibility", "/verifications/{episode_id}", frozenset({Role.FRONT_DESK, Role.BILLER})
+    ),
+    TimelineSource(
+        "claims", "/episodes/{episode_id}/claims", frozenset({Role.BILLER, Role.COLLECTOR})
+    ),
+    TimelineSource(
+        "collections", "/accounts/{episode_id}", frozenset({Role.COLLECTOR, Role.BILLER})
+    ),
 )
+# Whoever may read one of the services an episode timeline asks (ops: the flow views).
+TIMELINE_READERS = frozenset().union(*(source.roles for source in TIMELINE_SOURCES)) | OPS
 
 
 @dataclass(frozen=True)
@@ -196,6 +229,7 @@ PAGES = (
     Page("/kpis", "KPI board", "Leaders", KPI_READERS),
     Page("/episodes", "Episode timeline", "Everyone", TIMELINE_READERS),
     Page("/dead-letters", "Dead letters", "Ops", OPS),
+    Page("/audit", "Audit trail", "Auditors", AUDITORS),
 )
 CASE = Page("/cases", "Coding case", "Coders", CODERS)
 CLAIM = Page("/claims", "Claim", "Billers", BILLERS)

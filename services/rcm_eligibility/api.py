@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 from rcm_shared.aggregates import Aggregates
 from rcm_shared.auth import Role, allow
 from rcm_shared.errors import NotFound
+from rcm_shared.flow import flow_view
 from rcm_shared.http import path_id
 
 from .domain import Verification, VerificationView
@@ -24,5 +27,13 @@ def router(verifications: Aggregates[Verification]) -> APIRouter:
         if found is None:
             raise NotFound("no verification for this episode")
         return found.view()
+
+    @api.get("/verifications/{episode_id}/flow", dependencies=[Depends(allow(Role.OPS))])
+    async def flow(episode_id: str) -> dict[str, Any]:
+        """Ops' view of the verification: ids, times and statuses, no benefits."""
+        found = await verifications.get(path_id(episode_id, "verification"))
+        if found is None:
+            raise NotFound("no verification for this episode")
+        return flow_view(found.view().model_dump(mode="json"))
 
     return api

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
@@ -21,6 +21,7 @@ from rcm_shared.aggregates import Aggregates
 from rcm_shared.auth import Actor, Role, allow
 from rcm_shared.clock import utc_now
 from rcm_shared.errors import NotFound
+from rcm_shared.flow import flow_view
 from rcm_shared.http import Body
 from rcm_shared.service import Service
 
@@ -218,5 +219,13 @@ def router(service: Service, episodes: Aggregates[Episode]) -> APIRouter:
         if episode is None:
             raise NotFound(f"no episode {episode_id}")
         return episode
+
+    @api.get("/episodes/{episode_id}/flow", dependencies=[Depends(allow(Role.OPS))])
+    async def flow(episode_id: str) -> dict[str, Any]:
+        """Ops' view of the episode: ids, times and statuses, no patient value."""
+        episode = await episodes.get(_episode_id(episode_id))
+        if episode is None:
+            raise NotFound(f"no episode {episode_id}")
+        return flow_view(episode.model_dump(mode="json"))
 
     return api

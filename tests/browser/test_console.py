@@ -29,6 +29,7 @@ from rcm_contracts.payments import PaymentPosted
 from rcm_ops.platform import InfraUrls, Platform, PlatformConfig, SimulatorKnobs
 from rcm_ops.run import drive_episodes
 from rcm_ops.synthetic import EpisodeGenerator
+from rcm_ops.worklist_summary import as_json, left_over, read_worklists
 from rcm_shared.auth import Role
 from rcm_shared.kafka import Topics
 from rcm_shared.topology import CONSOLE
@@ -347,12 +348,88 @@ async def test_front_desk_sees_an_episode_timeline(world: World, browser: Browse
     await page.close()
 
 
-async def test_an_auditor_has_no_page_here(world: World, browser: BrowserContext) -> None:
+async def test_ops_follow_an_episode_s_timeline_without_patient_values(
+    world: World, browser: BrowserContext
+) -> None:
+    page = await signed_in(browser, world, "otto", Role.OPS)
+    episode_id = world.billed_episode_ids[0]
+    main = await visit(page, world, f"/episodes/{episode_id}")
+    for service in ("registration", "eligibility", "claims", "collections"):
+        assert f"{service}: answered" in main
+    services = await page.locator("main table tbody tr td:nth-child(2)").all_inner_texts()
+    assert {"registration", "eligibility", "claims", "collections"} <= set(services)
+    # What ops are shown is the services' flow views, and those hold no patient value.
+    registration = await world.answer("registration", Role.FRONT_DESK, f"/episodes/{episode_id}")
+    patient = registration["patient"]
+    flow = await world.answer("registration", Role.OPS, f"/episodes/{episode_id}/flow")
+    assert flow["status"] == registration["status"]
+    html = await page.content()
+    for value in (patient["last_name"], patient["birth_date"], patient["address"]["line1"]):
+        assert value not in html
+        assert value not in str(flow)
+    claims = await world.answer("claims", Role.OPS, f"/episodes/{episode_id}/claims/flow")
+    assert claims["claims"][0]["claim_id"] in main
+    await shoot(page, "timeline-ops")
+    await page.close()
+
+
+async def test_an_auditor_searches_the_audit_trail(world: World, browser: BrowserContext) -> None:
     page = await signed_in(browser, world, "audrey", Role.AUDITOR)
-    assert "None of the console's pages is for your roles" in await page.inner_text("main")
+    assert "Audit trail" in await page.inner_text("main")
     for path in ("/worklists/coding", "/accounts", "/kpis", "/dead-letters", "/episodes"):
         await visit(page, world, path, status=403)
+    # A biller reads a claim; the audit service keeps the record once it is consumed.
+    async with world.platform.client("claims", "bill-audited", Role.BILLER) as claims:
+        assert (await claims.get(f"/claims/{world.paid_claim_ids[0]}")).status_code == 200
+
+    async def recorded() -> bool:
+        found = await world.answer("audit", Role.AUDITOR, "/records", actor="bill-audited")
+        return bool(found["records"])
+
+    await eventually(recorded, timeout_s=30)
+    trail = await world.answer("audit", Role.AUDITOR, "/records", actor="bill-audited")
+    main = await visit(page, world, "/audit?page_size=25")
+    assert "record(s), newest first" in main
+    await shoot(page, "audit")
+    await page.fill("#actor", "bill-audited")
+    await page.fill("#service", "claims")
+    await page.click("form[action='/audit'] button")
+    await page.wait_for_url(re.compile(r".*/audit\?.*actor=bill-audited.*"))
+    assert len(trail["records"]) == 1
+    rows = page.locator("main table tbody tr")
+    # htmx may change the address before it swaps the answer in: wait for the rows.
+    await expect(rows).to_have_count(1)
+    cells = await rows.first.locator("td").all_inner_texts()
+    assert cells[1:5] == ["bill-audited", "biller", "claims", "GET /claims/{claim_id}"]
+    assert cells[6] == "200"
+    newest = trail["records"][0]
+    assert newest["request_id"] in await page.inner_text("main")
+    # A filter the audit service refuses comes back as its reason, not as an error page.
+    main = await visit(page, world, "/audit?status=42", status=422)
+    assert "status" in main
     await page.close()
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r is not Role.AUDITOR])
+async def test_the_audit_page_is_for_auditors_only(
+    world: World, browser: BrowserContext, role: Role
+) -> None:
+    page = await signed_in(browser, world, "nosy", role)
+    await visit(page, world, "/audit", status=403)
+    await page.close()
+
+
+async def test_make_run_s_worklists_read_from_the_services(world: World) -> None:
+    """What `rcm run` reads at its end, from these real services: the episodes the bots
+    closed are in no worklist, and the one left for a coder is in the coding queue."""
+    case = await world.answer("coding", Role.CODER, f"/cases/{world.open_case_id}")
+    waiting = case["episode_id"]
+    lists = as_json(await read_worklists(world.platform, [*world.billed_episode_ids, waiting]))
+    assert [item["name"] for item in lists if item["error"]] == []
+    left = left_over(lists)
+    queued = {name: episodes for name, episodes in left.items() if name.startswith("coding")}
+    assert list(queued.values()) == [[waiting]], left
+    assert {name: e for name, e in left.items() if name not in queued} == {}
 
 
 async def test_a_form_without_its_csrf_token_is_refused(

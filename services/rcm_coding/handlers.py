@@ -68,7 +68,7 @@ class Handlers:
         self.clock = clock
         self.packs = packs  # None: no edit packs, no edits
         self.coders = coders
-        self.work: WorkLog = work or NoWorkLog()
+        self.work: WorkLog = work if work is not None else NoWorkLog()
         self.sample_rate = sample_rate
         self.outside_window: OutsideWindow = outside_window
 

@@ -27,7 +27,7 @@ from rcm_shared.auth import DevIssuer, KeySet, Role, Verifier, allow
 from rcm_shared.settings import ServiceSettings, load_settings
 from rcm_shared.topology import CONSOLE, SERVICES
 
-from . import deadletters, session
+from . import coding_pages, deadletters, session
 from .session import CSRF_FIELD, Sessions, SignInNeeded, Viewer
 from .upstream import Refused, Upstream
 from .worklists import (
@@ -475,6 +475,7 @@ def build(settings: Settings) -> FastAPI:
         rows = await deadletters.read(settings.kafka_bootstrap_servers, settings.topic_prefix)
         return render(request, "dead_letters.html", viewer, rows=rows)
 
+    coding_pages.register(app, upstream, render, open_page, form_of)  # the coders' worklists
     return app
 
 

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 from rcm_contracts.base import Id
 from rcm_contracts.coding import (
@@ -125,9 +127,12 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
         return view
 
     async def answered(reply_body: Any) -> Any:
-        if isinstance(reply_body, dict) and "case_id" in reply_body:
-            return await with_texts(Case.model_validate(reply_body))
-        return reply_body
+        """A case the owner answered with, its queries' words joined as on GET."""
+        if not isinstance(reply_body, dict) or "case_id" not in reply_body:
+            return reply_body
+        if not reply_body.get("queries"):
+            return {**reply_body, "addenda": []}  # no words to read
+        return jsonable_encoder(await with_texts(Case.model_validate(reply_body)))
 
     @api.get("/queue", dependencies=[Depends(CODERS)])
     async def queue(
@@ -157,7 +162,7 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
                 reply = await service.ask(request, key)
             except Conflict:
                 continue  # taken by another coder meanwhile
-            return reply.response()
+            return JSONResponse(await answered(reply.body), status_code=reply.status)
         return Response(status_code=204)
 
     @api.get("/cases/{case_id}", dependencies=[Depends(CODERS)])
@@ -176,7 +181,7 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
         request = CaseAssignmentRequested(
             episode_id=await episode_of(case_id), requested_by=coder.subject
         )
-        return (await service.ask(request, idempotency_key)).body
+        return await answered((await service.ask(request, idempotency_key)).body)
 
     @api.post("/cases/{case_id}/codes")
     async def codes(

@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from rcm_console import upstream
+from rcm_console import app as console_app
 from rcm_console.app import Settings, build
+from rcm_console.upstream import Upstream
 from rcm_shared.auth import DevIssuer, Role
 
 from .test_sign_in import ORIGIN, csrf_of, sign_in
@@ -75,12 +76,13 @@ class Coding:
 @pytest.fixture
 def coding(monkeypatch: pytest.MonkeyPatch) -> Coding:
     fake = Coding()
-    real = httpx.AsyncClient
 
-    def client(**options: Any) -> httpx.AsyncClient:
-        return real(transport=httpx.MockTransport(fake), **options)
+    def to_the_fake(service_urls: dict[str, str]) -> Upstream:
+        answering = Upstream(service_urls)
+        answering.client = httpx.AsyncClient(transport=httpx.MockTransport(fake))
+        return answering
 
-    monkeypatch.setattr(upstream.httpx, "AsyncClient", client)
+    monkeypatch.setattr(console_app, "Upstream", to_the_fake)  # this console only
     return fake
 
 

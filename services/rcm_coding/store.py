@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
@@ -24,6 +25,7 @@ CASE_IDS = "case_ids"
 SUMMARY = {field: 1 for field in CaseSummary.model_fields}
 OLDEST_FIRST = [("opened_at", ASCENDING), ("_id", ASCENDING)]
 BY_PRIORITY = [("priority", ASCENDING), ("_id", ASCENDING)]
+PROFILE_TTL_S = 10.0
 
 
 class CaseStore:
@@ -34,12 +36,15 @@ class CaseStore:
         coders: MongoAggregates[CoderProfile] | None = None,
         query_texts: AsyncCollection[Document] | None = None,
         work: AsyncCollection[Document] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cases = cases
         self.case_ids = case_ids
         self.coders = coders
         self.query_texts = query_texts
         self.work = work
+        self._profiles: dict[str, tuple[float, CoderProfile | None]] = {}
+        self.monotonic = monotonic
 
     async def episode_of(self, case_id: str) -> str | None:
         found = await self.case_ids.find_one({"_id": case_id})
@@ -101,7 +106,17 @@ class CaseStore:
     # -- coders
 
     async def coder(self, coder_id: str) -> CoderProfile | None:
-        return None if self.coders is None else await self.coders.get(coder_id)
+        """A coder's profile, read at most every PROFILE_TTL_S per coder: every pull asks
+        for it, and a lead's change may take that long to be seen."""
+        if self.coders is None:
+            return None
+        now = self.monotonic()
+        known = self._profiles.get(coder_id)
+        if known is not None and known[0] > now:
+            return known[1]
+        profile = await self.coders.get(coder_id)
+        self._profiles[coder_id] = (now + PROFILE_TTL_S, profile)
+        return profile
 
     async def coder_profiles(self, limit: int) -> list[CoderProfile]:
         if self.coders is None:

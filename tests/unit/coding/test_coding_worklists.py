@@ -407,3 +407,27 @@ async def test_handlers_sample_at_the_configured_rate() -> None:
     review = cases.states[EPISODE].review
     assert review is not None
     assert review.status is ReviewStatus.OPEN
+
+
+async def test_a_coder_s_profile_is_read_again_only_after_its_time_to_live() -> None:
+    from typing import Any, cast
+
+    from rcm_coding import store
+
+    coders = InMemoryAggregates(domain.CoderProfile)
+    clock = [100.0]
+    cases = store.CaseStore(
+        cast(Any, InMemoryAggregates(Case)),
+        cast(Any, None),
+        cast(Any, coders),
+        monotonic=lambda: clock[0],
+    )
+    assert await cases.coder("coder-1") is None
+    coders.states["coder-1"] = after(
+        domain.set_profile(None, "coder-1", ["surgery"], "lead-1", NOW)
+    )
+    assert await cases.coder("coder-1") is None  # still the answer read a moment ago
+    clock[0] += store.PROFILE_TTL_S + 0.1
+    profile = await cases.coder("coder-1")
+    assert profile is not None
+    assert profile.specialties == [Specialty.SURGERY]

@@ -24,7 +24,7 @@ from rcm_contracts.coding import (
     QueryReason,
 )
 from rcm_shared.auth import Actor, Role, allow
-from rcm_shared.errors import Conflict, NotFound
+from rcm_shared.errors import Conflict, NotFound, Refusal
 from rcm_shared.http import Body, path_id
 from rcm_shared.service import Service
 
@@ -211,7 +211,12 @@ def router(service: Service, cases: CaseStore, queue_limit: int) -> APIRouter:
             query_id=query_id,
             reason=body.reason,
         )
-        reply = await service.ask(request, idempotency_key)
+        try:
+            reply = await service.ask(request, idempotency_key)
+        except Refusal:
+            # No query was raised: its words are not kept for nothing.
+            await cases.forget_question(query_id)
+            raise
         return {"query_id": query_id, **(await answered(reply.body))}
 
     @api.post("/cases/{case_id}/queries/{query_id}/answer")

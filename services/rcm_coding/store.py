@@ -140,6 +140,9 @@ class CaseStore:
             upsert=True,
         )
 
+    async def forget_question(self, query_id: str) -> None:
+        await self._texts().delete_one({"_id": query_id})
+
     async def keep_answer(self, query_id: str, answer: str) -> None:
         """The first answer stands: a retry (or a second person) does not overwrite it."""
         await self._texts().update_one(

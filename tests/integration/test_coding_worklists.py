@@ -75,6 +75,8 @@ async def test_a_query_holds_the_case_until_answered_and_a_lead_reassigns_it(
         assert (
             await client.post(f"/cases/{case_id}/queries", json=query, headers=CODER_2)
         ).status_code == 409
+        # Refused: its words are not kept.
+        assert await database["query_texts"].count_documents({}) == 0
         raised = await client.post(f"/cases/{case_id}/queries", json=query, headers=CODER_1)
         assert raised.status_code == 200, raised.text
         query_id = raised.json()["query_id"]

@@ -15,6 +15,7 @@ from .base import (
     EpisodeRequest,
     Id,
     NonNegativeCents,
+    Request,
     UtcDatetime,
     event,
 )
@@ -136,3 +137,98 @@ class CodingEditHit(EpisodeEvent):
     action: Literal["refused", "warned"]
     hits: list[EditHit] = Field(min_length=1, max_length=200)
     found_at: UtcDatetime
+
+
+# Worklists: holds with a physician query, lead reassignment, coder profiles, audit review.
+# Ids, categories and who only: the query's words and the physician's answer stay in the
+# coding service's store (they may name the patient's condition in the physician's terms).
+
+
+class QueryReason(StrEnum):
+    DOCUMENTATION_INCOMPLETE = "documentation-incomplete"
+    DIAGNOSIS_UNCLEAR = "diagnosis-unclear"
+    PROCEDURE_UNCLEAR = "procedure-unclear"
+    LATERALITY = "laterality"
+    OTHER = "other"
+
+
+@event("rcm.coding.query-requested.v1")
+class CodingQueryRequested(EpisodeRequest):
+    """The coder holding the case puts it on hold with a query to the physician; the
+    query's words were stored by the coding service under `query_id`, not sent here."""
+
+    query_id: Id
+    reason: QueryReason
+
+
+@event("rcm.coding.query-answer-requested.v1")
+class CodingQueryAnswerRequested(EpisodeRequest):
+    """A coder or coding lead records the physician's answer (stored under `query_id`)."""
+
+    query_id: Id
+
+
+@event("rcm.coding.query-raised.v1")
+class CodingQueryRaised(EpisodeEvent):
+    coding_case_id: Id
+    query_id: Id
+    reason: QueryReason
+    coder_id: Id = Field(description="Who raised it; the case returns to them when answered.")
+    raised_at: UtcDatetime
+
+
+@event("rcm.coding.query-answered.v1")
+class CodingQueryAnswered(EpisodeEvent):
+    coding_case_id: Id
+    query_id: Id
+    reason: QueryReason
+    answered_by: Id
+    coder_id: Id = Field(description="The coder the case went back to.")
+    answered_at: UtcDatetime
+
+
+@event("rcm.coding.case-reassignment-requested.v1")
+class CaseReassignmentRequested(EpisodeRequest):
+    """A coding lead gives the case to another coder (`requested_by` is the lead)."""
+
+    coder_id: Id
+
+
+@event("rcm.coding.case-reassigned.v1")
+class CodingCaseReassigned(EpisodeEvent):
+    coding_case_id: Id
+    from_coder_id: Id | None = None
+    to_coder_id: Id
+    reassigned_by: Id
+    reassigned_at: UtcDatetime
+
+
+@event("rcm.coding.coder-profile-requested.v1")
+class CoderProfileRequested(Request):
+    """A coding lead sets which specialties a coder works; keyed by the coder."""
+
+    coder_id: Id
+    specialties: list[str] = Field(max_length=20)
+
+    @property
+    def key(self) -> str:
+        return self.coder_id
+
+
+@event("rcm.coding.review-requested.v1")
+class CodingReviewRequested(EpisodeRequest):
+    """A coding lead's audit review of a sampled case: agreed, or the codes it should
+    have had (which send the case back to its coder for a recode)."""
+
+    agreed: bool
+    diagnoses: list[str] = Field(default_factory=list, max_length=100)
+    lines: list[CodedLine] = Field(default_factory=list, max_length=200)
+
+
+@event("rcm.coding.case-reviewed.v1")
+class CodingCaseReviewed(EpisodeEvent):
+    coding_case_id: Id
+    coder_id: Id = Field(description="The coder whose coding was reviewed.")
+    reviewed_by: Id
+    agreed: bool
+    reviewed_at: UtcDatetime

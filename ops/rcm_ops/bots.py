@@ -447,8 +447,54 @@ def submission_from_case(case: Mapping[str, Any]) -> Submission:
         )
         coded.add(code)
     note = str(documentation.get("note") or "")
-    lines = [_with_known_modifiers(line, documented_px, note) for line in lines]
+    said = _addenda_text(case)
+    lines = [_with_known_modifiers(line, documented_px, note, said) for line in lines]
     return Submission(tuple(diagnoses), tuple(lines))
+
+
+def _addenda_text(case: Mapping[str, Any]) -> str:
+    """The physician's answers to the case's queries, as the case shows them."""
+    return " ".join(
+        str(item.get("text") or "")
+        for item in case.get("addenda") or ()
+        if isinstance(item, Mapping)
+    )
+
+
+def _side(text: str) -> str | None:
+    words = re.sub(r"[^a-z]+", " ", text.lower()).split()
+    return "RT" if "right" in words else "LT" if "left" in words else None
+
+
+def needs_side(code: str) -> bool:
+    """A film of an extremity (CPT 73000-73725): billed with the side imaged."""
+    return code.isdigit() and len(code) == 5 and 73000 <= int(code) <= 73725
+
+
+def sides_unsaid(case: Mapping[str, Any]) -> list[str]:
+    """Documented films of an extremity whose order names no side, and no physician's
+    answer does either: what a coder asks the physician (a laterality query)."""
+    if _side(_addenda_text(case)) is not None:
+        return []
+    documentation = case.get("documentation") or {}
+    unsaid = []
+    for item in documentation.get("procedures") or ():
+        if not isinstance(item, Mapping):
+            continue
+        description = str(item.get("description") or "")
+        code = str(item.get("code_hint") or "")
+        if needs_side(code) and _side(description) is None:
+            unsaid.append(description)
+    return unsaid
+
+
+def physician_answer(case: Mapping[str, Any]) -> str:
+    """A physician's addendum to a laterality query: the side the note describes."""
+    note = str((case.get("documentation") or {}).get("note") or "")
+    side = _side(note)
+    if side is None:
+        return "Addendum: the side was not recorded at the visit."
+    return f"Addendum: {'right' if side == 'RT' else 'left'} side imaged."
 
 
 def _documented(suggested: Any) -> set[str]:
@@ -470,7 +516,9 @@ def _covers(known: set[str], code: str) -> bool:
     return any(other.startswith(plain) for other in known)
 
 
-def _with_known_modifiers(line: Line, documented: Sequence[Mapping[str, Any]], note: str) -> Line:
+def _with_known_modifiers(
+    line: Line, documented: Sequence[Mapping[str, Any]], note: str, addenda: str = ""
+) -> Line:
     """The modifiers a coder reads in the note: the side of a film (RT/LT), and 25 on the
     visit when the note says the evaluation was separately identifiable from a procedure."""
     wanted: list[str] = list(line.modifiers)
@@ -483,8 +531,8 @@ def _with_known_modifiers(line: Line, documented: Sequence[Mapping[str, Any]], n
             code = item.get("code_hint") or CodeBook.procedure(description)
             if code != line.procedure_code:
                 continue
-            words = re.sub(r"[^a-z]+", " ", description.lower()).split()
-            wanted += ["RT"] if "right" in words else ["LT"] if "left" in words else []
+            side = _side(description) or (_side(addenda) if needs_side(code) else None)
+            wanted += [side] if side else []
     unique = list(dict.fromkeys(wanted))
     return replace(line, modifiers=tuple(unique[:4]))
 
@@ -638,10 +686,15 @@ class Coder:
         self.ledger = ledger
         self.coder_id = coder_id
         self.given_up: set[tuple[str, str]] = set()  # (case, its recode request)
+        self.queried: dict[str, str] = {}  # case id -> its open query (the physician's turn)
 
     async def step(self) -> None:
         """Pull the next case (the coding service assigns it) and code it; a case this
-        coder gave up on stays with them, left for a person."""
+        coder gave up on stays with them, left for a person. The physician answers this
+        coder's open queries first, so a held case comes back to it in the same step."""
+        for case_id, query_id in list(self.queried.items()):
+            await self.physician(case_id, query_id)
+            del self.queried[case_id]
         while True:
             response = await self.http.request("POST", "/queue/next")
             case = _require(response, "next case", ok=(200, 204))
@@ -657,6 +710,8 @@ class Coder:
         """Code one case held by this coder; False when the coder cannot get it accepted
         (left for a person)."""
         case_id = case_id_of(case)
+        if await self.query_physician(case):
+            return True  # on hold until the answer
         submission = submission_from_case(case)
         if is_recode(case):
             submission = recoded(submission, case)
@@ -683,6 +738,26 @@ class Coder:
         self.ledger.counts["coding-given-up"] += 1
         log.warning("%s: gave up on case %s: HTTP %s", self.coder_id, case_id, response.status_code)
         return False
+
+    async def query_physician(self, case: Mapping[str, Any]) -> bool:
+        """Hold a case whose film names no side with a laterality query, once per case."""
+        case_id = case_id_of(case)
+        if not sides_unsaid(case) or case.get("queries"):
+            return False
+        query = {"reason": "laterality", "question": "Which side was imaged?"}
+        response = await self.http.request("POST", f"/cases/{case_id}/queries", json=query)
+        if response.status_code != 200:
+            return False  # coded as it is, as a person would when the query cannot go out
+        self.queried[case_id] = str(response.json()["query_id"])
+        self.ledger.counts["physician-queries"] += 1
+        return True
+
+    async def physician(self, case_id: str, query_id: str) -> None:
+        """The physician's side of a query: an addendum from what the visit's note says."""
+        case = _require(await self.http.request("GET", f"/cases/{case_id}"), f"case {case_id}")
+        answer = {"answer": physician_answer(case)}
+        path = f"/cases/{case_id}/queries/{query_id}/answer"
+        _require(await self.http.request("POST", path, json=answer), f"answer to {query_id}")
 
 
 # --------------------------------------------------------------------------- biller

@@ -16,10 +16,11 @@ import re
 import threading
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 from rcm_contracts.coding import ProcedureCodeSet
 
@@ -291,3 +292,78 @@ def find_by_description(text: str) -> str | None:
 def warm_up() -> None:
     """Load ICD-10-CM and build the index now (blocking: run it in a thread)."""
     description_index()
+
+
+# ---------------------------------------------------------------------------------------
+# ICD-10-CM releases by date of service
+
+
+@dataclass(frozen=True)
+class Icd10Release:
+    """One ICD-10-CM release and the dates of service it is in force for: CMS publishes
+    one per US fiscal year (October 1 to September 30), sometimes with an April update."""
+
+    name: str
+    effective_from: date
+    effective_through: date
+    source: str
+
+    def holds(self, day: date) -> bool:
+        return self.effective_from <= day <= self.effective_through
+
+    @property
+    def window(self) -> str:
+        return f"{self.effective_from.isoformat()} to {self.effective_through.isoformat()}"
+
+
+def fiscal_year(day: date) -> int:
+    """The US federal fiscal year of a date: FY2026 runs 2025-10-01 to 2026-09-30."""
+    return day.year + 1 if day.month >= 10 else day.year
+
+
+# simple-icd-10-cm 1.5.0 ships CMS's April 1, 2026 update of FY2026 (its data files say
+# so): the one release that can be loaded, so the one in the registry. Its window is the
+# whole fiscal year: the April update only added codes, so a code added in April is
+# accepted for a date of service from October to March too (docs/decisions.md).
+SHIPPED_RELEASES: tuple[Icd10Release, ...] = (
+    Icd10Release(
+        name="FY2026",
+        effective_from=date(2025, 10, 1),
+        effective_through=date(2026, 9, 30),
+        source="CMS ICD-10-CM FY2026, April 1, 2026 update (simple-icd-10-cm 1.5.0)",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ReleaseChoice:
+    release: Icd10Release
+    stand_in: bool  # the date of service is outside every shipped window
+
+
+OutsideWindow = Literal["nearest", "refuse"]
+
+
+def release_for(
+    day: date,
+    outside: OutsideWindow = "nearest",
+    releases: Sequence[Icd10Release] = SHIPPED_RELEASES,
+) -> ReleaseChoice | None:
+    """The release whose window holds the date of service. Outside every window: the
+    nearest release as a stand-in, or None when the policy is to refuse."""
+    for release in releases:
+        if release.holds(day):
+            return ReleaseChoice(release, stand_in=False)
+    if outside == "refuse" or not releases:
+        return None
+
+    def distance(release: Icd10Release) -> int:
+        if day < release.effective_from:
+            return (release.effective_from - day).days
+        return (day - release.effective_through).days
+
+    return ReleaseChoice(min(releases, key=distance), stand_in=True)
+
+
+def shipped_windows(releases: Sequence[Icd10Release] = SHIPPED_RELEASES) -> str:
+    return ", ".join(f"{release.name}: {release.window}" for release in releases)

@@ -11,7 +11,8 @@ they return a `Decision` and refuse a person's request with `NotFound`, `Conflic
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -22,10 +23,17 @@ from rcm_contracts.claims import ClaimDenied, DenialCategory, LineDenied
 from rcm_contracts.coding import (
     ChargeLine,
     CodesSubmissionRequested,
+    CodingCaseReassigned,
+    CodingCaseReviewed,
     CodingCompleted,
     CodingCorrected,
     CodingEditHit,
+    CodingQueryAnswered,
+    CodingQueryRaised,
+    CodingReviewRequested,
     EditHit,
+    ProcedureCodeSet,
+    QueryReason,
     RecodeReason,
 )
 from rcm_contracts.registration import ClinicalDocumentation, EncounterCompleted
@@ -34,7 +42,7 @@ from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Conflict, Invalid, NotFound
 
 from . import codesets
-from .codesets import Chargemaster
+from .codesets import Chargemaster, Icd10Release, OutsideWindow
 
 MAX_DIAGNOSES = 12  # 837P HI segment
 MAX_LINES = 50  # 837P loop 2400
@@ -46,12 +54,14 @@ MAX_UNITS = 99
 class Status(StrEnum):
     OPEN = "open"
     IN_PROGRESS = "in-progress"
+    # Waiting for the physician's answer to a query; then back to the coder who asked.
+    ON_HOLD = "on-hold"
     DONE = "done"
     # A coding denial arrived before the encounter (topics arrive in any order).
     AWAITING_ENCOUNTER = "awaiting-encounter"
 
 
-QUEUE_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.DONE)
+QUEUE_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.ON_HOLD, Status.DONE)
 
 
 def case_id_for(episode_id: str) -> str:
@@ -79,7 +89,7 @@ class Coding:
     lines: tuple[LineInput, ...] = field(default=())
 
     @classmethod
-    def of(cls, request: CodesSubmissionRequested) -> Coding:
+    def of(cls, request: CodesSubmissionRequested | CodingReviewRequested) -> Coding:
         return cls(
             diagnoses=tuple(request.diagnoses),
             lines=tuple(
@@ -109,7 +119,9 @@ class _Seen:
         return None
 
 
-def _diagnosis_problems(diagnoses: Sequence[str]) -> tuple[list[str], list[str]]:
+def _diagnosis_problems(
+    diagnoses: Sequence[str], release: Icd10Release | None
+) -> tuple[list[str], list[str]]:
     problems = []
     if not diagnoses:
         problems.append("diagnoses: at least one diagnosis is required")
@@ -120,7 +132,8 @@ def _diagnosis_problems(diagnoses: Sequence[str]) -> tuple[list[str], list[str]]
     for index, raw in enumerate(diagnoses):
         check = codesets.check_icd10(raw)
         if check.problem is not None:
-            problems.append(f"diagnoses[{index}]: {check.problem}")
+            named = "" if release is None else f" (ICD-10-CM {release.name})"
+            problems.append(f"diagnoses[{index}]: {check.problem}{named}")
         code = check.code or codesets.normalize_icd10(raw)
         if (twice := seen.again(index, code, raw.strip())) is not None:
             problems.append(twice)
@@ -183,9 +196,12 @@ def _line_problems(
     return problems, LineInput(code, tuple(modifiers), line.units, pointers)
 
 
-def validate(submission: Coding, chargemaster: Chargemaster) -> Coding:
-    """The submission normalized, or Invalid with every problem found, not just one."""
-    problems, diagnoses = _diagnosis_problems(submission.diagnoses)
+def validate(
+    submission: Coding, chargemaster: Chargemaster, release: Icd10Release | None = None
+) -> Coding:
+    """The submission normalized, or Invalid with every problem found, not just one; a
+    diagnosis refused names the release it was checked against, when given."""
+    problems, diagnoses = _diagnosis_problems(submission.diagnoses, release)
     if not submission.lines:
         problems.append("lines: at least one line is required")
     if len(submission.lines) > MAX_LINES:
@@ -403,6 +419,86 @@ def suggest(documentation: ClinicalDocumentation, chargemaster: Chargemaster) ->
 
 
 # ---------------------------------------------------------------------------------------
+# Routing: specialty and priority
+
+
+class Specialty(StrEnum):
+    """The CPT sections coding teams are organized by (and HCPCS drugs with medicine)."""
+
+    EVALUATION_MANAGEMENT = "evaluation-management"
+    ANESTHESIA = "anesthesia"
+    SURGERY = "surgery"
+    RADIOLOGY = "radiology"
+    PATHOLOGY_LAB = "pathology-lab"
+    MEDICINE = "medicine"
+    UNCLASSIFIED = "unclassified"  # no procedure could be suggested: a generalist's case
+
+
+# The section whose rules a case needs most, when its lines span several: nearly every
+# case has a visit, so the visit decides only when nothing else is billed.
+SPECIALTY_PRECEDENCE = (
+    Specialty.SURGERY,
+    Specialty.ANESTHESIA,
+    Specialty.RADIOLOGY,
+    Specialty.PATHOLOGY_LAB,
+    Specialty.MEDICINE,
+    Specialty.EVALUATION_MANAGEMENT,
+)
+VENIPUNCTURE = "36415"  # in CPT's surgery section, but drawn for the lab and coded with it
+
+
+def section_of(code: str) -> Specialty:
+    """The CPT section of a procedure code (HCPCS level II: medicine, drugs and their
+    administration; CPT category II/III: unclassified)."""
+    if codesets.code_set_by_shape(code) is ProcedureCodeSet.HCPCS:
+        return Specialty.MEDICINE
+    if not (code.isdigit() and len(code) == 5):
+        return Specialty.UNCLASSIFIED
+    number = int(code)
+    if codesets.is_evaluation_and_management(code):
+        return Specialty.EVALUATION_MANAGEMENT
+    if code == VENIPUNCTURE or 80047 <= number <= 89398:
+        return Specialty.PATHOLOGY_LAB
+    if 100 <= number <= 1999:
+        return Specialty.ANESTHESIA
+    if 10004 <= number <= 69990:
+        return Specialty.SURGERY
+    if 70010 <= number <= 79999:
+        return Specialty.RADIOLOGY
+    return Specialty.MEDICINE
+
+
+def specialty_of(procedure_codes: Iterable[str]) -> Specialty:
+    sections = {section_of(code) for code in procedure_codes}
+    for specialty in SPECIALTY_PRECEDENCE:
+        if specialty in sections:
+            return specialty
+    return Specialty.UNCLASSIFIED
+
+
+def expected_charge_cents(suggestions: Suggestions, chargemaster: Chargemaster) -> int:
+    """What the suggested lines would charge at list price: the case's size before coding."""
+    return sum(
+        chargemaster[line.procedure_code].unit_price_cents * line.units
+        for line in suggestions.lines
+        if line.procedure_code in chargemaster
+    )
+
+
+MAX_PRIORITY_CENTS = 10**13  # above any episode's charge: the complement stays positive
+
+
+def priority_of(recode: Recode | None, date_of_service: date | None, expected_cents: int) -> str:
+    """A key the queue sorts ascending: a case reopened for a coding denial first of all
+    (money already billed and refused), then the oldest date of service (timely filing),
+    then the largest expected charge."""
+    denial = recode is not None and recode.reason is RecodeReason.CODING_DENIAL
+    day = date_of_service.isoformat() if date_of_service is not None else "9999-12-31"
+    larger_first = MAX_PRIORITY_CENTS - min(max(expected_cents, 0), MAX_PRIORITY_CENTS)
+    return f"{0 if denial else 1}|{day}|{larger_first:014d}"
+
+
+# ---------------------------------------------------------------------------------------
 # The case
 
 
@@ -416,10 +512,11 @@ class RecodeLine(BaseModel):
 
 class Recode(BaseModel):
     reason: RecodeReason
-    claim_id: str
+    claim_id: str | None = None  # None: an audit correction, no claim was denied
     reason_codes: list[str]
     requested_at: datetime
     lines: list[RecodeLine] = []  # empty: the whole claim was denied
+    corrections: Coding | None = None  # the coding lead's codes, after an audit review
 
 
 class AuditEntry(BaseModel):
@@ -427,6 +524,41 @@ class AuditEntry(BaseModel):
     who: str
     action: str
     detail: dict[str, Any] = {}
+
+
+class QueryStatus(StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+
+
+class PhysicianQuery(BaseModel):
+    """A query to the physician. Its words and the answer are kept apart, in the store's
+    query texts: the case (and its events) hold ids, the reason and who."""
+
+    query_id: str
+    reason: QueryReason
+    status: QueryStatus
+    coder_id: str
+    raised_at: datetime
+    answered_by: str | None = None
+    answered_at: datetime | None = None
+
+
+class ReviewStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Review(BaseModel):
+    """An audit review of a sampled case by a coding lead."""
+
+    status: ReviewStatus
+    coder_id: str  # whose coding is reviewed
+    sampled_at: datetime
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    agreed: bool | None = None
+    corrections: Coding | None = None
 
 
 class CaseCoding(BaseModel):
@@ -467,6 +599,15 @@ class Case(BaseModel):
     edit_pack_version: str | None = None
     edit_hits: list[EditHit] = []
     edits_refused: Coding | None = None
+    # Routing: /queue/next reads open cases by specialty, ordered by priority.
+    specialty: Specialty | None = None
+    priority: str | None = None
+    expected_charge_cents: int = 0
+    assigned_at: datetime | None = None  # when the coder holding it got it
+    queries: list[PhysicianQuery] = []
+    review: Review | None = None
+    code_set_release: str | None = None  # the ICD-10-CM release the codes were checked in
+    code_set_stand_in: bool = False  # the date of service is outside every shipped window
 
     def audited(self, who: str, action: str, now: datetime, **detail: Any) -> list[AuditEntry]:
         return [*self.audit, AuditEntry(at=now, who=who, action=action, detail=detail)]
@@ -485,6 +626,12 @@ class CaseSummary(BaseModel):
     recode: Recode | None = None
     edit_hits: list[EditHit] = []
     edits_refused: Coding | None = None
+    specialty: Specialty | None = None
+    priority: str | None = None
+    expected_charge_cents: int = 0
+    assigned_at: datetime | None = None
+    queries: list[PhysicianQuery] = []
+    review: Review | None = None
 
 
 CaseDecision = Decision[Case, Case]
@@ -496,9 +643,11 @@ def open_case(
     suggestions: Suggestions,
     source: str,
     now: datetime,
+    expected_cents: int = 0,
 ) -> CaseDecision:
     if case is not None and case.status != Status.AWAITING_ENCOUNTER:
         return Decision()  # opened already; the first encounter's documentation stands
+    recode = case.recode if case else None
     opened = Case(
         case_id=case_id_for(event.episode_id),
         episode_id=event.episode_id,
@@ -510,7 +659,10 @@ def open_case(
         documentation=event.documentation,
         suggestions=suggestions,
         status=Status.OPEN,
-        recode=case.recode if case else None,
+        recode=recode,
+        specialty=specialty_of(line.procedure_code for line in suggestions.lines),
+        expected_charge_cents=expected_cents,
+        priority=priority_of(recode, event.date_of_service, expected_cents),
         denied_claims=case.denied_claims if case else [],
         opened_at=now,
         updated_at=now,
@@ -598,7 +750,9 @@ def _reopen(
         ),
     }
     if case.status == Status.DONE:
-        update |= {"status": Status.OPEN, "coder_id": None}
+        update |= {"status": Status.OPEN, "coder_id": None, "assigned_at": None}
+    expected = case.coding.total_charge_cents if case.coding else case.expected_charge_cents
+    update["priority"] = priority_of(recode, case.date_of_service, expected)
     return Decision(state=case.model_copy(update=update))
 
 
@@ -613,7 +767,7 @@ def assign(case: Case | None, case_id: str, coder_id: str, now: datetime) -> Cas
     case = _require_case(case, case_id)
     if case.status == Status.DONE:
         raise Conflict(f"case {case_id} is done; it reopens only after a coding denial")
-    if case.status == Status.IN_PROGRESS:
+    if case.status in (Status.IN_PROGRESS, Status.ON_HOLD):
         if case.coder_id == coder_id:
             return Decision(result=case)  # asked twice: already theirs
         raise Conflict(f"case {case_id} is held by coder {case.coder_id}")
@@ -621,6 +775,7 @@ def assign(case: Case | None, case_id: str, coder_id: str, now: datetime) -> Cas
         update={
             "status": Status.IN_PROGRESS,
             "coder_id": coder_id,
+            "assigned_at": now,
             "updated_at": now,
             "audit": case.audited(coder_id, "assigned", now),
         }
@@ -633,6 +788,8 @@ def _check_may_submit(case: Case | None, case_id: str, coder_id: str) -> Case:
     case = _require_case(case, case_id)
     if case.status == Status.OPEN:
         raise Conflict(f"case {case_id} is not assigned; assign it first")
+    if case.status == Status.ON_HOLD:
+        raise Conflict(f"case {case_id} is on hold until its physician query is answered")
     if case.coder_id != coder_id:
         raise Conflict(f"case {case_id} is held by coder {case.coder_id}")
     return case
@@ -646,16 +803,31 @@ def submit(
     chargemaster: Chargemaster,
     now: datetime,
     packs: Library | None = None,
+    sample_rate: float = 0.0,
+    outside_window: OutsideWindow = "nearest",
 ) -> CaseDecision:
-    """Validate and price the codes, run the edits of the pack in force on the date of
+    """Validate the codes (the diagnoses in the ICD-10-CM release in force on the date of
+    service) and price them, run the edits of the pack in force on the date of
     service, and emit them: coding-completed the first time, coding-corrected after a
     recode, with an edit-hit event when an edit warns. Codes that break an edit with
     severity error are refused: the case keeps them as its edit worklist (`edits_refused`,
     `edit_hits`) and an edit-hit event says so. The same codes again change nothing (no
     state, no event); the result is the case either way. Who may submit is checked (404,
-    409) before the codes are (422)."""
+    409) before the codes are (422). A first coding whose case id falls in the audit
+    sample (`sample_rate`) enters the coding lead's review list."""
     case = _check_may_submit(case, case_id, coder_id)
-    coding = validate(submission, chargemaster)
+    choice = None
+    if case.date_of_service is not None:
+        choice = codesets.release_for(case.date_of_service, outside_window)
+        if choice is None:
+            raise Invalid(
+                "the codes break coding rules",
+                [
+                    f"date_of_service: {case.date_of_service.isoformat()} is outside every "
+                    f"shipped ICD-10-CM release ({codesets.shipped_windows()})"
+                ],
+            )
+    coding = validate(submission, chargemaster, choice.release if choice else None)
     if case.status == Status.DONE:
         if case.coding is not None and case.coding.submitted == coding:
             return Decision(result=case)
@@ -709,9 +881,22 @@ def submit(
                 total_charge_cents=event.total_charge_cents,
                 edit_pack_version=version,
                 edit_warnings=len(hits),
+                lines=len(lines),
+                minutes=_minutes_between(case.assigned_at, now),
+                code_set_release=choice.release.name if choice else None,
             ),
         }
     )
+    if case.review is None and sampled_for_review(case_id, sample_rate):
+        review: Review | None = Review(status=ReviewStatus.OPEN, coder_id=coder_id, sampled_at=now)
+        done = done.model_copy(update={"review": review})
+    if choice is not None:
+        done = done.model_copy(
+            update={
+                "code_set_release": choice.release.name,
+                "code_set_stand_in": choice.stand_in,
+            }
+        )
     events: list[CodingCompleted | CodingCorrected | CodingEditHit] = [event]
     if hits and version is not None:
         events.append(
@@ -767,3 +952,316 @@ def _refuse_for_edits(
         found_at=now,
     )
     return Decision(state=refused, events=[event], result=refused)
+
+
+def _minutes_between(start: datetime | None, end: datetime) -> float | None:
+    return None if start is None else round((end - start).total_seconds() / 60, 2)
+
+
+# ---------------------------------------------------------------------------------------
+# Worklists: hold with a physician query, lead reassignment, audit review
+
+
+def sampled_for_review(case_id: str, rate: float) -> bool:
+    """Whether the case is in the audit sample: a hash of its id, so the same case is
+    sampled (or not) at every rate check and in every replica."""
+    bucket = int(hashlib.sha256(f"audit-sample:{case_id}".encode()).hexdigest()[:8], 16)
+    return bucket < rate * 0x1_0000_0000
+
+
+def hold(
+    case: Case | None,
+    case_id: str,
+    coder_id: str,
+    query_id: str,
+    reason: QueryReason,
+    now: datetime,
+) -> CaseDecision:
+    """The coder working the case puts it on hold with a query to the physician; it
+    leaves the workable queue until the answer is recorded."""
+    case = _require_case(case, case_id)
+    if any(query.query_id == query_id for query in case.queries):
+        return Decision(result=case)  # asked again
+    if case.status != Status.IN_PROGRESS or case.coder_id != coder_id:
+        raise Conflict(f"case {case_id} is not in progress with coder {coder_id}")
+    query = PhysicianQuery(
+        query_id=query_id, reason=reason, status=QueryStatus.OPEN, coder_id=coder_id, raised_at=now
+    )
+    held = case.model_copy(
+        update={
+            "status": Status.ON_HOLD,
+            "queries": [*case.queries, query],
+            "updated_at": now,
+            "audit": case.audited(
+                coder_id, "query-raised", now, query_id=query_id, reason=reason.value
+            ),
+        }
+    )
+    event = CodingQueryRaised(
+        episode_id=case.episode_id,
+        coding_case_id=case_id,
+        query_id=query_id,
+        reason=reason,
+        coder_id=coder_id,
+        raised_at=now,
+    )
+    return Decision(state=held, events=[event], result=held)
+
+
+def open_query(case: Case, query_id: str) -> PhysicianQuery:
+    for query in case.queries:
+        if query.query_id == query_id:
+            return query
+    raise NotFound(f"no query {query_id} on coding case {case.case_id}")
+
+
+def answer(
+    case: Case | None, case_id: str, recorded_by: str, query_id: str, now: datetime
+) -> CaseDecision:
+    """The physician's answer recorded: the case goes back in progress to its coder."""
+    case = _require_case(case, case_id)
+    query = open_query(case, query_id)
+    if query.status is QueryStatus.ANSWERED:
+        return Decision(result=case)
+    answered = query.model_copy(
+        update={"status": QueryStatus.ANSWERED, "answered_by": recorded_by, "answered_at": now}
+    )
+    coder_id = case.coder_id or query.coder_id
+    resumed = case.model_copy(
+        update={
+            "status": Status.IN_PROGRESS if case.status == Status.ON_HOLD else case.status,
+            "coder_id": coder_id,
+            "queries": [answered if q.query_id == query_id else q for q in case.queries],
+            "updated_at": now,
+            "audit": case.audited(
+                recorded_by, "query-answered", now, query_id=query_id, coder_id=coder_id
+            ),
+        }
+    )
+    event = CodingQueryAnswered(
+        episode_id=case.episode_id,
+        coding_case_id=case_id,
+        query_id=query_id,
+        reason=query.reason,
+        answered_by=recorded_by,
+        coder_id=coder_id,
+        answered_at=now,
+    )
+    return Decision(state=resumed, events=[event], result=resumed)
+
+
+def reassign(
+    case: Case | None, case_id: str, lead_id: str, coder_id: str, now: datetime
+) -> CaseDecision:
+    """A coding lead gives the case to another coder: in progress with them, or still on
+    hold and theirs when the physician answers."""
+    case = _require_case(case, case_id)
+    if case.status == Status.DONE:
+        raise Conflict(f"case {case_id} is done; it reopens only after a denial or a review")
+    if case.coder_id == coder_id and case.status != Status.OPEN:
+        return Decision(result=case)  # theirs already
+    status = Status.ON_HOLD if case.status == Status.ON_HOLD else Status.IN_PROGRESS
+    moved = case.model_copy(
+        update={
+            "status": status,
+            "coder_id": coder_id,
+            "assigned_at": now,
+            "updated_at": now,
+            "audit": case.audited(
+                lead_id, "reassigned", now, from_coder_id=case.coder_id, to_coder_id=coder_id
+            ),
+        }
+    )
+    event = CodingCaseReassigned(
+        episode_id=case.episode_id,
+        coding_case_id=case_id,
+        from_coder_id=case.coder_id,
+        to_coder_id=coder_id,
+        reassigned_by=lead_id,
+        reassigned_at=now,
+    )
+    return Decision(state=moved, events=[event], result=moved)
+
+
+def review(
+    case: Case | None,
+    case_id: str,
+    lead_id: str,
+    agreed: bool,
+    corrections: Coding | None,
+    chargemaster: Chargemaster,
+    now: datetime,
+) -> CaseDecision:
+    """A coding lead's review of a sampled case. Agreed: closed. Corrected: closed, and a
+    case that went out is reopened for a recode by the coder who coded it, with the
+    lead's codes on the recode (the next submission goes out as coding-corrected)."""
+    case = _require_case(case, case_id)
+    if case.review is None or case.review.status is ReviewStatus.CLOSED:
+        raise Conflict(f"case {case_id} has no open review")
+    corrected = None
+    if not agreed:
+        if corrections is None or not (corrections.diagnoses or corrections.lines):
+            raise Invalid(
+                "a disagreement needs the codes the case should have",
+                ["diagnoses, lines: give the corrected codes"],
+            )
+        release = None
+        if case.date_of_service is not None:
+            choice = codesets.release_for(case.date_of_service)
+            release = choice.release if choice else None
+        corrected = validate(corrections, chargemaster, release)
+    coder_id = case.review.coder_id
+    closed = case.review.model_copy(
+        update={
+            "status": ReviewStatus.CLOSED,
+            "reviewed_by": lead_id,
+            "reviewed_at": now,
+            "agreed": agreed,
+            "corrections": corrected,
+        }
+    )
+    update: dict[str, Any] = {
+        "review": closed,
+        "updated_at": now,
+        "audit": case.audited(lead_id, "reviewed", now, coder_id=coder_id, agreed=agreed),
+    }
+    if corrected is not None and case.status == Status.DONE:
+        update |= {
+            "status": Status.IN_PROGRESS,
+            "coder_id": coder_id,
+            "assigned_at": now,
+            "recode": Recode(
+                reason=RecodeReason.AUDIT,
+                reason_codes=[],
+                requested_at=now,
+                corrections=corrected,
+            ),
+        }
+    reviewed = case.model_copy(update=update)
+    event = CodingCaseReviewed(
+        episode_id=case.episode_id,
+        coding_case_id=case_id,
+        coder_id=coder_id,
+        reviewed_by=lead_id,
+        agreed=agreed,
+        reviewed_at=now,
+    )
+    return Decision(state=reviewed, events=[event], result=reviewed)
+
+
+# ---------------------------------------------------------------------------------------
+# Coders' profiles
+
+
+class CoderProfile(BaseModel):
+    """Which specialties a coder works: /queue/next gives them those cases first."""
+
+    coder_id: str
+    specialties: list[Specialty] = []
+    updated_by: str
+    updated_at: datetime
+
+
+ProfileDecision = Decision[CoderProfile, CoderProfile]
+
+
+def set_profile(
+    profile: CoderProfile | None,
+    coder_id: str,
+    specialties: Sequence[str],
+    lead_id: str,
+    now: datetime,
+) -> ProfileDecision:
+    known = {specialty.value for specialty in Specialty}
+    problems = [
+        f"specialties[{index}]: {name!r} is not a specialty ({', '.join(sorted(known))})"
+        for index, name in enumerate(specialties)
+        if name not in known
+    ]
+    if problems:
+        raise Invalid("unknown specialties", problems)
+    wanted = [Specialty(name) for name in dict.fromkeys(specialties)]
+    if profile is not None and profile.specialties == wanted:
+        return Decision(result=profile)
+    updated = CoderProfile(
+        coder_id=coder_id, specialties=wanted, updated_by=lead_id, updated_at=now
+    )
+    return Decision(state=updated, result=updated)
+
+
+# ---------------------------------------------------------------------------------------
+# Productivity and accuracy: facts of the case's audit trail, per coder and day
+
+WORK_ACTIONS = frozenset({"coded", "query-raised", "reviewed"})
+
+
+def work_facts(case: Case) -> list[dict[str, Any]]:
+    """One fact per coding, query and review on the case's audit trail, keyed by the
+    entry's place in it: writing them again writes the same documents."""
+    facts = []
+    for index, entry in enumerate(case.audit):
+        if entry.action not in WORK_ACTIONS:
+            continue
+        reviewed = entry.action == "reviewed"
+        fact: dict[str, Any] = {
+            "_id": f"{case.case_id}:{index}",
+            "case_id": case.case_id,
+            "day": entry.at.date().isoformat(),
+            "kind": entry.action,
+            # A review counts for the coder reviewed, not the lead.
+            "coder_id": entry.detail.get("coder_id") if reviewed else entry.who,
+        }
+        if entry.action == "coded":
+            fact |= {"lines": entry.detail.get("lines", 0), "minutes": entry.detail.get("minutes")}
+        if reviewed:
+            fact["agreed"] = bool(entry.detail.get("agreed"))
+        facts.append(fact)
+    return facts
+
+
+class Productivity(BaseModel):
+    coder_id: str
+    cases_coded: int = 0
+    lines: int = 0
+    median_minutes: float | None = None  # from assignment to submission
+    queries_raised: int = 0
+    reviewed: int = 0
+    agreed: int = 0
+    accuracy: float | None = None  # agreed / reviewed
+
+
+def productivity(facts: Iterable[dict[str, Any]]) -> list[Productivity]:
+    """Per coder, from one day's facts, by coder id."""
+    coded: dict[str, set[str]] = {}
+    lines: dict[str, int] = {}
+    minutes: dict[str, list[float]] = {}
+    queries: dict[str, int] = {}
+    reviewed: dict[str, int] = {}
+    agreed: dict[str, int] = {}
+    coders: set[str] = set()
+    for fact in facts:
+        coder = str(fact["coder_id"])
+        coders.add(coder)
+        if fact["kind"] == "coded":
+            coded.setdefault(coder, set()).add(str(fact["case_id"]))
+            lines[coder] = lines.get(coder, 0) + int(fact.get("lines") or 0)
+            if fact.get("minutes") is not None:
+                minutes.setdefault(coder, []).append(float(fact["minutes"]))
+        elif fact["kind"] == "query-raised":
+            queries[coder] = queries.get(coder, 0) + 1
+        elif fact["kind"] == "reviewed":
+            reviewed[coder] = reviewed.get(coder, 0) + 1
+            agreed[coder] = agreed.get(coder, 0) + (1 if fact.get("agreed") else 0)
+    return [
+        Productivity(
+            coder_id=coder,
+            cases_coded=len(coded.get(coder, ())),
+            lines=lines.get(coder, 0),
+            median_minutes=statistics.median(minutes[coder]) if coder in minutes else None,
+            queries_raised=queries.get(coder, 0),
+            reviewed=reviewed.get(coder, 0),
+            agreed=agreed.get(coder, 0),
+            accuracy=round(agreed[coder] / reviewed[coder], 4) if reviewed.get(coder) else None,
+        )
+        for coder in sorted(coders)
+    ]

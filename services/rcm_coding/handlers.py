@@ -7,7 +7,15 @@ import logging
 from typing import Any, Protocol
 
 from rcm_contracts.claims import ClaimDenied, DenialCategory, LineDenied
-from rcm_contracts.coding import CaseAssignmentRequested, CodesSubmissionRequested
+from rcm_contracts.coding import (
+    CaseAssignmentRequested,
+    CaseReassignmentRequested,
+    CoderProfileRequested,
+    CodesSubmissionRequested,
+    CodingQueryAnswerRequested,
+    CodingQueryRequested,
+    CodingReviewRequested,
+)
 from rcm_contracts.registration import EncounterCompleted
 from rcm_edits import Library, errors
 from rcm_shared.aggregates import Aggregates, Outcome
@@ -18,8 +26,8 @@ from rcm_shared.requests import Reply
 from rcm_shared.service import Subscriptions
 
 from . import codesets, domain
-from .codesets import Chargemaster
-from .domain import Case, Coding, Status
+from .codesets import Chargemaster, OutsideWindow
+from .domain import Case, CoderProfile, Coding, Status
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,17 @@ class CaseIds(Protocol):
     async def remember(self, case_id: str, episode_id: str) -> None: ...
 
 
+class WorkLog(Protocol):
+    """The productivity read model: the work facts of a case's audit trail."""
+
+    async def record(self, facts: list[dict[str, Any]]) -> None: ...
+
+
+class NoWorkLog:
+    async def record(self, facts: list[dict[str, Any]]) -> None:
+        return None
+
+
 class Handlers:
     def __init__(
         self,
@@ -38,12 +57,20 @@ class Handlers:
         chargemaster: Chargemaster,
         clock: Clock = utc_now,
         packs: Library | None = None,
+        coders: Aggregates[CoderProfile] | None = None,
+        work: WorkLog | None = None,
+        sample_rate: float = 0.0,
+        outside_window: OutsideWindow = "nearest",
     ) -> None:
         self.cases = cases
         self.case_ids = case_ids
         self.chargemaster = chargemaster
         self.clock = clock
         self.packs = packs  # None: no edit packs, no edits
+        self.coders = coders
+        self.work: WorkLog = work if work is not None else NoWorkLog()
+        self.sample_rate = sample_rate
+        self.outside_window: OutsideWindow = outside_window
 
     async def encounter_completed(self, envelope: Envelope[EncounterCompleted]) -> None:
         event = envelope.data
@@ -58,7 +85,14 @@ class Handlers:
         await self.case_ids.remember(case_id, event.episode_id)
         applied = await self.cases.apply(
             event.episode_id,
-            lambda case: domain.open_case(case, event, suggestions, envelope.source, now),
+            lambda case: domain.open_case(
+                case,
+                event,
+                suggestions,
+                envelope.source,
+                now,
+                domain.expected_charge_cents(suggestions, self.chargemaster),
+            ),
             cause=envelope.id,
         )
         log.info("encounter %s: case %s %s", event.encounter_id, case_id, applied.outcome.value)
@@ -115,11 +149,21 @@ class Handlers:
         applied = await self.cases.apply(
             request.episode_id,
             lambda case: domain.submit(
-                case, case_id, coder_id, submission, self.chargemaster, now, self.packs
+                case,
+                case_id,
+                coder_id,
+                submission,
+                self.chargemaster,
+                now,
+                self.packs,
+                self.sample_rate,
+                self.outside_window,
             ),
             cause=envelope.id,
         )
         case = applied.state
+        if case is not None:
+            await self.work.record(domain.work_facts(case))
         if case is not None and case.edits_refused is not None and case.status != Status.DONE:
             log.info("case %s: codes of %s refused by edits", case_id, coder_id)
             return Reply(422, domain.refusal_body(errors(case.edit_hits)))
@@ -134,6 +178,97 @@ class Handlers:
             "repeated": applied.outcome is not Outcome.APPLIED,
         }
 
+    async def coding_query_requested(
+        self, envelope: Envelope[CodingQueryRequested]
+    ) -> dict[str, Any]:
+        request = envelope.data
+        case_id = domain.case_id_for(request.episode_id)
+        now = self.clock()
+        applied = await self.cases.apply(
+            request.episode_id,
+            lambda case: domain.hold(
+                case, case_id, request.requested_by, request.query_id, request.reason, now
+            ),
+            cause=envelope.id,
+        )
+        if applied.state is not None:
+            await self.work.record(domain.work_facts(applied.state))
+        log.info("case %s on hold: query %s", case_id, request.query_id)
+        return _view(applied.state, case_id)
+
+    async def coding_query_answer_requested(
+        self, envelope: Envelope[CodingQueryAnswerRequested]
+    ) -> dict[str, Any]:
+        request = envelope.data
+        case_id = domain.case_id_for(request.episode_id)
+        now = self.clock()
+        applied = await self.cases.apply(
+            request.episode_id,
+            lambda case: domain.answer(case, case_id, request.requested_by, request.query_id, now),
+            cause=envelope.id,
+        )
+        log.info("case %s: query %s answered", case_id, request.query_id)
+        return _view(applied.state, case_id)
+
+    async def case_reassignment_requested(
+        self, envelope: Envelope[CaseReassignmentRequested]
+    ) -> dict[str, Any]:
+        request = envelope.data
+        case_id = domain.case_id_for(request.episode_id)
+        now = self.clock()
+        applied = await self.cases.apply(
+            request.episode_id,
+            lambda case: domain.reassign(
+                case, case_id, request.requested_by, request.coder_id, now
+            ),
+            cause=envelope.id,
+        )
+        log.info("case %s reassigned to %s", case_id, request.coder_id)
+        return _view(applied.state, case_id)
+
+    async def coding_review_requested(
+        self, envelope: Envelope[CodingReviewRequested]
+    ) -> dict[str, Any]:
+        request = envelope.data
+        case_id = domain.case_id_for(request.episode_id)
+        corrections = None if request.agreed else Coding.of(request)
+        now = self.clock()
+        applied = await self.cases.apply(
+            request.episode_id,
+            lambda case: domain.review(
+                case,
+                case_id,
+                request.requested_by,
+                request.agreed,
+                corrections,
+                self.chargemaster,
+                now,
+            ),
+            cause=envelope.id,
+        )
+        if applied.state is not None:
+            await self.work.record(domain.work_facts(applied.state))
+        log.info("case %s reviewed (agreed: %s)", case_id, request.agreed)
+        return _view(applied.state, case_id)
+
+    async def coder_profile_requested(
+        self, envelope: Envelope[CoderProfileRequested]
+    ) -> dict[str, Any]:
+        request = envelope.data
+        if self.coders is None:
+            raise NotFound("coder profiles are not kept here")
+        now = self.clock()
+        applied = await self.coders.apply(
+            request.coder_id,
+            lambda profile: domain.set_profile(
+                profile, request.coder_id, request.specialties, request.requested_by, now
+            ),
+            cause=envelope.id,
+        )
+        if applied.state is None:
+            raise NotFound(f"no coder profile {request.coder_id}")
+        return applied.state.model_dump(mode="json")
+
 
 def _view(case: Case | None, case_id: str) -> dict[str, Any]:
     if case is None:  # cases are never deleted
@@ -147,4 +282,9 @@ SUBSCRIPTIONS: Subscriptions[Handlers] = {
     LineDenied: Handlers.line_denied,
     CaseAssignmentRequested: Handlers.case_assignment_requested,
     CodesSubmissionRequested: Handlers.codes_submission_requested,
+    CodingQueryRequested: Handlers.coding_query_requested,
+    CodingQueryAnswerRequested: Handlers.coding_query_answer_requested,
+    CaseReassignmentRequested: Handlers.case_reassignment_requested,
+    CodingReviewRequested: Handlers.coding_review_requested,
+    CoderProfileRequested: Handlers.coder_profile_requested,
 }

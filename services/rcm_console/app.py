@@ -27,7 +27,7 @@ from rcm_shared.auth import DevIssuer, KeySet, Role, Verifier, allow
 from rcm_shared.settings import ServiceSettings, load_settings
 from rcm_shared.topology import CONSOLE, SERVICES
 
-from . import billing_pages, deadletters, session
+from . import billing_pages, coding_pages, deadletters, session
 from .audit import PAGE_SIZES, AuditQuery
 from .session import CSRF_FIELD, Sessions, SignInNeeded, Viewer
 from .upstream import Refused, Upstream
@@ -46,6 +46,7 @@ from .worklists import (
 )
 
 HERE = Path(__file__).parent
+NAVIGATION = (*PAGES, *billing_pages.PAGES, *coding_pages.PAGES)
 log = logging.getLogger(__name__)
 
 
@@ -132,7 +133,7 @@ def build(settings: Settings) -> FastAPI:
     def render(
         request: Request, name: str, viewer: Viewer | None, status: int = 200, **context: Any
     ) -> HTMLResponse:
-        pages = [page for page in PAGES if viewer is not None and viewer.may(page.roles)]
+        pages = [page for page in NAVIGATION if viewer is not None and viewer.may(page.roles)]
         return templates.TemplateResponse(
             request,
             name,
@@ -497,8 +498,6 @@ def build(settings: Settings) -> FastAPI:
             request, "timeline.html", viewer, episode_id=episode_id, timeline=found, answers=answers
         )
 
-    app.include_router(billing_pages.router(upstream, sessions, templates))
-
     @app.get("/dead-letters", response_class=HTMLResponse)
     async def dead_letters(request: Request) -> Response:
         page = next(p for p in PAGES if p.path == "/dead-letters")
@@ -506,6 +505,9 @@ def build(settings: Settings) -> FastAPI:
         rows = await deadletters.read(settings.kafka_bootstrap_servers, settings.topic_prefix)
         return render(request, "dead_letters.html", viewer, rows=rows)
 
+    # The teams' worklist pages, with the same sign-in, roles, forms and rendering.
+    billing_pages.register(app, upstream, render, open_page, form_of)
+    coding_pages.register(app, upstream, render, open_page, form_of)
     return app
 
 

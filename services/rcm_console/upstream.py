@@ -71,8 +71,24 @@ class Upstream:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return await self._call(viewer, "POST", service, path, json=body, headers=headers)
 
+    async def put(
+        self, viewer: Viewer, service: str, path: str, body: Any, idempotency_key: str
+    ) -> Any:
+        headers = {"Idempotency-Key": idempotency_key}
+        return await self._call(viewer, "PUT", service, path, json=body, headers=headers)
+
+    async def text(self, viewer: Viewer, service: str, path: str) -> str:
+        """A text answer (an archived X12 document), refused as JSON answers are."""
+        return str(await self._call(viewer, "GET", service, path, as_text=True))
+
     async def _call(
-        self, viewer: Viewer, method: str, service: str, path: str, **options: Any
+        self,
+        viewer: Viewer,
+        method: str,
+        service: str,
+        path: str,
+        as_text: bool = False,
+        **options: Any,
     ) -> Any:
         base = self.service_urls.get(service)
         if base is None:
@@ -96,6 +112,8 @@ class Upstream:
         status = response.status_code
         if status == 204:
             return None
+        if status < 300 and as_text:
+            return response.text
         body = _json(response)
         if status < 300:
             return body

@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+from fastapi import Request
+from fastapi.responses import HTMLResponse
 from rcm_shared.auth import Role
+
+from .session import Viewer
 
 CODERS = frozenset({Role.CODER, Role.CODING_LEAD})
 BILLERS = frozenset({Role.BILLER})
@@ -234,6 +238,14 @@ PAGES = (
 CASE = Page("/cases", "Coding case", "Coders", CODERS)
 CLAIM = Page("/claims", "Claim", "Billers", BILLERS)
 ACCOUNT = Page("/accounts", "Account", "Collectors", frozenset({Role.COLLECTOR, Role.BILLER}))
+
+
+class Render(Protocol):
+    """The console's page renderer (app.py): a template with the viewer's navigation."""
+
+    def __call__(
+        self, request: Request, name: str, viewer: Viewer | None, status: int = 200, **context: Any
+    ) -> HTMLResponse: ...
 
 
 # ---------------------------------------------------------------------------- values

@@ -158,7 +158,8 @@ async def test_a_coder_codes_an_encounter_and_coding_completed_goes_out_priced(
         refused = await client.post(codes, json=invalid, headers=CODER_1)
         assert refused.status_code == 422
         assert refused.json()["detail"] == [
-            "diagnoses[0]: M54.5 is not billable; use one of M54.50, M54.51, M54.59",
+            "diagnoses[0]: M54.5 is not billable; use one of M54.50, M54.51, M54.59 "
+            "(ICD-10-CM FY2026)",
             "lines[0].diagnosis_pointers[1]: 3 does not point at a diagnosis (1..2)",
             "lines[1].procedure_code: 99999 is not in the chargemaster",
             "lines[1].modifiers[0]: QQ is not a known modifier "

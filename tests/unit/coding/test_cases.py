@@ -174,6 +174,7 @@ def test_only_a_coding_denial_reopens_the_case() -> None:
         "reason_codes": ["CO-97"],
         "requested_at": "2025-03-04T15:30:00Z",
         "lines": [],
+        "corrections": None,
     }
     assert reopened.recode.requested_at == NOW
     assert reopened.audit[-1].action == "reopened"

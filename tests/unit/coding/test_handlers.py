@@ -12,10 +12,15 @@ from rcm_coding.handlers import SUBSCRIPTIONS, Handlers
 from rcm_contracts.claims import ClaimDenied, DenialCategory, LineDenied
 from rcm_contracts.coding import (
     CaseAssignmentRequested,
+    CaseReassignmentRequested,
     CodedLine,
+    CoderProfileRequested,
     CodesSubmissionRequested,
     CodingCompleted,
     CodingCorrected,
+    CodingQueryAnswerRequested,
+    CodingQueryRequested,
+    CodingReviewRequested,
 )
 from rcm_shared.aggregates import InMemoryAggregates
 from rcm_shared.envelope import Envelope
@@ -67,6 +72,11 @@ def test_every_consumed_type_has_its_handler() -> None:
         LineDenied: Handlers.line_denied,
         CaseAssignmentRequested: Handlers.case_assignment_requested,
         CodesSubmissionRequested: Handlers.codes_submission_requested,
+        CodingQueryRequested: Handlers.coding_query_requested,
+        CodingQueryAnswerRequested: Handlers.coding_query_answer_requested,
+        CaseReassignmentRequested: Handlers.case_reassignment_requested,
+        CodingReviewRequested: Handlers.coding_review_requested,
+        CoderProfileRequested: Handlers.coder_profile_requested,
     }
 
 
@@ -108,7 +118,7 @@ async def test_codes_are_refused_with_every_reason_and_nothing_changes() -> None
     with pytest.raises(Invalid) as refused:
         await handle.codes_submission_requested(codes(diagnoses=("M54.5",)))
     assert refused.value.reasons == [
-        "diagnoses[0]: M54.5 is not billable; use one of M54.50, M54.51, M54.59",
+        "diagnoses[0]: M54.5 is not billable; use one of M54.50, M54.51, M54.59 (ICD-10-CM FY2026)",
         "lines[0].diagnosis_pointers[1]: 2 does not point at a diagnosis (1..1)",
         "lines[1].diagnosis_pointers[0]: 2 does not point at a diagnosis (1..1)",
     ]

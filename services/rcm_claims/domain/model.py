@@ -251,6 +251,12 @@ class Episode(Model):
     def has_work(self) -> bool:
         return bool(self.work)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_pending_appeal(self) -> bool:
+        """An appeal the payer has not answered: the deadline watch reads these too."""
+        return any(a.status == "sent" for c in self.claims for a in c.appeals)
+
     def claim(self, claim_id: str) -> Claim:
         for claim in self.claims:
             if claim.claim_id == claim_id:

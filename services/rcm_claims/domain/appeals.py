@@ -208,6 +208,8 @@ def mark_overdue(
     episode, claim, appeal = _appeal(current, request.claim_id, request.appeal_id)
     if appeal.status != "sent":
         raise Conflict(f"appeal {appeal.appeal_id} was {appeal.status} already")
+    if not claim.awaits_answer(appeal):
+        raise Conflict(f"claim {claim.claim_id} is closed ({claim.outcome}): no answer awaited")
     if appeal.overdue_at is not None:
         return unchanged(appeal_view(claim, appeal.appeal_id))
     due = answer_deadline(claim, appeal, table)
@@ -221,7 +223,7 @@ def mark_overdue(
         f"appeal {appeal.appeal_id} sent {appeal.last_sent_at.date()} unanswered by "
         f"{claim.payer_id} past its {days}-day answer deadline {due}: resend or follow up"
     )
-    if claim.work is None:
+    if claim.work is None:  # else the biller has the claim in the queue already
         claim.work = WorkItem(
             kind="denial",
             stage=OVERDUE_STAGE,
@@ -253,6 +255,8 @@ def resend(
     episode, claim, appeal = _appeal(current, request.claim_id, request.appeal_id)
     if appeal.status != "sent":
         raise Conflict(f"appeal {appeal.appeal_id} was {appeal.status}: nothing to resend")
+    if not claim.awaits_answer(appeal):
+        raise Conflict(f"claim {claim.claim_id} is closed ({claim.outcome}): nothing to resend")
     appeal.sends += 1
     appeal.sent_at = now
     _settle_overdue(claim, appeal)

@@ -122,7 +122,7 @@ def overdue_appeals(
         (claim.claim_id, appeal)
         for claim in episode.claims
         for appeal in claim.appeals
-        if appeal.status == "sent"
+        if claim.awaits_answer(appeal)
         and appeal.overdue_at is None
         and today > answer_deadline(claim, appeal, table)
     ]

@@ -207,3 +207,27 @@ async def test_a_resend_sends_the_same_appeal_once_per_key_and_records_the_answe
     with pytest.raises(Conflict):
         await filing.resend(resend_request("AP-R"), "key-resend-2")
     assert len(payer.sent) == 3
+
+
+def test_an_appeal_of_a_claim_closed_since_is_neither_overdue_nor_resent() -> None:
+    memory = appealed()
+    memory.apply(domain.accept_denial, FIRST, "bill", "not worth it", LATE)
+    assert deadlines.overdue_appeals(memory.episode, TABLE, LATE.date()) == []
+    assert memory.episode.has_pending_appeal is False
+    with pytest.raises(Conflict, match="no answer awaited"):
+        memory.apply(appeals.mark_overdue, overdue_request(), TABLE, LATE)
+    with pytest.raises(Conflict, match="nothing to resend"):
+        memory.apply(appeals.resend, resend_request(), TABLE, LATE)
+
+
+def test_a_line_appeal_on_a_paid_claim_is_followed_up_in_the_queue() -> None:
+    memory = line_denied("50")
+    posted = NOW + timedelta(days=14)
+    memory.apply(appeals.file_appeal, request(line_id=LINE_2), TABLE, posted)
+    assert memory.episode.has_pending_appeal is True
+    late = posted + timedelta(days=21)
+    memory.apply(appeals.mark_overdue, overdue_request(), TABLE, late)
+    (item,) = domain.work_items(memory.episode, "denial")
+    assert (item["stage"], item["status_codes"]) == ("appeal-overdue", ["CO-50"])
+    memory.apply(appeals.resend, resend_request(), TABLE, late)
+    assert domain.work_items(memory.episode) == []

@@ -87,7 +87,7 @@ class Settings(ClearinghouseSettings):
     # --- appeals and deadlines (domain/deadlines.py, documents.py) ---
     payer_deadlines: dict[str, PayerDeadlines] = Field(
         default_factory=lambda: dict(DEFAULT_DEADLINES),
-        description="Per payer: timely_filing_days and appeal_days.",
+        description="Per payer: timely_filing_days, appeal_days and appeal_answer_days.",
     )
     deadline_warning_days: int = Field(default=DEFAULT_WARNING_DAYS, ge=0, le=365)
     deadline_watch_interval_s: float = Field(default=3600.0, gt=0, le=86400)

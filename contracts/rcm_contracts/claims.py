@@ -269,6 +269,35 @@ class AppealDecided(EpisodeEvent):
     decided_at: UtcDatetime
 
 
+@event("rcm.claims.appeal-overdue.v1")
+class AppealOverdue(EpisodeEvent):
+    """The payer let its answer deadline pass without deciding an appeal: the claim is
+    in the billers' work queue again (stage appeal-overdue), to resend or follow up.
+    Once per sending of the appeal."""
+
+    claim_id: Id
+    appeal_id: Id
+    payer_id: Id
+    line_id: Id | None = Field(default=None, description="The denied line appealed, if one.")
+    sent_at: UtcDatetime = Field(description="When the appeal was last sent.")
+    answer_deadline: date = Field(description="The day by which the payer should have answered.")
+    raised_at: UtcDatetime
+
+
+@event("rcm.claims.appeal-resent.v1")
+class AppealResent(EpisodeEvent):
+    """A biller sent an unanswered appeal again: the same appeal id and documents."""
+
+    claim_id: Id
+    appeal_id: Id
+    payer_id: Id
+    line_id: Id | None = None
+    sends: int = Field(ge=2, description="How often the appeal has been sent, this one included.")
+    documents: list[AppealDocument] = Field(default_factory=list, max_length=10)
+    answer_deadline: date = Field(description="The payer's answer is due by then.")
+    resent_at: UtcDatetime
+
+
 class DeadlineKind(StrEnum):
     TIMELY_FILING = "timely-filing"  # days from the date of service to the first claim
     APPEAL = "appeal"  # days from the denial to the appeal
@@ -402,6 +431,24 @@ class AppealDecisionRequested(EpisodeRequest):
     appeal_id: Id
     outcome: AppealOutcome
     reason: str = Field(min_length=1, max_length=300)
+
+
+@event("rcm.claims.appeal-resend-requested.v1")
+class AppealResendRequested(EpisodeRequest):
+    """A biller sends an appeal the payer has not answered again (`requested_by` is the
+    biller)."""
+
+    claim_id: Id
+    appeal_id: Id
+
+
+@event("rcm.claims.appeal-overdue-requested.v1")
+class AppealOverdueRequested(EpisodeRequest):
+    """The deadline watch found an appeal past the payer's answer deadline (`requested_by`
+    is the watch): the owner puts it in the billers' queue once per sending."""
+
+    claim_id: Id
+    appeal_id: Id
 
 
 @event("rcm.claims.deadline-alert-requested.v1")

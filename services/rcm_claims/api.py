@@ -17,6 +17,7 @@ from rcm_contracts.base import Id
 from rcm_contracts.claims import (
     AppealDocument,
     AppealRequested,
+    AppealResendRequested,
     ClaimChanges,
     ClaimCloseRequested,
     ClaimCorrectionRequested,
@@ -296,5 +297,22 @@ def appeal_router(service: Service, store: ClaimsStore, sender: AppealSender) ->
         claim = episode.claim(claim_id)
         items = [a.model_dump(mode="json") for a in claim.appeals]
         return {"claim_id": claim_id, "count": len(items), "items": items}
+
+    @api.post("/claims/{claim_id}/appeals/{appeal_id}/resend")
+    async def resend_appeal(
+        claim_id: str, appeal_id: str, biller: Biller, idempotency_key: RequiredIdempotencyKey
+    ) -> dict[str, Any]:
+        """Sends an appeal the payer has not answered again (an overdue one, say): the
+        same appeal id and documents, recorded once per Idempotency-Key on the appeal's
+        history (appeal-resent). Answered with the appeal as recorded, with the payer's
+        decision if it gave one; an answered appeal is not resent (409)."""
+        claim_id, episode_id = _claim(claim_id)
+        request = AppealResendRequested(
+            episode_id=episode_id,
+            requested_by=biller.subject,
+            claim_id=claim_id,
+            appeal_id=path_id(appeal_id, "appeal"),
+        )
+        return await filing.resend(request, idempotency_key)
 
     return api

@@ -14,6 +14,7 @@ from rcm_shared.clearinghouse import (
     ClearinghouseSettings,
     X12Archive,
 )
+from rcm_shared.clock import Clock, utc_now
 from rcm_shared.service import Service
 from rcm_shared.settings import load_settings
 from rcm_x12 import (
@@ -86,7 +87,7 @@ class Settings(ClearinghouseSettings):
     # --- appeals and deadlines (domain/deadlines.py, documents.py) ---
     payer_deadlines: dict[str, PayerDeadlines] = Field(
         default_factory=lambda: dict(DEFAULT_DEADLINES),
-        description="Per payer: timely_filing_days and appeal_days.",
+        description="Per payer: timely_filing_days, appeal_days and appeal_answer_days.",
     )
     deadline_warning_days: int = Field(default=DEFAULT_WARNING_DAYS, ge=0, le=365)
     deadline_watch_interval_s: float = Field(default=3600.0, gt=0, le=86400)
@@ -128,7 +129,7 @@ class Settings(ClearinghouseSettings):
         )
 
 
-def build(settings: Settings) -> Service:
+def build(settings: Settings, clock: Clock = utc_now) -> Service:
     service = Service(settings)
     store = ClaimsStore(service)
     archive = X12Archive(
@@ -156,6 +157,7 @@ def build(settings: Settings) -> Service:
     handlers = Handlers(
         store.episodes,
         settings.billing_config(),
+        clock,
         queued=sender.queued,
         deadlines=table,
         alert_raised=lambda kind: alerts.labels(kind=kind).inc(),
@@ -167,7 +169,7 @@ def build(settings: Settings) -> Service:
     documents = DocumentArchive(settings.x12_archive_dir)
     appeals = AppealSender(settings.clearinghouse_url, documents)
     service.api.include_router(api.appeal_router(service, store, appeals))
-    watch = DeadlineWatch(store, service.ask, table)
+    watch = DeadlineWatch(store, service.ask, table, clock=clock)
     service.singleton("claims-deadline-watch", settings.deadline_watch_interval_s, watch.run_once)
 
     # Every replica sends for the partitions it owns (not a singleton); partitions just

@@ -1,9 +1,11 @@
 """Sending an appeal to the payer, through the clearinghouse's appeal endpoint.
 
-  POST /appeals   JSON: the appeal, the claim's payer claim control number and the
-                  documents (base64); 200 {appeal_id, outcome, reason}: the payer's
-                  decision letter. Overturned: the payer's 835 reprocessing the claim
-                  follows in the mailbox, like any 835.
+  POST /appeals   JSON: the appeal, the claim's payer claim control number, the line
+                  (`line_id`, its REF*6R) for a line's appeal and the documents (base64);
+                  200 {appeal_id, outcome, reason}: the payer's decision letter, or 202:
+                  received, no decision (the appeal stays sent until the payer's answer
+                  deadline, then it is the biller's to resend). Overturned: the payer's
+                  835 reprocessing the claim follows in the mailbox, like any 835.
 
 The payer answers an appeal id it has seen with the same decision, so sending again
 (a retried request) is safe. Nothing of the answer is logged: letters quote the claim.
@@ -11,7 +13,8 @@ The payer answers an appeal id it has seen with the same decision, so sending ag
 AppealFiling is the whole command: the owner records the appeal, the documents are kept,
 the payer is asked, the owner records its answer. Every step may be done again, so a
 retry with the same Idempotency-Key finishes what a process that died between two of
-them began (the appeal id comes from the key).
+them began (the appeal id comes from the key). A resending is the same: the owner records
+it once per key, then the same appeal goes to the payer and its answer is recorded.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from rcm_contracts.claims import (
     AppealDocument,
     AppealOutcome,
     AppealRequested,
+    AppealResendRequested,
 )
 from rcm_shared.errors import Conflict, NotFound, TransientError
 from rcm_shared.requests import Reply
@@ -53,7 +57,8 @@ class AppealSender:
 
     async def send(
         self, claim_id: str, payer_id: str, pccn: str | None, appeal: Appeal
-    ) -> PayerAnswer:
+    ) -> PayerAnswer | None:
+        """The payer's decision; None: received, not decided."""
         body = {
             "appeal_id": appeal.appeal_id,
             "claim_id": claim_id,
@@ -82,6 +87,8 @@ class AppealSender:
             raise TransientError(
                 f"appeal {appeal.appeal_id}: payer answered {response.status_code}"
             )
+        if response.status_code == 202:
+            return None
         if response.status_code != 200:
             # The payer's words may quote the claim: the status says enough.
             raise Conflict(
@@ -114,7 +121,7 @@ class AppealFiling:
         self, request: AppealRequested, uploads: list[Upload], idempotency_key: str
     ) -> dict[str, Any]:
         """The appeal as the owner has it once the payer's answer is recorded."""
-        filed = (await self.ask(request, idempotency_key)).body
+        filed = dict((await self.ask(request, idempotency_key)).body)
         appeal = Appeal.model_validate(filed)
         if appeal.status != "sent":  # a retry of an appeal the payer has answered
             return dict(filed)
@@ -122,15 +129,36 @@ class AppealFiling:
         for upload in uploads:
             document = upload.document
             self.sender.archive.keep(upload.content, document.content_type, document.title)
-        episode = await self.episode(request.episode_id)
+        return await self._send(request.episode_id, request, appeal, idempotency_key, filed)
+
+    async def resend(self, request: AppealResendRequested, idempotency_key: str) -> dict[str, Any]:
+        """The same appeal (id, documents) sent again, recorded once per key; the appeal
+        as the owner has it once the payer's answer, if any, is recorded."""
+        recorded = (await self.ask(request, idempotency_key)).body
+        appeal = Appeal.model_validate(recorded)
+        if appeal.status != "sent":  # answered since (a retry of a resending that finished)
+            return dict(recorded)
+        return await self._send(request.episode_id, request, appeal, idempotency_key, recorded)
+
+    async def _send(
+        self,
+        episode_id: str,
+        request: AppealRequested | AppealResendRequested,
+        appeal: Appeal,
+        idempotency_key: str,
+        recorded: dict[str, Any],
+    ) -> dict[str, Any]:
+        episode = await self.episode(episode_id)
         if episode is None:
             raise NotFound(f"claim {request.claim_id} not found")
         claim = episode.claim(request.claim_id)
         answer = await self.sender.send(
             claim.claim_id, claim.payer_id, claim.payer_claim_control_number, appeal
         )
+        if answer is None:  # with the payer: the deadline watch follows it up
+            return dict(recorded)
         decision = AppealDecisionRequested(
-            episode_id=request.episode_id,
+            episode_id=episode_id,
             requested_by=request.requested_by,
             claim_id=request.claim_id,
             appeal_id=appeal.appeal_id,

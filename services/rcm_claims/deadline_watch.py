@@ -1,9 +1,11 @@
 """The deadline watch: a job that asks the owner to raise deadline-approaching for each
-claim whose timely-filing or appeal deadline is within the warning days.
+claim whose timely-filing or appeal deadline is within the warning days, and to flag each
+appeal the payer left unanswered past its answer deadline (back in the biller's queue).
 
-It reads the episodes with open work or unsent claims (indexed flags: the only claims
-whose deadlines still matter, see domain/deadlines.py), bounded per round; the owner
-decides again on its own state, once per claim and kind.
+It reads the episodes with open work, unsent claims or unanswered appeals (indexed flags:
+the only claims whose deadlines still matter, see domain/deadlines.py), bounded per
+round; the owner decides again on its own state, once per claim and kind, and once per
+sending of an appeal.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from rcm_contracts.claims import DeadlineAlertRequested
+from rcm_contracts import Request
+from rcm_contracts.claims import AppealOverdueRequested, DeadlineAlertRequested
 from rcm_shared.clock import Clock, utc_now
 from rcm_shared.errors import Refusal
 from rcm_shared.requests import Reply
 
 from .domain import Episode
-from .domain.deadlines import DeadlineTable, due_alerts
+from .domain.deadlines import DeadlineTable, due_alerts, overdue_appeals
 from .store import STATE_ONLY, ClaimsStore
 
 log = logging.getLogger(__name__)
@@ -28,7 +31,7 @@ class DeadlineWatch:
     def __init__(
         self,
         store: ClaimsStore,
-        ask: Callable[[DeadlineAlertRequested, str | None], Awaitable[Reply]],
+        ask: Callable[[Request, str | None], Awaitable[Reply]],
         table: DeadlineTable,
         limit: int = 10_000,
         clock: Clock = utc_now,
@@ -40,24 +43,42 @@ class DeadlineWatch:
         self.clock = clock
 
     async def run_once(self) -> int:
-        """Alerts asked for in this round."""
+        """Alerts and overdue appeals asked for in this round."""
         today = self.clock().date()
-        query = {"$or": [{"has_work": True}, {"has_unsent": True}]}
+        query = {"$or": [{"has_work": True}, {"has_unsent": True}, {"has_pending_appeal": True}]}
         cursor = self.store.episodes.collection.find(query, STATE_ONLY).limit(self.limit)
         asked = 0
         async for document in cursor:
             episode = Episode.model_validate(document)
-            for claim_id, kind in due_alerts(episode, self.table, today):
-                request = DeadlineAlertRequested(
-                    episode_id=episode.episode_id,
-                    requested_by=WATCHER,
-                    claim_id=claim_id,
-                    kind=kind,
+            requests: list[tuple[Request, str]] = [
+                (
+                    DeadlineAlertRequested(
+                        episode_id=episode.episode_id,
+                        requested_by=WATCHER,
+                        claim_id=claim_id,
+                        kind=kind,
+                    ),
+                    f"{WATCHER}:{claim_id}:{kind.value}",
                 )
+                for claim_id, kind in due_alerts(episode, self.table, today)
+            ]
+            requests += [
+                (
+                    AppealOverdueRequested(
+                        episode_id=episode.episode_id,
+                        requested_by=WATCHER,
+                        claim_id=claim_id,
+                        appeal_id=appeal.appeal_id,
+                    ),
+                    f"{WATCHER}:{appeal.appeal_id}:overdue:{appeal.sends}",
+                )
+                for claim_id, appeal in overdue_appeals(episode, self.table, today)
+            ]
+            for request, key in requests:
                 try:
-                    await self.ask(request, f"{WATCHER}:{claim_id}:{kind.value}")
+                    await self.ask(request, key)
                 except Refusal as refusal:  # the state moved on since it was read
-                    log.info("deadline alert for %s not raised: %s", claim_id, refusal.message)
+                    log.info("deadline watch: %s not applied: %s", key, refusal.message)
                     continue
                 asked += 1
         return asked

@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 from rcm_contracts.claims import (
     AcknowledgmentRequested,
     AppealDecisionRequested,
+    AppealOverdueRequested,
     AppealRequested,
+    AppealResendRequested,
     ClaimCloseRequested,
     ClaimCorrectionRequested,
     ClaimFrequency,
@@ -321,6 +323,36 @@ class Handlers:
         episode = _existing(applied.state, data.claim_id)
         return appeals.appeal_of(episode, data.claim_id, data.appeal_id)
 
+    async def appeal_resend_requested(self, envelope: Envelope[AppealResendRequested]) -> Reply:
+        """200 with the appeal as recorded (a retry: as it is, not resent twice)."""
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"resending of appeal {data.appeal_id}",
+            lambda episode, now: appeals.resend(episode, data, self.deadlines, now),
+        )
+        body = applied.result
+        if body is None:  # the same request again
+            episode = _existing(applied.state, data.claim_id)
+            body = appeals.appeal_of(episode, data.claim_id, data.appeal_id)
+        return Reply(200, body)
+
+    async def appeal_overdue_requested(
+        self, envelope: Envelope[AppealOverdueRequested]
+    ) -> dict[str, Any]:
+        data = envelope.data
+        applied = await self._apply(
+            data.episode_id,
+            envelope.id,
+            f"overdue appeal {data.appeal_id}",
+            lambda episode, now: appeals.mark_overdue(episode, data, self.deadlines, now),
+        )
+        if applied.result is not None:
+            return applied.result
+        episode = _existing(applied.state, data.claim_id)
+        return appeals.appeal_of(episode, data.claim_id, data.appeal_id)
+
     async def deadline_alert_requested(
         self, envelope: Envelope[DeadlineAlertRequested]
     ) -> dict[str, Any]:
@@ -402,4 +434,6 @@ SUBSCRIPTIONS: Subscriptions[Handlers] = {
     DeadlineAlertRequested: Handlers.deadline_alert_requested,
     FollowUpRequested: Handlers.follow_up_requested,
     WorkAssignmentRequested: Handlers.work_assignment_requested,
+    AppealResendRequested: Handlers.appeal_resend_requested,
+    AppealOverdueRequested: Handlers.appeal_overdue_requested,
 }

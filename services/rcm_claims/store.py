@@ -45,7 +45,12 @@ class ClaimsStore:
         self.episodes: MongoAggregates[Episode] = service.aggregates(
             "episodes",
             Episode,
-            [IndexModel("has_unsent"), IndexModel("has_work"), IndexModel("has_open_ar")],
+            [
+                IndexModel("has_unsent"),
+                IndexModel("has_work"),
+                IndexModel("has_open_ar"),
+                IndexModel("has_pending_appeal"),
+            ],
         )
         database = service.database
         self.interchanges: AsyncCollection[Document] = database["interchanges"]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from rcm_shared.clearinghouse import Kind
 from rcm_x12 import X12Error
 
-from .appeals import AppealRequest
+from .appeals import AppealRequest, Received
 from .payers import PAYERS
 from .simulator import Simulator
 
@@ -71,12 +71,16 @@ def router(simulator: Simulator) -> APIRouter:
         return Response(status_code=204)
 
     @api.post("/appeals", tags=["clearinghouse"])
-    async def appeal(request: AppealRequest) -> dict[str, str]:
-        """An appeal of a denied claim with its documents; the payer's decision letter
-        (appeals.py). Overturned: an 835 reprocessing the claim follows in the mailbox."""
+    async def appeal(request: AppealRequest, response: Response) -> dict[str, str]:
+        """An appeal of a denied claim, or of a denied line (`line_id`), with its
+        documents; the payer's decision letter (appeals.py), or 202 when it is received
+        and not decided. Overturned: an 835 reprocessing the claim follows."""
         decision = simulator.appeal(request, time.monotonic())
         if decision is None:
-            raise HTTPException(404, f"no denied claim for appeal {request.appeal_id}")
+            raise HTTPException(404, f"no denial for appeal {request.appeal_id}")
+        if isinstance(decision, Received):
+            response.status_code = 202
+            return {"appeal_id": decision.appeal_id, "status": "received"}
         return decision.as_dict()
 
     @api.get("/stats", tags=["operations"])

@@ -1,8 +1,10 @@
 """The payer simulator: payers and a clearinghouse standing in for the outside world.
 
-Not one of the six services: it uses neither Kafka nor MongoDB and keeps all its state
+Not one of the six services: it uses neither Kafka nor MongoDB and keeps its state
 (members' deductibles, claims, pending 277CAs and 835s, mailboxes) in memory, so a
-restart starts afresh. Its answers are deterministic from RCM_SIMULATOR_SEED.
+restart starts afresh, but for its answers to appeals: a file beside the X12 archive
+(`<RCM_X12_ARCHIVE_DIR>/payer-simulator-appeals/`). Its answers are deterministic from
+RCM_SIMULATOR_SEED.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from rcm_shared.settings import ServiceSettings, load_settings
 from rcm_shared.topology import PAYER_SIMULATOR
 
 from . import api
+from .appeals import AnswerBook
 from .simulator import Simulator
 
 log = logging.getLogger(__name__)
@@ -107,6 +110,7 @@ def build(settings: Settings) -> FastAPI:
         ack_delay_s=settings.ack_delay_s,
         remit_delay_s=settings.remit_delay_s,
         archive=archive,
+        answers=AnswerBook(settings.x12_archive_dir / f"{settings.service_name}-appeals"),
     )
     registry = CollectorRegistry()
     registry.register(_StatsCollector(simulator))

@@ -6,8 +6,11 @@
 - CO-27 (coverage ended), CO-18 (duplicate), CO-97 (bundled: correct the coding instead)
   and anything else: upheld.
 
-Overturned, the payer reprocesses the claim: the next 835 reverses the denial and pays
-it. An appeal id already answered gets the same answer and nothing is reprocessed twice.
+A line's appeal (`line_id`, its REF*6R) is decided by the same rules on the line's
+denial. Overturned, the payer reprocesses the claim: the next 835 reverses the earlier
+adjudication and pays it (the line too). An appeal id already answered gets the same
+answer and nothing is reprocessed twice; the answers are kept in a file (AnswerBook), so
+a restarted payer answers a resent appeal as it did before.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,6 +68,58 @@ class AppealDecision:
 
     def as_dict(self) -> dict[str, str]:
         return {"appeal_id": self.appeal_id, "outcome": self.outcome, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Received:
+    """Taken and never decided: a payer that lost the appeal (Simulator.lose_appeals)."""
+
+    appeal_id: str
+
+
+class AnswerBook:
+    """The payer's answers by appeal id, one JSON line each, appended and flushed to disk
+    before the answer is given (0600 in a 0700 folder, like the X12 archive). Letters
+    name codes, never the patient. A line that did not finish (a crash mid-write) is
+    skipped: that appeal was not answered, so it is decided again."""
+
+    FILE = "answers.jsonl"
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / self.FILE
+        self.folder = folder
+
+    def load(self) -> dict[str, AppealDecision]:
+        if not self.path.is_file():
+            return {}
+        found: dict[str, AppealDecision] = {}
+        for line in self.path.read_text("utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                decision = AppealDecision(entry["appeal_id"], entry["outcome"], entry["reason"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if decision.outcome in ("overturned", "upheld"):
+                found[decision.appeal_id] = decision
+        return found
+
+    def _torn(self) -> bool:
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return False
+        with self.path.open("rb") as file:
+            file.seek(-1, os.SEEK_END)
+            return file.read(1) != b"\n"
+
+    def keep(self, decision: AppealDecision) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.folder, 0o700)  # mkdir's mode is masked by the umask
+        torn = self._torn()
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "a", encoding="utf-8") as file:
+            # After a torn last line, start a new one so that this answer reads back.
+            file.write(("\n" if torn else "") + json.dumps(decision.as_dict()) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
 
 
 def decide(denial_reason: str, request: AppealRequest) -> AppealDecision:

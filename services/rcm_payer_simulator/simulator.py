@@ -1,8 +1,10 @@
 """The clearinghouse and its payers at work: what comes in, what is due, what goes out.
 
 Everything lives in memory (members' deductibles, claims, pending acknowledgments and
-remittances, mailboxes); a restart forgets it. Work happens in plain methods without
-awaits, so requests and the background tick never interleave half-way.
+remittances, mailboxes); a restart forgets it, but for the answers to appeals, which are
+kept in a file (appeals.AnswerBook) so that a resent appeal is answered the same. Work
+happens in plain methods without awaits, so requests and the background tick never
+interleave half-way.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from rcm_x12 import (
 )
 
 from . import adjudication as rules
-from .appeals import AppealDecision, AppealRequest
+from .appeals import AnswerBook, AppealDecision, AppealRequest, Received
 from .appeals import decide as decide_appeal
 from .mailbox import Document, Mailbox
 from .payers import PAYERS, PayerInfo
@@ -88,6 +90,9 @@ class _Claim:
     remitted: RemittanceClaim | None = None
     reversed: bool = False
     overturned: bool = False  # an appeal won: reprocessed without the denial
+    overturned_lines: set[str] = field(default_factory=set)  # lines' appeals won
+    reprocess: bool = False  # an appeal won since its last 835: reverse and pay again
+    line_denials: dict[int, rules.Denial] | None = None  # what it was adjudicated with
     deductible_applied_cents: int = 0
     out_of_pocket_applied_cents: int = 0
 
@@ -178,6 +183,7 @@ class Simulator:
         archive: X12Archive | None = None,
         clock: Callable[[], datetime] = utc_now,
         first_control_number: int | None = None,
+        answers: AnswerBook | None = None,
     ) -> None:
         self.seed = seed
         self.ack_delay_s = ack_delay_s
@@ -192,7 +198,9 @@ class Simulator:
         self._submissions: dict[tuple[str, str, str, str, int], _Claim] = {}
         self._by_pccn: dict[str, _Claim] = {}
         self._to_remit: list[_Claim] = []
-        self._appeals: dict[str, AppealDecision] = {}
+        self.answers = answers
+        self._appeals: dict[str, AppealDecision] = answers.load() if answers else {}
+        self._lost_appeals: set[str] = set()  # claim ids whose appeals go unanswered
         self._adjudicated_contents: set[str] = set()  # originals, for CO-18
 
     # --- eligibility ---------------------------------------------------------------------
@@ -511,17 +519,18 @@ class Simulator:
         if original is not None and original.remitted is not None and not original.reversed:
             out.append(rules.reverse(original.remitted))
             original.reversed = True
-            if original.deductible_applied_cents or original.out_of_pocket_applied_cents:
-                self._members[original.member] = self._members[original.member].spend(
-                    -original.deductible_applied_cents, -original.out_of_pocket_applied_cents
-                )
+            self._give_back(original)
         claim, payer, pccn = accepted.claim, accepted.payer, accepted.pccn
         member_id = claim.subscriber.member_id
         if claim.frequency_code == "8":
             return out
         denial = None
-        if accepted.overturned and accepted.remitted is not None:
-            out.append(rules.reverse(accepted.remitted))  # the denial taken back
+        if accepted.reprocess and accepted.remitted is not None:
+            # An appeal won: what it said before is taken back and it is paid again
+            # without the denial overturned (the rules' other findings stand).
+            out.append(rules.reverse(accepted.remitted))
+            self._give_back(accepted)
+            accepted.reprocess = False
         else:
             content = rules.claim_content(claim)
             duplicate = content in self._adjudicated_contents
@@ -534,13 +543,15 @@ class Simulator:
             accepted.remitted = rules.adjudicate_secondary(claim, payer, pccn)
         else:
             benefits = rules.member_benefits(self.seed, payer, member_id)
+            if accepted.line_denials is None:
+                accepted.line_denials = rules.line_denials(claim, payer)
+            standing = {
+                index: line_denial
+                for index, line_denial in accepted.line_denials.items()
+                if claim.lines[index].line_control_number not in accepted.overturned_lines
+            }
             result = rules.adjudicate(
-                claim,
-                payer,
-                pccn,
-                benefits,
-                self._accumulators(payer, member_id),
-                rules.line_denials(claim, payer),
+                claim, payer, pccn, benefits, self._accumulators(payer, member_id), standing
             )
             self._members[accepted.member] = result.accumulators
             accepted.deductible_applied_cents = result.deductible_applied_cents
@@ -549,6 +560,14 @@ class Simulator:
         accepted.remitted = _naming_the_patient(accepted.remitted, claim)
         out.append(accepted.remitted)
         return out
+
+    def _give_back(self, accepted: _Claim) -> None:
+        """A reversed adjudication's deductible and out-of-pocket return to the member."""
+        if accepted.deductible_applied_cents or accepted.out_of_pocket_applied_cents:
+            self._members[accepted.member] = self._members[accepted.member].spend(
+                -accepted.deductible_applied_cents, -accepted.out_of_pocket_applied_cents
+            )
+        accepted.deductible_applied_cents = accepted.out_of_pocket_applied_cents = 0
 
     def _count(self, document: RemittanceDocument) -> None:
         for remittance in document.transactions:
@@ -574,30 +593,67 @@ class Simulator:
 
     # --- appeals -------------------------------------------------------------------------
 
-    def appeal(self, request: AppealRequest, now: float) -> AppealDecision | None:
-        """The payer's decision (appeals.py); None: no denied claim of that payer by that
-        number. Overturned, the claim is reprocessed and remitted after the usual delay."""
+    def appeal(self, request: AppealRequest, now: float) -> AppealDecision | Received | None:
+        """The payer's decision (appeals.py) on a denied claim, or on a denied line of a
+        claim it paid (`line_id`); None: no such denial of that payer by that number.
+        Overturned, the claim is reprocessed and remitted after the usual delay. An
+        appeal answered before (a restart included) gets the same answer."""
         known = self._appeals.get(request.appeal_id)
         if known is not None:
             return known
         accepted = self._by_pccn.get(request.payer_claim_control_number or "")
-        remitted = accepted.remitted if accepted is not None else None
-        if (
-            accepted is None
-            or remitted is None
-            or accepted.payer.payer_id != request.payer_id
-            or remitted.status != "4"
-            or accepted.overturned
-        ):
+        if accepted is None or accepted.payer.payer_id != request.payer_id or accepted.replaced:
             return None
-        decision = decide_appeal(remitted.adjustments[0].reason, request)
+        reason = self._appealed_denial(accepted, request.line_id)
+        if reason is None:
+            return None
+        if accepted.claim.patient_control_number in self._lost_appeals:
+            log.info("appeal %s received and lost", request.appeal_id)
+            return Received(request.appeal_id)
+        decision = decide_appeal(reason, request)
+        if self.answers is not None:
+            self.answers.keep(decision)  # on disk before the answer is given
         self._appeals[request.appeal_id] = decision
         if decision.outcome == "overturned":
-            accepted.overturned = True
+            if request.line_id is None:
+                accepted.overturned = True
+            else:
+                accepted.overturned_lines.add(request.line_id)
+            accepted.reprocess = True
             accepted.due = now + self.remit_delay_s
-            self._to_remit.append(accepted)
+            if accepted not in self._to_remit:
+                self._to_remit.append(accepted)
         log.info("appeal %s: %s", request.appeal_id, decision.outcome)
         return decision
+
+    @staticmethod
+    def _appealed_denial(accepted: _Claim, line_id: str | None) -> str | None:
+        """The CARC the appeal is about: the claim's denial, or the line's (a CO or PI
+        adjustment of a line paid nothing, other than the fee schedule's CO-45)."""
+        remitted = accepted.remitted
+        if remitted is None or accepted.reprocess:
+            return None
+        if line_id is None:
+            if remitted.status != "4" or accepted.overturned:
+                return None
+            return remitted.adjustments[0].reason
+        if remitted.status != "1" or line_id in accepted.overturned_lines:
+            return None
+        for line in remitted.lines:
+            if line.line_control_number != line_id or line.paid_cents != 0:
+                continue
+            for adjustment in line.adjustments:
+                if adjustment.group in ("CO", "PI") and adjustment.reason != "45":
+                    return adjustment.reason
+        return None
+
+    def lose_appeals(self, claim_id: str, lost: bool = True) -> None:
+        """Appeals of this claim are received (202) and never decided while `lost`: for
+        tests and scripted scenarios of a payer that does not answer."""
+        if lost:
+            self._lost_appeals.add(claim_id)
+        else:
+            self._lost_appeals.discard(claim_id)
 
     def deny(self, claim_id: str, reason: str, line_id: str | None = None) -> bool:
         """Denies an accepted original claim not remitted yet for `reason` (a CARC),
@@ -625,6 +681,7 @@ class Simulator:
             member_id = claim.subscriber.member_id
             forced = rules.line_denials(claim, payer)
             forced[lines.index(line_id)] = rules.Denial(reason, MODIFIER_MISSING_REMARK)
+            accepted.line_denials = forced  # a reprocessing after an appeal starts from it
             result = rules.adjudicate(
                 claim,
                 payer,

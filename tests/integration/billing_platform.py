@@ -18,6 +18,7 @@ from rcm_contracts import Event
 from rcm_payer_simulator import app as simulator_app
 from rcm_payer_simulator.simulator import Simulator
 from rcm_payments import app as payments_app
+from rcm_shared.clock import Clock, utc_now
 from rcm_shared.kafka import EventPublisher, Topics
 from rcm_shared.service import Service
 
@@ -60,6 +61,7 @@ async def platform(
     seed: int,
     remit_delay_s: float,
     kind: type[P] = Platform,  # type: ignore[assignment]
+    claims_clock: Clock = utc_now,
     **claims_settings: Any,
 ) -> AsyncIterator[P]:
     topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
@@ -82,14 +84,17 @@ async def platform(
                 "mailbox_poll_s": 0.2,
             }
 
-            def service(app: Any, database: str, **overrides: Any) -> Service:
+            def service(app: Any, database: str, *clock: Clock, **overrides: Any) -> Service:
                 built: Service = app.build(
-                    settings_for(app.Settings, infra, topics.prefix, database, **overrides)
+                    settings_for(app.Settings, infra, topics.prefix, database, **overrides),
+                    *clock,
                 )
                 return built
 
             claims_db, payments_db, collections_db = databases
-            claims = service(claims_app, claims_db, **edi, batch_interval_s=0.2, **claims_settings)
+            claims = service(
+                claims_app, claims_db, claims_clock, **edi, batch_interval_s=0.2, **claims_settings
+            )
             payments = service(payments_app, payments_db, **edi)
             collections = service(collections_app, collections_db)
             claims_client = await stack.enter_async_context(running(claims))

@@ -1,9 +1,11 @@
 """Appeals on real Kafka and FerretDB: claims, payments and collections with the payer
 simulator in process as the clearinghouse and the payer.
 
-The test decides which claim is denied and why (`Simulator.deny`: the simulator's own
-denial rules are not what is tested here); the simulator decides the appeal by its
-rules, and its 835 after an overturn is posted by payments like any other. The deadline
+The test decides which claim (or line) is denied and why (`Simulator.deny`: the
+simulator's own denial rules are not what is tested here) and when the payer loses an
+appeal (`Simulator.lose_appeals`); the simulator decides the appeal by its rules, and its
+835 after an overturn is posted by payments like any other. Claims runs on a calendar the
+test moves, so that a payer's answer deadline passes in a moment. The deadline
 and document refusals run on claims alone, with a clearinghouse that never remits, so a
 denial posted long ago can be given to it as payments would publish it."""
 
@@ -23,6 +25,8 @@ import pytest
 from pymongo import AsyncMongoClient
 from rcm_contracts.claims import (
     AppealDecided,
+    AppealOverdue,
+    AppealResent,
     ClaimAccepted,
     ClaimAppealed,
     ClaimClosed,
@@ -109,12 +113,33 @@ class Platform(BillingPlatform):
         return dict(response.json())
 
 
+class Calendar:
+    """Claims' clock: the time now, moved ahead by the test (then back)."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+
+CALENDAR = Calendar()
+
+
 @pytest.fixture(scope="module")
 async def platform(
     infra: Infra, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Platform]:
     archive = tmp_path_factory.mktemp("x12")
-    async with billing_platform(infra, archive, SEED, REMIT_DELAY_S, kind=Platform) as running:
+    async with billing_platform(
+        infra,
+        archive,
+        SEED,
+        REMIT_DELAY_S,
+        kind=Platform,
+        claims_clock=CALENDAR,
+        deadline_watch_interval_s=0.5,
+    ) as running:
         yield running
 
 
@@ -201,6 +226,136 @@ async def test_an_upheld_appeal_goes_back_to_the_billers_queue_with_the_payers_d
     assert [a["status"] for a in view["adjudications"]] == ["denied"]
     appeals = (await platform.claims.get(f"/claims/{claim_id}/appeals")).json()
     assert [a["status"] for a in appeals["items"]] == ["upheld"]
+
+
+async def test_an_appeal_the_payer_never_answers_is_overdue_and_the_biller_resends_it(
+    platform: Platform,
+) -> None:
+    episode, claim_id = await platform.denied("16")
+    platform.simulator.lose_appeals(claim_id)
+    url = f"/claims/{claim_id}/appeals"
+    key = {"Idempotency-Key": f"appeal-{episode}"}
+    response = await platform.claims.post(url, json=appeal_body(), headers=key)
+    assert response.status_code == 201, response.text
+    filed = response.json()
+    appeal_id = filed["appeal_id"]
+    assert (filed["status"], filed["overdue"]) == ("sent", False)  # received, not decided
+    (appealed,) = await platform.emitted(ClaimAppealed, episode, 1)
+
+    CALENDAR.ahead = timedelta(days=61)  # ACME01 answers an appeal within 60 days
+    try:
+        found: dict[str, Any] = {}
+
+        async def in_the_queue() -> bool:
+            queue = (await platform.claims.get("/work-queue", params={"kind": "denial"})).json()
+            mine = [i for i in queue["items"] if i["claim_id"] == claim_id]
+            found.update(mine[0] if mine else {})
+            return found.get("stage") == "appeal-overdue"
+
+        await eventually(in_the_queue, timeout_s=60)
+        assert appeal_id in found["message"]
+        assert found["status_codes"] == ["CO-16"]
+        (overdue,) = await platform.emitted(AppealOverdue, episode, 1)
+        filed_on = datetime.fromisoformat(filed["filed_at"]).date()
+        assert overdue["appeal_id"] == appeal_id
+        assert overdue["answer_deadline"] == (filed_on + timedelta(days=60)).isoformat()
+        (listed,) = (await platform.claims.get(url)).json()["items"]
+        assert (listed["overdue"], [s["action"] for s in listed["history"]]) == (
+            True,
+            ["filed", "overdue"],
+        )
+
+        platform.simulator.lose_appeals(claim_id, lost=False)
+        resend_url = f"{url}/{appeal_id}/resend"
+        resend_key = {"Idempotency-Key": f"resend-{episode}"}
+        response = await platform.claims.post(resend_url, headers=resend_key)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert (answer["status"], answer["sends"], answer["overdue"]) == ("overturned", 2, False)
+        actions = [s["action"] for s in answer["history"]]
+        assert actions == ["filed", "overdue", "resent", "overturned"]
+        (resent,) = await platform.emitted(AppealResent, episode, 1)
+        assert (resent["appeal_id"], resent["sends"]) == (appeal_id, 2)
+        assert resent["documents"] == appealed["documents"]  # the same documents
+        (decided,) = await platform.emitted(AppealDecided, episode, 1)
+        assert (decided["appeal_id"], decided["outcome"]) == (appeal_id, "overturned")
+
+        # A retry of the same resending records nothing more; an answered one is not resent.
+        again = await platform.claims.post(resend_url, headers=resend_key)
+        assert (again.status_code, again.json()["sends"]) == (200, 2)
+        other = await platform.claims.post(resend_url, headers={"Idempotency-Key": "other"})
+        assert other.status_code == 409, other.text
+        missing = await platform.claims.post(
+            f"{url}/AP-nope/resend", headers={"Idempotency-Key": f"missing-{episode}"}
+        )
+        assert missing.status_code == 404
+        unkeyed = await platform.claims.post(resend_url)
+        assert unkeyed.status_code == 400
+
+        (paid,) = await platform.emitted(ClaimPaid, episode, 1)  # the payer's 835 followed
+        assert paid["paid_cents"] > 0
+        queue = (await platform.claims.get("/work-queue", params={"kind": "denial"})).json()
+        assert claim_id not in [item["claim_id"] for item in queue["items"]]
+        account: dict[str, Any] = {}
+
+        async def posted() -> bool:
+            account.update(await platform.account(episode))
+            return len(account.get("postings", [])) == 3 and account.get("billing_over") is True
+
+        await eventually(posted, timeout_s=60)
+        assert ledger_holds(account), account["invariant_problems"]
+    finally:
+        CALENDAR.ahead = timedelta()
+
+
+async def test_a_denied_line_of_a_paid_claim_is_appealed_and_the_payer_pays_it(
+    platform: Platform,
+) -> None:
+    episode = new_episode()
+    claim_id, line_id = f"{episode}-1", f"{episode}-L2"
+    await publish(platform.publisher, *episode_inputs(episode, secondary=False))
+
+    async def deny_the_line() -> bool:
+        return platform.simulator.deny(claim_id, "50", line_id=line_id)
+
+    await eventually(deny_the_line, timeout_s=60)
+    (first,) = await platform.emitted(ClaimPaid, episode, 1)  # the rest of the claim
+    view = await platform.claim(claim_id)
+    assert (view["status"], view["closed"]) == ("paid", True)
+
+    body = {**appeal_body(), "line_id": line_id}
+    key = {"Idempotency-Key": f"line-appeal-{episode}"}
+    response = await platform.claims.post(f"/claims/{claim_id}/appeals", json=body, headers=key)
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert (answer["line_id"], answer["denial_codes"]) == (line_id, ["CO-50"])
+    assert answer["status"] == "overturned"
+    assert answer["decision"].startswith("CO-50")
+    (appealed,) = await platform.emitted(ClaimAppealed, episode, 1)
+    assert appealed["line_id"] == line_id
+
+    # The payer's reprocessing: its first adjudication reversed, the claim paid again.
+    _, repaid = await platform.emitted(ClaimPaid, episode, 2)
+    view = await platform.claim(claim_id)
+    assert [a["status"] for a in view["adjudications"]] == ["paid", "reversed", "paid"]
+    assert view["status"] == "paid"
+    line_codes = [
+        f"{a['group']}-{a['reason_code']}"
+        for a in view["adjudications"][-1]["adjustments"]
+        if a["line_id"] == line_id
+    ]
+    assert "CO-50" not in line_codes
+    assert repaid["paid_cents"] + repaid["patient_responsibility_cents"] > (
+        first["paid_cents"] + first["patient_responsibility_cents"]
+    )
+    account: dict[str, Any] = {}
+
+    async def posted() -> bool:
+        account.update(await platform.account(episode))
+        return len(account.get("postings", [])) == 3 and account.get("billing_over") is True
+
+    await eventually(posted, timeout_s=60)
+    assert ledger_holds(account), account["invariant_problems"]
 
 
 # --- refusals: claims alone, with a clearinghouse that never remits ----------------------

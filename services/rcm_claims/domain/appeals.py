@@ -4,6 +4,11 @@ An appeal is filed on an open denial before its deadline (deadlines.py); the cla
 the biller's queue while the payer decides. Overturned: the payer reprocesses the claim
 and its 835 pays it as any other (remittance.py). Upheld: the denial is the biller's
 again, with the payer's letter.
+
+A line is appealed on its own when the payer denied it on a claim it paid (the claim may
+be closed as paid): the line's codes come from the posting, a coding denial is recoded
+instead. A payer that lets its answer deadline pass puts the appeal back in the biller's
+queue (overdue, once per sending); the biller may send it again, same id and documents.
 """
 
 from __future__ import annotations
@@ -11,31 +16,51 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from rcm_codes import Category, carc
 from rcm_contracts.claims import (
     AppealDecided,
     AppealDecisionRequested,
     AppealOutcome,
+    AppealOverdue,
+    AppealOverdueRequested,
     AppealRequested,
+    AppealResendRequested,
+    AppealResent,
     ClaimAppealed,
+    ClaimOutcome,
 )
 from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Conflict, Invalid, NotFound
 
 from ..edi import MAX_MESSAGE
-from .appeal_state import Appeal
-from .deadlines import DeadlineTable, appeal_deadline
+from .appeal_state import Appeal, AppealStep, line_denial_codes
+from .deadlines import DeadlineTable, answer_deadline, appeal_deadline, line_appeal_deadline
 from .model import AuditEntry, Claim, ClaimStatus, Episode, WorkItem, change, unchanged
 from .remittance import reason_category
+
+OVERDUE_STAGE = "appeal-overdue"
 
 
 def _denial_codes(claim: Claim, line_id: str | None) -> list[str]:
     if line_id is None:
         return [f"{r.group_code}-{r.reason_code}" for r in claim.denial_reasons]
-    return [
-        f"{a.group.value}-{a.reason_code}"
-        for adjudication in claim.adjudications
-        for a in adjudication.adjustments
-    ]
+    standing = [a for a in claim.adjudications if a.status != "reversed"]
+    return line_denial_codes(standing[-1].adjustments, line_id) if standing else []
+
+
+def _line_appealable(claim: Claim, line_id: str) -> list[str]:
+    """The line's denial codes; refused when the line cannot be appealed."""
+    if claim.replaced_by is not None:
+        raise Conflict(f"claim {claim.claim_id} was replaced by {claim.replaced_by}")
+    if claim.closed and claim.outcome is not ClaimOutcome.PAID:
+        raise Conflict(f"claim {claim.claim_id} is closed ({claim.outcome})")
+    codes = _denial_codes(claim, line_id)
+    if not codes:
+        raise Conflict(f"claim {claim.claim_id}: line {line_id} was not denied")
+    listed = carc()
+    if all(listed.category(code.split("-", 1)[1]) is Category.CODING for code in codes):
+        raise Conflict(f"claim {claim.claim_id}: line {line_id} was denied for coding: recode it")
+    return codes
 
 
 def file_appeal(
@@ -47,18 +72,20 @@ def file_appeal(
     claim = episode.claim(request.claim_id)
     if any(a.appeal_id == request.appeal_id for a in claim.appeals):
         return unchanged(appeal_view(claim, request.appeal_id))
-    if claim.closed:
-        raise Conflict(f"claim {claim.claim_id} is closed ({claim.outcome})")
     if request.line_id is None:
+        if claim.closed:
+            raise Conflict(f"claim {claim.claim_id} is closed ({claim.outcome})")
         if claim.status is not ClaimStatus.DENIED:
             raise Conflict(f"claim {claim.claim_id} is {claim.status.value}: not denied")
         if claim.awaiting_recode:
             raise Conflict(f"claim {claim.claim_id} was denied for coding: it waits for recoding")
-    elif request.line_id not in claim.denied_lines:
-        raise Conflict(f"claim {claim.claim_id}: line {request.line_id} was not denied")
+        codes = _denial_codes(claim, None)
+        deadline = appeal_deadline(claim, table)
+    else:
+        codes = _line_appealable(claim, request.line_id)
+        deadline = line_appeal_deadline(claim, request.line_id, table)
     if any(a.status == "sent" and a.line_id == request.line_id for a in claim.appeals):
         raise Conflict(f"claim {claim.claim_id}: an appeal is with the payer already")
-    deadline = appeal_deadline(claim, table)
     if deadline is not None and now.date() > deadline:
         late = (now.date() - deadline).days
         days = table.of(claim.payer_id).appeal_days
@@ -73,9 +100,10 @@ def file_appeal(
         documents=request.documents,
         authorization_number=request.authorization_number,
         timely_filing_proof=request.timely_filing_proof,
-        denial_codes=_denial_codes(claim, request.line_id),
+        denial_codes=codes,
         filed_by=request.requested_by,
         filed_at=now,
+        history=[AppealStep(at=now, action="filed", by=request.requested_by)],
     )
     claim.appeals.append(appeal)
     if request.line_id is None:
@@ -116,6 +144,8 @@ def record_decision(
     appeal.status = "overturned" if request.outcome is AppealOutcome.OVERTURNED else "upheld"
     appeal.decision = request.reason
     appeal.decided_at = now
+    appeal.history.append(AppealStep(at=now, action=appeal.status, note=request.reason))
+    _settle_overdue(claim, appeal)
     claim.audit.append(
         AuditEntry(at=now, action=f"appeal {appeal.appeal_id} {appeal.status}", note=request.reason)
     )
@@ -147,6 +177,105 @@ def record_decision(
         decided_at=now,
     )
     return change(episode, [decided], appeal_view(claim, appeal.appeal_id))
+
+
+def _settle_overdue(claim: Claim, appeal: Appeal) -> None:
+    """The appeal is with the payer again or answered: its overdue item leaves the queue."""
+    appeal.overdue_at = None
+    work = claim.work
+    if work is not None and work.stage == OVERDUE_STAGE and appeal.appeal_id in work.message:
+        claim.work = None
+
+
+def _appeal(
+    current: Episode | None, claim_id: str, appeal_id: str
+) -> tuple[Episode, Claim, Appeal]:
+    if current is None:
+        raise NotFound(f"claim {claim_id} not found")
+    episode = Episode.begin(current, current.episode_id)
+    claim = episode.claim(claim_id)
+    appeal = next((a for a in claim.appeals if a.appeal_id == appeal_id), None)
+    if appeal is None:
+        raise NotFound(f"appeal {appeal_id} of claim {claim_id} not found")
+    return episode, claim, appeal
+
+
+def mark_overdue(
+    current: Episode | None, request: AppealOverdueRequested, table: DeadlineTable, now: datetime
+) -> Decision[Episode, dict[str, Any]]:
+    """An unanswered appeal past the payer's answer deadline goes back to the biller's
+    queue, once per sending (the watch may have read an older state)."""
+    episode, claim, appeal = _appeal(current, request.claim_id, request.appeal_id)
+    if appeal.status != "sent":
+        raise Conflict(f"appeal {appeal.appeal_id} was {appeal.status} already")
+    if not claim.awaits_answer(appeal):
+        raise Conflict(f"claim {claim.claim_id} is closed ({claim.outcome}): no answer awaited")
+    if appeal.overdue_at is not None:
+        return unchanged(appeal_view(claim, appeal.appeal_id))
+    due = answer_deadline(claim, appeal, table)
+    if now.date() <= due:
+        raise Conflict(f"appeal {appeal.appeal_id}: the payer's answer is due by {due}")
+    appeal.overdue_at = now
+    days = table.of(claim.payer_id).appeal_answer_days
+    appeal.history.append(AppealStep(at=now, action="overdue", note=f"answer due by {due}"))
+    claim.audit.append(AuditEntry(at=now, action=f"appeal {appeal.appeal_id} overdue"))
+    message = (
+        f"appeal {appeal.appeal_id} sent {appeal.last_sent_at.date()} unanswered by "
+        f"{claim.payer_id} past its {days}-day answer deadline {due}: resend or follow up"
+    )
+    if claim.work is None:  # else the biller has the claim in the queue already
+        claim.work = WorkItem(
+            kind="denial",
+            stage=OVERDUE_STAGE,
+            opened_at=now,
+            message=message[:MAX_MESSAGE],
+            status_codes=appeal.denial_codes,
+            category=claim.denial_category,
+            reasons=claim.denial_reasons,
+            reason_category=reason_category(claim.denial_reasons) if claim.denial_reasons else None,
+        )
+    overdue = AppealOverdue(
+        episode_id=episode.episode_id,
+        claim_id=claim.claim_id,
+        appeal_id=appeal.appeal_id,
+        payer_id=claim.payer_id,
+        line_id=appeal.line_id,
+        sent_at=appeal.last_sent_at,
+        answer_deadline=due,
+        raised_at=now,
+    )
+    return change(episode, [overdue], appeal_view(claim, appeal.appeal_id))
+
+
+def resend(
+    current: Episode | None, request: AppealResendRequested, table: DeadlineTable, now: datetime
+) -> Decision[Episode, dict[str, Any]]:
+    """Records that an unanswered appeal is sent again (the API sends it): same id, same
+    documents; the payer's answer clock starts again."""
+    episode, claim, appeal = _appeal(current, request.claim_id, request.appeal_id)
+    if appeal.status != "sent":
+        raise Conflict(f"appeal {appeal.appeal_id} was {appeal.status}: nothing to resend")
+    if not claim.awaits_answer(appeal):
+        raise Conflict(f"claim {claim.claim_id} is closed ({claim.outcome}): nothing to resend")
+    appeal.sends += 1
+    appeal.sent_at = now
+    _settle_overdue(claim, appeal)
+    appeal.history.append(AppealStep(at=now, action="resent", by=request.requested_by))
+    claim.audit.append(
+        AuditEntry(at=now, action=f"appeal {appeal.appeal_id} resent", by=request.requested_by)
+    )
+    resent = AppealResent(
+        episode_id=episode.episode_id,
+        claim_id=claim.claim_id,
+        appeal_id=appeal.appeal_id,
+        payer_id=claim.payer_id,
+        line_id=appeal.line_id,
+        sends=appeal.sends,
+        documents=appeal.documents,
+        answer_deadline=answer_deadline(claim, appeal, table),
+        resent_at=now,
+    )
+    return change(episode, [resent], appeal_view(claim, appeal.appeal_id))
 
 
 def appeal_view(claim: Claim, appeal_id: str) -> dict[str, Any]:

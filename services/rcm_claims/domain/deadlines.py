@@ -3,7 +3,9 @@
 Timely filing: days from the date of service (the claim's first line) to the payer's
 receipt of the claim; it matters until the payer accepts one. Appeal: days from the
 posting of the remittance that denied the claim (or the line) to the appeal; it
-matters while the denial is open and not under appeal.
+matters while the denial is open and not under appeal. Appeal answer: days from the
+appeal's last sending to the payer's decision; past it, the appeal is overdue and back
+with the biller (to resend or follow up).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rcm_contracts.claims import DeadlineApproaching, DeadlineKind
 from rcm_shared.aggregates import Decision
 from rcm_shared.errors import Conflict, NotFound
 
+from .appeal_state import Appeal, line_denial_codes
 from .model import AuditEntry, Claim, ClaimStatus, Episode, change, unchanged
 
 
@@ -26,16 +29,19 @@ class PayerDeadlines(BaseModel):
 
     timely_filing_days: int = Field(ge=1, le=3650)
     appeal_days: int = Field(ge=1, le=3650)
+    # Made up like the rest (Medicare decides a redetermination in 60 days; commercial
+    # plans in 30 to 60): a deployment sets its contracts' numbers.
+    appeal_answer_days: int = Field(default=60, ge=1, le=3650)
 
 
 # The simulator's payers' terms (docs/flow.md); a payer not listed gets DEFAULT_TERMS.
 DEFAULT_TERMS = PayerDeadlines(timely_filing_days=90, appeal_days=60)
 DEFAULT_DEADLINES: Mapping[str, PayerDeadlines] = MappingProxyType(
     {
-        "ACME01": PayerDeadlines(timely_filing_days=90, appeal_days=180),
-        "SUMMIT": PayerDeadlines(timely_filing_days=90, appeal_days=60),
-        "BLUEPK": PayerDeadlines(timely_filing_days=365, appeal_days=180),
-        "MERIDN": PayerDeadlines(timely_filing_days=180, appeal_days=90),
+        "ACME01": PayerDeadlines(timely_filing_days=90, appeal_days=180, appeal_answer_days=60),
+        "SUMMIT": PayerDeadlines(timely_filing_days=90, appeal_days=60, appeal_answer_days=30),
+        "BLUEPK": PayerDeadlines(timely_filing_days=365, appeal_days=180, appeal_answer_days=60),
+        "MERIDN": PayerDeadlines(timely_filing_days=180, appeal_days=90, appeal_answer_days=45),
     }
 )
 DEFAULT_WARNING_DAYS = 14
@@ -83,6 +89,43 @@ def appeal_deadline(claim: Claim, table: DeadlineTable) -> date | None:
     if denied is None:
         return None
     return denied + timedelta(days=table.of(claim.payer_id).appeal_days)
+
+
+def line_denied_on(claim: Claim, line_id: str) -> date | None:
+    """When the remittance that last denied the line was posted."""
+    posted = [
+        a.posted_at
+        for a in claim.adjudications
+        if a.status != "reversed" and line_denial_codes(a.adjustments, line_id)
+    ]
+    return max(posted).date() if posted else None
+
+
+def line_appeal_deadline(claim: Claim, line_id: str, table: DeadlineTable) -> date | None:
+    denied = line_denied_on(claim, line_id)
+    if denied is None:
+        return None
+    return denied + timedelta(days=table.of(claim.payer_id).appeal_days)
+
+
+def answer_deadline(claim: Claim, appeal: Appeal, table: DeadlineTable) -> date:
+    """The day by which the payer should have decided the appeal, from its last sending."""
+    return appeal.last_sent_at.date() + timedelta(days=table.of(claim.payer_id).appeal_answer_days)
+
+
+def overdue_appeals(
+    episode: Episode, table: DeadlineTable, today: date
+) -> list[tuple[str, Appeal]]:
+    """(claim id, appeal) of the unanswered appeals past their answer deadline and not
+    flagged since their last sending (the watch asks the owner to flag each)."""
+    return [
+        (claim.claim_id, appeal)
+        for claim in episode.claims
+        for appeal in claim.appeals
+        if claim.awaits_answer(appeal)
+        and appeal.overdue_at is None
+        and today > answer_deadline(claim, appeal, table)
+    ]
 
 
 def under_appeal(claim: Claim) -> bool:

@@ -214,6 +214,16 @@ class Claim(Model):
     def unsent(self) -> bool:
         return not self.closed and self.status in (ClaimStatus.QUEUED, ClaimStatus.SENDING)
 
+    def awaits_answer(self, appeal: Appeal) -> bool:
+        """An appeal sent and not answered that still matters: the claim is open, or it is
+        a line's appeal on a claim closed as paid and not replaced."""
+        if appeal.status != "sent":
+            return False
+        if not self.closed:
+            return True
+        line_of_paid = self.outcome is ClaimOutcome.PAID and self.replaced_by is None
+        return appeal.line_id is not None and line_of_paid
+
     def own_adjudications(self) -> list[Adjudication]:
         """The postings of the payer billed: a crossover payer's are kept on the crossover."""
         return list(self.adjudications)
@@ -274,6 +284,12 @@ class Episode(Model):
     @property
     def has_work(self) -> bool:
         return bool(self.work)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def has_pending_appeal(self) -> bool:
+        """An appeal the payer has not answered: the deadline watch reads these too."""
+        return any(c.awaits_answer(a) for c in self.claims for a in c.appeals)
 
     def claim(self, claim_id: str) -> Claim:
         for claim in self.claims:

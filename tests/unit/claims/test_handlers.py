@@ -14,7 +14,9 @@ from rcm_contracts.claims import (
     AcknowledgmentRequested,
     AckStage,
     AppealDecisionRequested,
+    AppealOverdueRequested,
     AppealRequested,
+    AppealResendRequested,
     ClaimAccepted,
     ClaimCloseRequested,
     ClaimCorrectionRequested,
@@ -233,6 +235,8 @@ def test_every_claims_request_is_subscribed() -> None:
         DeadlineAlertRequested,
         FollowUpRequested,
         WorkAssignmentRequested,
+        AppealResendRequested,
+        AppealOverdueRequested,
     }
     assert own <= set(SUBSCRIPTIONS)
 

@@ -4,8 +4,9 @@ appeal the payer left unanswered past its answer deadline (back in the biller's 
 
 It reads the episodes with open work, unsent claims or unanswered appeals (indexed flags:
 the only claims whose deadlines still matter, see domain/deadlines.py), bounded per
-round; the owner decides again on its own state, once per claim and kind, and once per
-sending of an appeal.
+round, one equality per flag: FerretDB serves an equality from an index and an `$or`
+by reading every episode (27 s with 10,000 stored). The owner decides again on its own
+state, once per claim and kind, and once per sending of an appeal.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from rcm_shared.clock import Clock, utc_now
 from rcm_shared.errors import Refusal
 from rcm_shared.requests import Reply
 
-from .domain import Episode
 from .domain.deadlines import DeadlineTable, due_alerts, overdue_appeals
-from .store import STATE_ONLY, ClaimsStore
+from .store import ClaimsStore
 
 log = logging.getLogger(__name__)
 WATCHER = "deadline-watch"
+WATCHED_FLAGS = ("has_work", "has_unsent", "has_pending_appeal")
 
 
 class DeadlineWatch:
@@ -45,11 +46,8 @@ class DeadlineWatch:
     async def run_once(self) -> int:
         """Alerts and overdue appeals asked for in this round."""
         today = self.clock().date()
-        query = {"$or": [{"has_work": True}, {"has_unsent": True}, {"has_pending_appeal": True}]}
-        cursor = self.store.episodes.collection.find(query, STATE_ONLY).limit(self.limit)
         asked = 0
-        async for document in cursor:
-            episode = Episode.model_validate(document)
+        async for episode in self.store.watched_episodes(WATCHED_FLAGS, self.limit):
             requests: list[tuple[Request, str]] = [
                 (
                     DeadlineAlertRequested(

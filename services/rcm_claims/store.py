@@ -21,7 +21,7 @@ the sender's sweep (rare: at start, on assignment, every ~30 s) and people's lis
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,6 +78,16 @@ class ClaimsStore:
             .limit(limit)
         )
         return [Episode.model_validate(document) async for document in cursor]
+
+    async def watched_episodes(self, flags: Sequence[str], limit: int) -> AsyncIterator[Episode]:
+        """Episodes with any of these flags set, each once, at most `limit` per flag."""
+        seen: set[str] = set()
+        for flag in flags:
+            cursor = self.episodes.collection.find({flag: True}, STATE_ONLY).limit(limit)
+            async for document in cursor:
+                if document["_id"] not in seen:
+                    seen.add(document["_id"])
+                    yield Episode.model_validate(document)
 
     async def all_claims(self, limit: int) -> AsyncIterator[list[Document]]:
         """The claims of every episode, episode by episode, for counting (a scan of at most

@@ -3,16 +3,17 @@
 `episodes` holds one aggregate per episode (its facts, keyed by episode id). `rollups`
 holds one counter per day, payer and Kafka partition (`<day>|<payer>|p<partition>`),
 written only by that partition's owner; a query sums the few partition counters of
-the days it asks for. Nothing here runs on an event's path but the port's reads and
-writes by id. The aged A/R reads the episodes with an open claim through the indexed
-`has_open_ar` flag (with PostgreSQL's GIN twins, decisions §18, it is an index lookup),
-bounded by a limit.
+the days it asks for, one day at a time: FerretDB serves an equality on `day` from its
+index and reads every counter for a range. Nothing here runs on an event's path but
+the port's reads and writes by id. The aged A/R reads the episodes with an open claim
+through the indexed `has_open_ar` flag (with PostgreSQL's GIN twins, decisions §18, an
+index lookup), bounded by a limit.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -35,22 +36,30 @@ class KpiStore:
         self.rollups: MongoAggregates[Rollup] = service.aggregates(
             "rollups", Rollup, ROLLUP_INDEXES
         )
+        self._first_charge_day: date | None = None
 
     async def rollups_between(self, first: date, last: date, payer: str | None) -> list[Rollup]:
         """Every counter of the days first..last (and of one payer, when given)."""
-        where: Document = {"day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
-        if payer is not None:
-            where["payer"] = payer
-        cursor = self.rollups.collection.find(where, ROLLUP_FIELDS)
-        return [Rollup.model_validate(document) async for document in cursor]
+        found: list[Rollup] = []
+        for offset in range((last - first).days + 1):
+            where: Document = {"day": (first + timedelta(days=offset)).isoformat()}
+            if payer is not None:
+                where["payer"] = payer
+            cursor = self.rollups.collection.find(where, ROLLUP_FIELDS)
+            found += [Rollup.model_validate(document) async for document in cursor]
+        return found
 
     async def first_charge_day(self) -> date | None:
-        """The first day any gross charges were billed: how much history there is."""
-        cursor = self.rollups.collection.find(
-            {"counts.gross_charges_cents": {"$gt": 0}}, {"_id": 0, "day": 1}
-        )
-        days = [date.fromisoformat(document["day"]) async for document in cursor]
-        return min(days, default=None)
+        """The first day any gross charges were billed: how much history there is. A
+        scan of the counters until one is found; then kept, because charges are counted
+        on the day they are billed, so no earlier day can appear later."""
+        if self._first_charge_day is None:
+            cursor = self.rollups.collection.find(
+                {"counts.gross_charges_cents": {"$gt": 0}}, {"_id": 0, "day": 1}
+            )
+            days = [date.fromisoformat(document["day"]) async for document in cursor]
+            self._first_charge_day = min(days, default=None)
+        return self._first_charge_day
 
     async def open_claims(self, payer: str | None, limit: int) -> tuple[list[OpenClaim], bool]:
         """The open primary claims of at most `limit` episodes, and whether that was all."""

@@ -284,8 +284,6 @@ class Consumer:
         parked: Counter | None = None,
         payload_mismatches: Counter | None = None,
         clock: Callable[[], float] = time.monotonic,
-        fetch_wait_ms: int = 500,
-        fetch_min_bytes: int = 1,
     ) -> None:
         self.broker = broker
         self.topics = topics
@@ -299,8 +297,6 @@ class Consumer:
         self.parked = parked
         self.payload_mismatches = payload_mismatches
         self.clock = clock
-        self.fetch_wait_ms = fetch_wait_ms
-        self.fetch_min_bytes = fetch_min_bytes
         self.replies: Replies | None = None
         self.handlers: dict[str, tuple[type[Event], Handler[Any]]] = {}
         self.redeliveries: dict[tuple[str, int, int], Redeliveries] = {}
@@ -332,8 +328,6 @@ class Consumer:
             group_id=self.group_id,
             batch=True,
             max_records=self.MAX_BATCH,
-            fetch_max_wait_ms=self.fetch_wait_ms,
-            fetch_min_bytes=self.fetch_min_bytes,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,

@@ -84,8 +84,6 @@ class Service:
             max_redelivery_age_s=settings.handler_max_redelivery_age_s,
             parked=self.metrics.parked,
             payload_mismatches=self.metrics.payload_mismatches,
-            fetch_wait_ms=settings.consumer_fetch_wait_ms,
-            fetch_min_bytes=settings.consumer_fetch_min_bytes,
         )
         self.mongo = connect(settings.mongodb_url, settings, self.metrics.database_commands)
         self.database = self.mongo[settings.database_name]

@@ -201,15 +201,6 @@ class ServiceSettings(TransportSettings):
         le=1000,
         description="Partitions of every topic: the most replicas a service can spread over.",
     )
-    consumer_fetch_wait_ms: int = Field(
-        default=100,
-        ge=0,
-        le=5000,
-        description="How long the broker holds a consumer's fetch to gather records (unless"
-        " consumer_fetch_min_bytes are waiting): fewer, fuller fetches cost the broker and"
-        " the service less CPU per event, and add up to this much latency per hop.",
-    )
-    consumer_fetch_min_bytes: int = Field(default=65536, ge=1, le=52_428_800)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
     request_timeout_s: float = Field(default=10.0, gt=0, le=120)
     auth_jwks_url: str = Field(

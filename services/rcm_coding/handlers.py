@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from rcm_contracts.claims import ClaimDenied, DenialCategory, LineDenied
@@ -27,7 +29,7 @@ from rcm_shared.service import Subscriptions
 
 from . import codesets, domain
 from .codesets import Chargemaster, OutsideWindow
-from .domain import Case, CoderProfile, Coding, Status
+from .domain import Case, CaseDecision, CoderProfile, Coding, Status
 
 log = logging.getLogger(__name__)
 
@@ -181,74 +183,69 @@ class Handlers:
     async def coding_query_requested(
         self, envelope: Envelope[CodingQueryRequested]
     ) -> dict[str, Any]:
-        request = envelope.data
-        case_id = domain.case_id_for(request.episode_id)
-        now = self.clock()
-        applied = await self.cases.apply(
-            request.episode_id,
-            lambda case: domain.hold(
-                case, case_id, request.requested_by, request.query_id, request.reason, now
+        r = envelope.data
+        return await self._change(
+            envelope,
+            lambda case, case_id, now: domain.hold(
+                case, case_id, r.requested_by, r.query_id, r.reason, now
             ),
-            cause=envelope.id,
+            f"on hold: query {r.query_id}",
         )
-        if applied.state is not None:
-            await self.work.record(domain.work_facts(applied.state))
-        log.info("case %s on hold: query %s", case_id, request.query_id)
-        return _view(applied.state, case_id)
 
     async def coding_query_answer_requested(
         self, envelope: Envelope[CodingQueryAnswerRequested]
     ) -> dict[str, Any]:
-        request = envelope.data
-        case_id = domain.case_id_for(request.episode_id)
-        now = self.clock()
-        applied = await self.cases.apply(
-            request.episode_id,
-            lambda case: domain.answer(case, case_id, request.requested_by, request.query_id, now),
-            cause=envelope.id,
+        r = envelope.data
+        return await self._change(
+            envelope,
+            lambda case, case_id, now: domain.answer(
+                case, case_id, r.requested_by, r.query_id, now
+            ),
+            f"query {r.query_id} answered",
         )
-        log.info("case %s: query %s answered", case_id, request.query_id)
-        return _view(applied.state, case_id)
 
     async def case_reassignment_requested(
         self, envelope: Envelope[CaseReassignmentRequested]
     ) -> dict[str, Any]:
-        request = envelope.data
-        case_id = domain.case_id_for(request.episode_id)
-        now = self.clock()
-        applied = await self.cases.apply(
-            request.episode_id,
-            lambda case: domain.reassign(
-                case, case_id, request.requested_by, request.coder_id, now
+        r = envelope.data
+        return await self._change(
+            envelope,
+            lambda case, case_id, now: domain.reassign(
+                case, case_id, r.requested_by, r.coder_id, now
             ),
-            cause=envelope.id,
+            f"reassigned to {r.coder_id}",
         )
-        log.info("case %s reassigned to %s", case_id, request.coder_id)
-        return _view(applied.state, case_id)
 
     async def coding_review_requested(
         self, envelope: Envelope[CodingReviewRequested]
     ) -> dict[str, Any]:
-        request = envelope.data
-        case_id = domain.case_id_for(request.episode_id)
-        corrections = None if request.agreed else Coding.of(request)
+        r = envelope.data
+        corrections = None if r.agreed else Coding.of(r)
+        return await self._change(
+            envelope,
+            lambda case, case_id, now: domain.review(
+                case, case_id, r.requested_by, r.agreed, corrections, self.chargemaster, now
+            ),
+            f"reviewed (agreed: {r.agreed})",
+        )
+
+    async def _change(
+        self,
+        envelope: Envelope[Any],
+        decide: Callable[[Case | None, str, datetime], CaseDecision],
+        done: str,
+    ) -> dict[str, Any]:
+        """A person's command on a case: decided by its owner, kept in the coders' work
+        figures, answered with the case."""
+        episode_id = envelope.data.episode_id
+        case_id = domain.case_id_for(episode_id)
         now = self.clock()
         applied = await self.cases.apply(
-            request.episode_id,
-            lambda case: domain.review(
-                case,
-                case_id,
-                request.requested_by,
-                request.agreed,
-                corrections,
-                self.chargemaster,
-                now,
-            ),
-            cause=envelope.id,
+            episode_id, lambda case: decide(case, case_id, now), cause=envelope.id
         )
         if applied.state is not None:
             await self.work.record(domain.work_facts(applied.state))
-        log.info("case %s reviewed (agreed: %s)", case_id, request.agreed)
+        log.info("case %s: %s", case_id, done)
         return _view(applied.state, case_id)
 
     async def coder_profile_requested(

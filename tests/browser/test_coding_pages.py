@@ -29,7 +29,7 @@ from tests.conftest import TEST_ISSUER, Infra
 from tests.integration.services import running, settings_for, signed_in
 from tests.integration.test_coding import VALID, encounter, opened_case
 
-from .test_console import CHROMIUM, CHROMIUM_FLAGS, require_chromium
+from .test_console import CHROMIUM, CHROMIUM_FLAGS, require_chromium, shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -124,6 +124,7 @@ async def test_a_query_a_review_productivity_and_specialties_in_the_browser(
             queries = await main_of(page, f"{console}/coding/queries")
             assert case_id in queries
             assert QUESTION in queries
+            await shoot(page, "coding-queries")
             await page.fill("textarea[name=answer]", ANSWER)
             await page.click("form[action$='/answer'] button")
             await page.wait_for_url(f"{console}/coding/queries")
@@ -139,6 +140,7 @@ async def test_a_query_a_review_productivity_and_specialties_in_the_browser(
 
             lead = await sign_in(browser, console, "lee", Role.CODING_LEAD)
             assert case_id in await main_of(lead, f"{console}/coding/reviews")
+            await shoot(lead, "coding-reviews")
             await lead.goto(f"{console}/cases/{case_id}")
             await lead.check("input[name=agreed][value=yes]")
             await lead.click(f"form[action='/cases/{case_id}/review'] button")
@@ -148,6 +150,7 @@ async def test_a_query_a_review_productivity_and_specialties_in_the_browser(
             figures = await main_of(lead, f"{console}/coding/productivity")
             assert "casey" in figures
             assert "100%" in figures  # one review, agreed
+            await shoot(lead, "coding-productivity")
 
             await lead.goto(f"{console}/coding/coders")
             await lead.fill("#coder_id", "casey")

@@ -38,6 +38,8 @@ class Platform:
     collections: httpx.AsyncClient
     publisher: EventPublisher
     archive: Path
+    payments: httpx.AsyncClient
+    claims_db: str
 
     async def emitted(self, kind: type[Event], episode: str, count: int) -> list[dict[str, Any]]:
         return await emitted(self.infra, self.topics, kind, episode, count)
@@ -98,7 +100,7 @@ async def platform(
             payments = service(payments_app, payments_db, **edi)
             collections = service(collections_app, collections_db)
             claims_client = await stack.enter_async_context(running(claims))
-            await stack.enter_async_context(running(payments))
+            payments_client = await stack.enter_async_context(running(payments))
             collections_client = await stack.enter_async_context(running(collections))
             yield kind(
                 infra,
@@ -108,6 +110,8 @@ async def platform(
                 collections_client,
                 publisher,
                 archive,
+                payments_client,
+                claims_db,
             )
     finally:
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_url)

@@ -5,31 +5,24 @@ from claims' and payments' archives) and the bulk actions, with their audit reco
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from pymongo import AsyncMongoClient
-from rcm_claims import app as claims_app
 from rcm_contracts.audit import AccessRecorded
 from rcm_contracts.claims import ClaimDenied, FollowUpRequested
-from rcm_payer_simulator import app as simulator_app
-from rcm_payer_simulator.simulator import Simulator
-from rcm_payments import app as payments_app
 from rcm_shared.auth import Role
-from rcm_shared.kafka import EventPublisher, Topics
-from rcm_shared.service import Service
 
-from tests.conftest import Infra, drop_topics
+from tests.conftest import Infra
 
-from .helpers import eventually, read_topic, serving
-from .services import running, settings_for, signed_in
-from .test_claims import emitted, episode_inputs, publish, publishing, topic_size
+from .billing_platform import Platform
+from .billing_platform import platform as billing_platform
+from .helpers import eventually, read_topic
+from .services import signed_in
+from .test_claims import emitted, episode_inputs, publish, topic_size
 
 pytestmark = pytest.mark.integration
 
@@ -37,68 +30,13 @@ TRANSACTION_SET = {"837P": "837", "999": "999", "277CA": "277", "835": "835"}
 NOTE = "Called ACME01: rep Zed said resubmit with the op note"
 
 
-@dataclass
-class Platform:
-    infra: Infra
-    topics: Topics
-    simulator: Simulator
-    claims: httpx.AsyncClient
-    payments: httpx.AsyncClient
-    publisher: EventPublisher
-    claims_db: str
-
-
 @pytest.fixture(scope="module")
 async def platform(
     infra: Infra, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Platform]:
-    topics = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
-    databases = [f"test_{uuid.uuid4().hex[:12]}" for _ in range(2)]
     archive = tmp_path_factory.mktemp("x12")
-    simulator = simulator_app.build(
-        simulator_app.Settings(
-            seed=20261202, ack_delay_s=0.1, remit_delay_s=3.0, x12_archive_dir=archive
-        )
-    )
-    try:
-        async with (
-            serving(simulator, lifespan="on") as url,
-            publishing(infra, topics) as publisher,
-            contextlib.AsyncExitStack() as stack,
-        ):
-            edi: dict[str, Any] = {
-                "RCM_CLEARINGHOUSE_URL": url,
-                "RCM_X12_ARCHIVE_DIR": str(archive),
-                "handler_retry_backoff_s": 0.05,
-                "mailbox_poll_s": 0.2,
-            }
-
-            def service(app: Any, database: str, **overrides: Any) -> Service:
-                built: Service = app.build(
-                    settings_for(app.Settings, infra, topics.prefix, database, **overrides)
-                )
-                return built
-
-            claims_db, payments_db = databases
-            claims = service(claims_app, claims_db, **edi, batch_interval_s=0.2)
-            payments = service(payments_app, payments_db, **edi)
-            claims_client = await stack.enter_async_context(running(claims))
-            payments_client = await stack.enter_async_context(running(payments))
-            yield Platform(
-                infra,
-                topics,
-                simulator.state.simulator,
-                claims_client,
-                payments_client,
-                publisher,
-                claims_db,
-            )
-    finally:
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_url)
-        for name in databases:
-            await mongo.drop_database(name)
-        await mongo.close()
-        await drop_topics(infra.kafka, topics.prefix)
+    async with billing_platform(infra, archive, 20261202, remit_delay_s=3.0) as running:
+        yield running
 
 
 async def denied_claim(platform: Platform) -> tuple[str, str]:

@@ -7,8 +7,11 @@ a balanced zero, every outbox empty), and then every document of every service d
 id is replaced by a new id of its own (the same length and first letter, a hash of the
 id and c) wherever it occurs in the document: in any string value or field name, also
 inside other ids (`<episode>-1`). A document whose `_id` holds no episode id gets a
-unique suffix on it (`~preload-<c>`). So the stores hold K * ceil(N / K) >= N finished
-episodes: the warm-up's and their copies, which no event ever names again.
+unique suffix on it (`~preload-<c>`); if it is a per-day counter (an ISO `day` field, as
+the KPI rollups), copy c counts day - c, as a platform that served those episodes over
+time would hold, instead of piling every copy onto the warm-up's day. So the stores hold
+K * ceil(N / K) >= N finished episodes: the warm-up's and their copies, which no event
+ever names again.
 
 Copies are inserted in batches of at most 25 documents (FerretDB wedges on larger bulk
 writes), a few batches at a time, with a progress bar, while the six services are
@@ -28,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -106,6 +109,16 @@ def unique_id(value: Any, copy: int) -> Any:
     return {"preloaded_from": value, "copy": copy}
 
 
+def _day_of(document: Mapping[str, Any]) -> date | None:
+    value = document.get("day")
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 class IdRewriter:
     """Replaces episode ids wherever they occur in a document, per copy."""
 
@@ -162,11 +175,14 @@ class IdRewriter:
         every document hundreds of times)."""
         build = self._compile(document)
         fresh_id = "_id" in document and not self.mentions(document["_id"])
+        day = _day_of(document) if fresh_id else None
 
         def clone(copy: int, mapping: Mapping[str, str]) -> Document:
             cloned = dict(document if build is None else build(mapping))
             if fresh_id:
                 cloned["_id"] = unique_id(document["_id"], copy)
+            if day is not None:
+                cloned["day"] = (day - timedelta(days=copy)).isoformat()
             return cloned
 
         return clone

@@ -189,3 +189,17 @@ def test_the_bench_report_leaves_the_warm_up_out_and_says_what_was_preloaded() -
     plain = report_of({"ok": True}, measured, {}, options)
     assert plain["preload"]["episodes"] == 0
     assert set(plain) == set(report)
+
+
+def test_a_per_day_counter_counts_an_earlier_day_in_each_copy() -> None:
+    rewriter = IdRewriter([E1])
+    rollup = {"_id": "2026-12-01|ACME01|p1", "day": "2026-12-01", "counts": {"claims": 3}}
+    template = rewriter.template(rollup)
+    copies = [template(copy, rewriter.mapping(copy)) for copy in (1, 2)]
+    assert [(c["_id"], c["day"]) for c in copies] == [
+        ("2026-12-01|ACME01|p1~preload-1", "2026-11-30"),
+        ("2026-12-01|ACME01|p1~preload-2", "2026-11-29"),
+    ]
+    assert all(c["counts"] == {"claims": 3} for c in copies)
+    assert template(1, rewriter.mapping(1)) is not rollup
+    assert rollup["day"] == "2026-12-01"  # the warm-up's own stays on its day

@@ -67,11 +67,16 @@ class CaseStore:
     async def queue(
         self, statuses: Sequence[Status], coder_id: str | None, limit: int
     ) -> list[CaseSummary]:
-        """Cases in the work queue, oldest first."""
-        query: Document = {"status": {"$in": [status.value for status in statuses]}}
-        if coder_id is not None:
-            query["coder_id"] = coder_id
-        return await self._summaries(query, limit)
+        """Cases in the work queue, oldest first: one equality per status, because
+        FerretDB serves an equality from an index and reads every case for an `$in`."""
+        found: list[CaseSummary] = []
+        for status in statuses:
+            query: Document = {"status": status.value}
+            if coder_id is not None:
+                query["coder_id"] = coder_id
+            found += await self._summaries(query, limit)
+        found.sort(key=lambda case: (str(case.opened_at or ""), case.case_id))
+        return found[:limit]
 
     async def workable(
         self, coder_id: str, limit: int, specialties: Sequence[str] = ()

@@ -448,3 +448,21 @@ async def test_codes_breaking_a_ptp_edit_are_refused_with_the_modifier_it_allows
             "coded",
         ]
         assert final["edit_hits"] == []
+
+
+async def test_coding_is_ready_only_once_its_code_sets_are_loaded(
+    infra: Infra, topics: Topics, database: Any
+) -> None:
+    service = coding_service(infra, topics, database)
+    loaded = asyncio.Event()
+    service.warm_ups["code-sets"] = loaded.wait  # a load that ends when the test says
+    async with running(service) as client:
+        waiting = await client.get("/health/ready")
+        assert waiting.status_code == 503
+        assert waiting.json()["checks"] == {"kafka": True, "mongodb": True, "code-sets": False}
+        loaded.set()
+
+        async def ready() -> bool:
+            return (await client.get("/health/ready")).status_code == 200
+
+        await eventually(ready)

@@ -302,11 +302,7 @@ class Handlers:
             f"appeal {data.appeal_id} of {data.claim_id}",
             lambda episode, now: appeals.file_appeal(episode, data, self.deadlines, now),
         )
-        body = applied.result
-        if body is None:  # the same request again
-            episode = _existing(applied.state, data.claim_id)
-            body = appeals.appeal_of(episode, data.claim_id, data.appeal_id)
-        return Reply(201, body)
+        return Reply(201, _appeal_answer(applied, data.claim_id, data.appeal_id))
 
     async def appeal_decision_requested(
         self, envelope: Envelope[AppealDecisionRequested]
@@ -318,10 +314,7 @@ class Handlers:
             f"decision on appeal {data.appeal_id}",
             lambda episode, now: appeals.record_decision(episode, data, now),
         )
-        if applied.result is not None:
-            return applied.result
-        episode = _existing(applied.state, data.claim_id)
-        return appeals.appeal_of(episode, data.claim_id, data.appeal_id)
+        return _appeal_answer(applied, data.claim_id, data.appeal_id)
 
     async def appeal_resend_requested(self, envelope: Envelope[AppealResendRequested]) -> Reply:
         """200 with the appeal as recorded (a retry: as it is, not resent twice)."""
@@ -332,11 +325,7 @@ class Handlers:
             f"resending of appeal {data.appeal_id}",
             lambda episode, now: appeals.resend(episode, data, self.deadlines, now),
         )
-        body = applied.result
-        if body is None:  # the same request again
-            episode = _existing(applied.state, data.claim_id)
-            body = appeals.appeal_of(episode, data.claim_id, data.appeal_id)
-        return Reply(200, body)
+        return Reply(200, _appeal_answer(applied, data.claim_id, data.appeal_id))
 
     async def appeal_overdue_requested(
         self, envelope: Envelope[AppealOverdueRequested]
@@ -348,10 +337,7 @@ class Handlers:
             f"overdue appeal {data.appeal_id}",
             lambda episode, now: appeals.mark_overdue(episode, data, self.deadlines, now),
         )
-        if applied.result is not None:
-            return applied.result
-        episode = _existing(applied.state, data.claim_id)
-        return appeals.appeal_of(episode, data.claim_id, data.appeal_id)
+        return _appeal_answer(applied, data.claim_id, data.appeal_id)
 
     async def deadline_alert_requested(
         self, envelope: Envelope[DeadlineAlertRequested]
@@ -408,6 +394,15 @@ class Handlers:
             "assigned_to": data.assigned_to,
             "kind": (claim.work.kind if claim.work else None),
         }
+
+
+def _appeal_answer(
+    applied: Applied[Episode, dict[str, Any]], claim_id: str, appeal_id: str
+) -> dict[str, Any]:
+    """The appeal as the decision left it, or as it is when nothing changed (a retry)."""
+    if applied.result is not None:
+        return applied.result
+    return appeals.appeal_of(_existing(applied.state, claim_id), claim_id, appeal_id)
 
 
 def _existing(episode: Episode | None, claim_id: str) -> Episode:
